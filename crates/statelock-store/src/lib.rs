@@ -1,0 +1,35 @@
+//! The object-store port and its adapters.
+//!
+//! - [`ObjectStore`]: get, head, put (`Overwrite`, `Create`, `Update(version)`), delete
+//!   (unconditional or if the version still matches), paginated prefix listing, and object
+//!   versions where the store keeps them. Errors are typed ([`StoreError`]).
+//! - Adapters: [`MemoryStore`] for tests, [`LocalStore`] (the embedded default, a directory),
+//!   and [`S3Store`] for AWS and S3-compatible servers.
+//! - [`FaultyStore`]: wraps any store to add latency, errors and lost replies.
+//! - `conformance` (feature `conformance`): the one test suite every adapter must pass.
+//!
+//! Adapters know nothing about Terraform, locks or JSON: they move bytes under keys, with
+//! exact conditional-write semantics.
+
+mod error;
+mod fault;
+mod key;
+mod local;
+mod memory;
+mod port;
+mod s3;
+mod version_token;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use error::{BoxError, StoreError};
+pub use fault::{Fault, FaultyStore, Op};
+pub use key::{MAX_OBJECT_KEY_LEN, check_key, check_prefix};
+pub use local::LocalStore;
+pub use memory::MemoryStore;
+pub use port::{
+    Capabilities, DeleteMode, GetResult, ListPage, ObjectMeta, ObjectStore, ObjectStoreExt,
+    ObjectVersion, PutMode, PutOptions, StoreResult, Version,
+};
+pub use s3::{S3Config, S3Store, ServerSideEncryption};

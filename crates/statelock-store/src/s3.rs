@@ -1,0 +1,68 @@
+//! Placeholder: the S3 adapter is being written.
+use crate::error::StoreError;
+use crate::port::*;
+use async_trait::async_trait;
+use bytes::Bytes;
+
+/// An S3 or S3-compatible bucket.
+#[derive(Debug)]
+pub struct S3Store;
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    fn describe(&self) -> String {
+        "s3://".into()
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            conditional_delete: true,
+            versions: false,
+            content_hash_versions: false,
+        }
+    }
+    async fn get(&self, key: &str) -> StoreResult<GetResult> {
+        Err(StoreError::NotImplemented {
+            store: self.describe(),
+            operation: "get",
+        })
+        .map_err(|e| {
+            let _ = key;
+            e
+        })
+    }
+    async fn head(&self, key: &str) -> StoreResult<ObjectMeta> {
+        let _ = key;
+        Err(StoreError::NotImplemented {
+            store: self.describe(),
+            operation: "head",
+        })
+    }
+    async fn put(&self, key: &str, body: Bytes, options: PutOptions) -> StoreResult<ObjectMeta> {
+        let _ = (key, body, options);
+        Err(StoreError::NotImplemented {
+            store: self.describe(),
+            operation: "put",
+        })
+    }
+    async fn delete(&self, key: &str, mode: DeleteMode) -> StoreResult<()> {
+        let _ = (key, mode);
+        Err(StoreError::NotImplemented {
+            store: self.describe(),
+            operation: "delete",
+        })
+    }
+    async fn list(&self, prefix: &str, continuation: Option<&str>) -> StoreResult<ListPage> {
+        let _ = (prefix, continuation);
+        Err(StoreError::NotImplemented {
+            store: self.describe(),
+            operation: "list",
+        })
+    }
+}
+
+/// Placeholder.
+#[derive(Debug, Clone)]
+pub struct S3Config;
+/// Placeholder.
+#[derive(Debug, Clone)]
+pub enum ServerSideEncryption {}
