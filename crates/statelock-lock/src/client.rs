@@ -1,0 +1,378 @@
+//! Acquire, inspect, release and break `.tflock` locks, exactly as Terraform's S3 backend with
+//! `use_lockfile = true` does, plus the recovery that upstream lacks.
+//!
+//! - Acquire is one create-if-absent put of the encoded record at `<key>.tflock`, with
+//!   `Content-Type: application/json`; the S3 adapter adds the pre-computed
+//!   `x-amz-checksum-sha256` header, as OpenTofu sends it. `Path` is `<bucket>/<key>`.
+//! - On any failure the lock is read back. A record carrying *our* ID means an earlier attempt
+//!   landed and only its reply was lost (opentofu#4405): that is success, not a stuck lock.
+//! - Release reads, compares the ID, and deletes only if the lock object is unchanged, where
+//!   the store supports conditional delete; otherwise it deletes plainly and says so.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures::stream::{self, StreamExt};
+use statelock_core::{LockId, LockInfo, StateKey};
+use statelock_store::{
+    DeleteMode, ObjectStore, ObjectStoreExt, PutMode, PutOptions, StoreError, Version,
+};
+
+use crate::error::LockError;
+
+/// How many times an acquire re-tries after the lock vanished under it or a request failed
+/// without landing.
+const ACQUIRE_ATTEMPTS: usize = 3;
+
+/// Lock objects read at once when listing.
+const LIST_READ_CONCURRENCY: usize = 16;
+
+/// The lock protocol over one store.
+#[derive(Debug, Clone)]
+pub struct LockClient {
+    store: Arc<dyn ObjectStore>,
+    bucket: String,
+}
+
+/// A lock as found in the store, with the version it was read or written at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldLock {
+    pub key: StateKey,
+    pub info: LockInfo,
+    pub version: Version,
+}
+
+/// A successful acquire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acquired {
+    pub lock: HeldLock,
+    /// The create's reply was lost or ambiguous and the lock was recognised as ours by its ID.
+    pub recovered_after_ambiguous_reply: bool,
+}
+
+/// How a lock object was deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteMethod {
+    /// Deleted only because its version was still the one read: nothing newer was removed.
+    Conditional,
+    /// Deleted unconditionally, because the store cannot delete conditionally.
+    Plain { reason: String },
+}
+
+/// A successful release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Released {
+    pub info: LockInfo,
+    pub method: DeleteMethod,
+}
+
+/// What [`LockClient::inspect`] finds at a state's lock key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockState {
+    Held(HeldLock),
+    /// An object that is not a valid lock record.
+    Unreadable {
+        raw: Bytes,
+        version: Version,
+        reason: String,
+    },
+}
+
+/// A lock found by [`LockClient::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedLock {
+    /// The lock object's key.
+    pub lock_key: String,
+    /// The state key it protects; `None` if the lock key does not name a valid state key.
+    pub state_key: Option<StateKey>,
+    pub state: LockState,
+    pub last_modified: Option<SystemTime>,
+}
+
+/// The result of [`LockClient::break_lock`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    /// The removed record, when it was readable.
+    pub info: Option<LockInfo>,
+    /// The removed bytes.
+    pub raw: Bytes,
+    pub method: DeleteMethod,
+}
+
+impl LockClient {
+    /// Locks on `store`; `bucket` is used in each record's `Path` (`<bucket>/<key>`), so use the
+    /// bucket name for S3 and a stable name for other stores.
+    pub fn new(store: Arc<dyn ObjectStore>, bucket: impl Into<String>) -> LockClient {
+        LockClient {
+            store,
+            bucket: bucket.into(),
+        }
+    }
+
+    /// The store this client locks in.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The record `info` completed as the S3 backend would write it for `key`: `Path` set to
+    /// `<bucket>/<key>` and, if `ID` is empty, a fresh random ID.
+    pub fn record_for(&self, key: &StateKey, mut info: LockInfo) -> LockInfo {
+        info.path = key.lock_path(&self.bucket);
+        if info.id.is_empty() {
+            info.id = LockId::generate();
+        }
+        info
+    }
+
+    /// Takes the lock on `key` with `info` (completed by [`LockClient::record_for`]).
+    ///
+    /// Fails with [`LockError::Held`] (carrying the holder's record) when another ID holds it.
+    pub async fn acquire(&self, key: &StateKey, info: LockInfo) -> Result<Acquired, LockError> {
+        let info = self.record_for(key, info);
+        let body = Bytes::from(info.encode());
+        let lock_key = key.lock_key();
+        let mut last_error: Option<StoreError> = None;
+        for _ in 0..ACQUIRE_ATTEMPTS {
+            let put = self
+                .store
+                .put(&lock_key, body.clone(), PutOptions::json(PutMode::Create))
+                .await;
+            let ambiguous = match put {
+                Ok(meta) => {
+                    return Ok(Acquired {
+                        lock: HeldLock {
+                            key: key.clone(),
+                            info,
+                            version: meta.version,
+                        },
+                        recovered_after_ambiguous_reply: false,
+                    });
+                }
+                Err(StoreError::AlreadyExists { .. }) => false,
+                Err(e @ StoreError::Other { .. }) => {
+                    last_error = Some(e);
+                    true
+                }
+                Err(other) => return Err(other.into()),
+            };
+            // Every failure is followed by reading the holder, as upstream does; unlike
+            // upstream, a record with our own ID is recognised as ours.
+            let found = match self.store.get(&lock_key).await {
+                Ok(found) => found,
+                // Gone: released between our create and this read, or our create never
+                // landed. Either way nobody holds it now, so try again.
+                Err(StoreError::NotFound { .. }) => continue,
+                Err(read_error) if ambiguous => {
+                    tracing::warn!(%lock_key, %read_error, "could not read the lock after a failed create");
+                    return Err(last_error.take().unwrap_or(read_error).into());
+                }
+                Err(read_error) => return Err(read_error.into()),
+            };
+            match LockInfo::decode(&found.body) {
+                Ok(holder) if holder.id == info.id => {
+                    tracing::info!(%lock_key, id = %info.id, "recognised our own lock after an ambiguous reply");
+                    return Ok(Acquired {
+                        lock: HeldLock {
+                            key: key.clone(),
+                            info: holder,
+                            version: found.meta.version,
+                        },
+                        recovered_after_ambiguous_reply: true,
+                    });
+                }
+                Ok(holder) => {
+                    return Err(LockError::Held {
+                        key: key.clone(),
+                        holder,
+                        version: found.meta.version,
+                    });
+                }
+                Err(e) => {
+                    return Err(LockError::Unreadable {
+                        key: key.clone(),
+                        raw: found.body,
+                        version: found.meta.version,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        Err(match last_error {
+            Some(e) => e.into(),
+            None => StoreError::other(
+                self.store.describe(),
+                "acquire lock",
+                &lock_key,
+                format!("the lock kept appearing and vanishing over {ACQUIRE_ATTEMPTS} attempts"),
+            )
+            .into(),
+        })
+    }
+
+    /// What is at `key`'s lock object now: `None` when unlocked.
+    pub async fn inspect(&self, key: &StateKey) -> Result<Option<LockState>, LockError> {
+        let Some(found) = self.store.get_if_exists(&key.lock_key()).await? else {
+            return Ok(None);
+        };
+        Ok(Some(match LockInfo::decode(&found.body) {
+            Ok(info) => LockState::Held(HeldLock {
+                key: key.clone(),
+                info,
+                version: found.meta.version,
+            }),
+            Err(e) => LockState::Unreadable {
+                raw: found.body,
+                version: found.meta.version,
+                reason: e.to_string(),
+            },
+        }))
+    }
+
+    /// Releases the lock on `key` held under `id`: read, compare the ID, then delete only if the
+    /// lock object is unchanged. This is also `force-unlock ID`: whoever knows the ID may release.
+    pub async fn release(&self, key: &StateKey, id: &str) -> Result<Released, LockError> {
+        let held = match self.inspect(key).await? {
+            None => return Err(LockError::NotLocked { key: key.clone() }),
+            Some(LockState::Unreadable {
+                raw,
+                version,
+                reason,
+            }) => {
+                return Err(LockError::Unreadable {
+                    key: key.clone(),
+                    raw,
+                    version,
+                    reason,
+                });
+            }
+            Some(LockState::Held(held)) => held,
+        };
+        if held.info.id != id {
+            return Err(LockError::IdMismatch {
+                key: key.clone(),
+                given: id.to_owned(),
+                holder: held.info,
+            });
+        }
+        let method = self.delete_lock_object(key, held.version).await?;
+        Ok(Released {
+            info: held.info,
+            method,
+        })
+    }
+
+    /// Removes whatever lock object is at `key`, readable or not, as long as it is still the
+    /// version `expected` (when given) or the version read now. For Terraform's empty-body
+    /// force-unlock and for removing corrupt lock objects after an operator has seen them.
+    pub async fn break_lock(
+        &self,
+        key: &StateKey,
+        expected: Option<&Version>,
+    ) -> Result<Broken, LockError> {
+        let found = self
+            .store
+            .get_if_exists(&key.lock_key())
+            .await?
+            .ok_or_else(|| LockError::NotLocked { key: key.clone() })?;
+        if expected.is_some_and(|v| *v != found.meta.version) {
+            return Err(LockError::Changed { key: key.clone() });
+        }
+        let method = self.delete_lock_object(key, found.meta.version).await?;
+        Ok(Broken {
+            info: LockInfo::decode(&found.body).ok(),
+            raw: found.body,
+            method,
+        })
+    }
+
+    /// Every lock object under `prefix` (a string prefix of state keys), with its holder.
+    /// Locks released while the listing runs are left out.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ListedLock>, LockError> {
+        let objects = self.store.list_all(prefix).await?;
+        let lock_objects = objects
+            .into_iter()
+            .filter(|m| m.key.ends_with(statelock_core::LOCK_SUFFIX));
+        let reads = stream::iter(lock_objects)
+            .map(|meta| async move {
+                let found = self.store.get_if_exists(&meta.key).await?;
+                Ok::<_, StoreError>(found.map(|found| (meta.key, found)))
+            })
+            .buffered(LIST_READ_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
+        let mut locks = Vec::new();
+        for read in reads {
+            let Some((lock_key, found)) = read? else {
+                continue;
+            };
+            let state_key = StateKey::from_lock_key(&lock_key).and_then(Result::ok);
+            let state = match LockInfo::decode(&found.body) {
+                Ok(info) => match &state_key {
+                    Some(k) => LockState::Held(HeldLock {
+                        key: k.clone(),
+                        info,
+                        version: found.meta.version,
+                    }),
+                    None => LockState::Unreadable {
+                        raw: found.body,
+                        version: found.meta.version,
+                        reason: "the lock key does not name a valid state key".to_owned(),
+                    },
+                },
+                Err(e) => LockState::Unreadable {
+                    raw: found.body,
+                    version: found.meta.version,
+                    reason: e.to_string(),
+                },
+            };
+            locks.push(ListedLock {
+                lock_key,
+                state_key,
+                state,
+                last_modified: found.meta.last_modified,
+            });
+        }
+        Ok(locks)
+    }
+
+    async fn delete_lock_object(
+        &self,
+        key: &StateKey,
+        version: Version,
+    ) -> Result<DeleteMethod, LockError> {
+        let lock_key = key.lock_key();
+        if !self.store.capabilities().conditional_delete {
+            return self
+                .plain_delete(&lock_key, "the store does not support conditional delete")
+                .await;
+        }
+        match self
+            .store
+            .delete(&lock_key, DeleteMode::IfVersion(version))
+            .await
+        {
+            Ok(()) => Ok(DeleteMethod::Conditional),
+            Err(StoreError::Precondition { .. }) => Err(LockError::Changed { key: key.clone() }),
+            Err(StoreError::NotFound { .. }) => Err(LockError::NotLocked { key: key.clone() }),
+            Err(StoreError::NotImplemented { .. }) => {
+                self.plain_delete(
+                    &lock_key,
+                    "the store refused a conditional delete as not implemented",
+                )
+                .await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn plain_delete(&self, lock_key: &str, reason: &str) -> Result<DeleteMethod, LockError> {
+        tracing::warn!(%lock_key, reason, "deleting the lock object unconditionally");
+        self.store
+            .delete(lock_key, DeleteMode::Unconditional)
+            .await?;
+        Ok(DeleteMethod::Plain {
+            reason: reason.to_owned(),
+        })
+    }
+}
