@@ -1,9 +1,12 @@
-//! The lock protocol against the in-memory store, with faults injected by `FaultyStore`.
-//!
-//! Index:
-//! - acquire: exact bytes and keys, conflicts carry the holder, ambiguous replies (opentofu#4405)
-//! - release: ID checks, conditional delete, the lock changing underneath, plain-delete fallback
-//! - break_lock and list: unreadable lock objects, prefixes
+// The lock-protocol cases, shared by `protocol_*.rs`: each of those files defines
+// `async fn backing() -> Arc<dyn ObjectStore>` (a fresh, empty store) and includes this file,
+// so every case runs on every adapter. Cases that need a store with a specific defect build it
+// over `MemoryStore` themselves.
+//
+// Index:
+// - acquire: exact bytes and keys, conflicts carry the holder, ambiguous replies (opentofu#4405)
+// - release: ID checks, conditional delete, the lock changing underneath, plain-delete fallback
+// - break_lock and list: unreadable lock objects, prefixes
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,8 +36,9 @@ fn record(id: &str, who: &str) -> LockInfo {
     }
 }
 
-fn setup() -> (Arc<FaultyStore>, LockClient) {
-    let faulty = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())));
+/// The store under test, wrapped so faults can be injected and requests counted.
+async fn setup() -> (Arc<FaultyStore>, LockClient) {
+    let faulty = Arc::new(FaultyStore::new(backing().await));
     let client = LockClient::new(faulty.clone(), "mybucket");
     (faulty, client)
 }
@@ -51,7 +55,7 @@ async fn keys(store: &dyn ObjectStore) -> Vec<String> {
 
 #[tokio::test]
 async fn acquire_writes_the_s3_backend_record_at_the_tflock_key() {
-    let (store, client) = setup();
+    let (store, client) = setup().await;
     let k = key("env:/dev/app.tfstate");
     let acquired = client
         .acquire(
@@ -83,7 +87,7 @@ async fn acquire_writes_the_s3_backend_record_at_the_tflock_key() {
 
 #[tokio::test]
 async fn empty_id_gets_a_generated_one() {
-    let (_, client) = setup();
+    let (_, client) = setup().await;
     let acquired = client
         .acquire(&key("a"), record("", "me@host"))
         .await
@@ -95,7 +99,7 @@ async fn empty_id_gets_a_generated_one() {
 
 #[tokio::test]
 async fn conflict_reports_the_holder() {
-    let (store, client) = setup();
+    let (store, client) = setup().await;
     let k = key("team-a/prod/terraform.tfstate");
     client
         .acquire(&k, record("holder-id", "alice@ci"))
@@ -128,7 +132,7 @@ async fn conflict_reports_the_holder() {
 async fn lost_reply_after_a_successful_create_is_recognised_as_ours() {
     // opentofu#4405: the create landed, the reply was lost, a retry would see 412 against our
     // own lock. The protocol reads the lock, finds our ID, and reports success.
-    let (store, client) = setup();
+    let (store, client) = setup().await;
     store.inject(Op::Put, Fault::ReplyLost);
     let k = key("r2/state.tfstate");
     let acquired = client.acquire(&k, record("my-id", "me@ci")).await.unwrap();
@@ -145,7 +149,7 @@ async fn lost_reply_after_a_successful_create_is_recognised_as_ours() {
 
 #[tokio::test]
 async fn failed_create_that_never_landed_is_retried() {
-    let (store, client) = setup();
+    let (store, client) = setup().await;
     store.inject(Op::Put, Fault::Error);
     let acquired = client
         .acquire(&key("s"), record("id-1", "me@ci"))
@@ -157,7 +161,7 @@ async fn failed_create_that_never_landed_is_retried() {
 
 #[tokio::test]
 async fn persistent_store_failure_is_an_error_and_leaves_nothing() {
-    let (store, client) = setup();
+    let (store, client) = setup().await;
     for _ in 0..3 {
         store.inject(Op::Put, Fault::Error);
     }
@@ -172,7 +176,7 @@ async fn persistent_store_failure_is_an_error_and_leaves_nothing() {
 
 #[tokio::test]
 async fn unreachable_store_during_the_read_back_reports_the_original_failure() {
-    let (store, client) = setup();
+    let (store, client) = setup().await;
     store.inject(Op::Put, Fault::Error);
     store.inject(Op::Get, Fault::Error);
     let err = client
@@ -239,7 +243,7 @@ async fn lock_released_between_refusal_and_read_back_is_taken_on_retry() {
 
 #[tokio::test]
 async fn release_checks_the_id_and_deletes_conditionally() {
-    let (store, client) = setup();
+    let (store, client) = setup().await;
     let k = key("a/b.tfstate");
     client.acquire(&k, record("right", "a@x")).await.unwrap();
 
@@ -269,7 +273,7 @@ async fn release_checks_the_id_and_deletes_conditionally() {
 async fn release_does_not_delete_a_lock_that_changed_underneath() {
     // The release reads the lock, then (slowly) deletes it; meanwhile an operator breaks the
     // lock and someone else acquires it. The conditional delete must refuse.
-    let (store, client) = setup();
+    let (store, client) = setup().await;
     let k = key("slow/state");
     client.acquire(&k, record("old", "a@x")).await.unwrap();
     store.inject(Op::Delete, Fault::Delay(Duration::from_millis(300)));
@@ -351,7 +355,7 @@ async fn release_falls_back_to_plain_delete_and_says_so() {
 
 #[tokio::test]
 async fn unreadable_lock_blocks_acquire_and_release_until_broken() {
-    let (store, client) = setup();
+    let (store, client) = setup().await;
     let k = key("corrupt/state");
     store
         .put(
@@ -383,7 +387,7 @@ async fn unreadable_lock_blocks_acquire_and_release_until_broken() {
 
 #[tokio::test]
 async fn break_lock_refuses_when_the_shown_version_is_stale() {
-    let (_, client) = setup();
+    let (_, client) = setup().await;
     let k = key("s");
     let first = client.acquire(&k, record("one", "a@x")).await.unwrap();
     client.release(&k, "one").await.unwrap();
@@ -399,7 +403,7 @@ async fn break_lock_refuses_when_the_shown_version_is_stale() {
 
 #[tokio::test]
 async fn list_finds_locks_under_a_prefix_only() {
-    let (store, client) = setup();
+    let (store, client) = setup().await;
     for (k, id) in [
         ("team-a/prod.tfstate", "a1"),
         ("team-a/dev.tfstate", "a2"),
@@ -458,7 +462,7 @@ async fn list_finds_locks_under_a_prefix_only() {
 
 #[tokio::test]
 async fn racing_acquirers_have_exactly_one_winner() {
-    let (_, client) = setup();
+    let (_, client) = setup().await;
     let k = key("race/state");
     let tasks = (0..20).map(|i| {
         let client = client.clone();
