@@ -9,11 +9,14 @@ use crate::error::StoreError;
 /// Longest key accepted, in bytes (S3's own limit).
 pub const MAX_OBJECT_KEY_LEN: usize = 1024;
 
+/// Longest `/`-separated segment accepted, in bytes.
+pub const MAX_SEGMENT_LEN: usize = 253;
+
 /// Checks `key` against the port's key rules, naming `store` in the error.
 ///
 /// A key is non-empty, at most 1024 bytes, has no control characters, does not start or end
-/// with `/`, has no empty, `.` or `..` segments, and no segment longer than 255 bytes (the
-/// usual file-name limit).
+/// with `/`, has no empty, `.` or `..` segments, and no segment longer than 253 bytes (the
+/// usual 255-byte file-name limit, less the two-byte suffix the local-disk store adds).
 pub fn check_key(store: &str, key: &str) -> Result<(), StoreError> {
     let reason = if key.is_empty() {
         Some("key is empty")
@@ -27,7 +30,7 @@ pub fn check_key(store: &str, key: &str) -> Result<(), StoreError> {
         key.split('/').find_map(|seg| match seg {
             "" => Some("key contains an empty segment ('//')"),
             "." | ".." => Some("key contains a '.' or '..' segment"),
-            s if s.len() > 255 => Some("key has a segment longer than 255 bytes"),
+            s if s.len() > MAX_SEGMENT_LEN => Some("key has a segment longer than 253 bytes"),
             _ => None,
         })
     };
@@ -78,7 +81,7 @@ mod tests {
             let err = check_key("t", bad).unwrap_err();
             assert!(matches!(err, StoreError::InvalidKey { .. }), "{bad:?}");
         }
-        assert!(check_key("t", &"a".repeat(256)).is_err());
-        assert!(check_key("t", &format!("{}/b", "a".repeat(255))).is_ok());
+        assert!(check_key("t", &"a".repeat(254)).is_err());
+        assert!(check_key("t", &format!("{}/b", "a".repeat(253))).is_ok());
     }
 }

@@ -1,0 +1,187 @@
+//! File-system steps that make a local write atomic and durable: stage the new file in full,
+//! flush it, publish it with one `link` or `rename`, then flush the directory.
+//!
+//! `link` and `rename` are the only publishing steps, and both are atomic on POSIX file
+//! systems, so a crash leaves each object either entirely old or entirely new; an interrupted
+//! write leaves at most a `*.partial` file in the staging directory, which no reader looks at.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::version_token::new_version_token;
+
+/// Suffix of staged files, so that clean-up never touches anything else.
+pub(crate) const PARTIAL_SUFFIX: &str = ".partial";
+
+/// A fully written and flushed file in the staging directory. Dropping it removes the staged
+/// name, unless [`StagedFile::rename_to`] moved it (after [`StagedFile::link_to`] the object
+/// has its own name, and the staged one is no longer needed).
+#[derive(Debug)]
+pub(crate) struct StagedFile {
+    path: PathBuf,
+    renamed: bool,
+}
+
+impl StagedFile {
+    /// Writes `parts` one after another into a new file under `tmp_dir` and flushes it.
+    pub(crate) fn write(tmp_dir: &Path, parts: &[&[u8]]) -> io::Result<StagedFile> {
+        let path = tmp_dir.join(format!("{}{PARTIAL_SUFFIX}", new_version_token()));
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)?;
+        // From here on, dropping the guard removes the partial file on every error path.
+        let staged = StagedFile {
+            path,
+            renamed: false,
+        };
+        for part in parts {
+            file.write_all(part)?;
+        }
+        file.sync_all()?;
+        Ok(staged)
+    }
+
+    /// Publishes the file at `target` only if nothing is there (`link` fails with
+    /// `AlreadyExists` otherwise).
+    pub(crate) fn link_to(&self, target: &Path) -> io::Result<()> {
+        fs::hard_link(&self.path, target)
+    }
+
+    /// Publishes the file at `target`, atomically replacing whatever is there.
+    pub(crate) fn rename_to(&mut self, target: &Path) -> io::Result<()> {
+        fs::rename(&self.path, target)?;
+        self.renamed = true;
+        Ok(())
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        if !self.renamed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Flushes a directory's entries (a new, replaced or removed name) to disk.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Opens a file for reading without following a symbolic link at its last component, so a
+/// link planted in the data directory cannot make the store read outside it.
+pub(crate) fn open_no_follow(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// Creates the directories between `base` (which exists) and `target`'s parent, one level at
+/// a time, refusing to pass through a symbolic link, and flushing each parent whose entries
+/// changed so the new directories survive a crash.
+pub(crate) fn ensure_parent_dirs(base: &Path, target: &Path) -> io::Result<()> {
+    let Some(parent) = target.parent() else {
+        return Ok(());
+    };
+    let relative = parent
+        .strip_prefix(base)
+        .map_err(|_| io::Error::other("object path is outside the store's root"))?;
+    let mut dir = base.to_path_buf();
+    for component in relative.components() {
+        let next = dir.join(component);
+        match fs::create_dir(&next) {
+            Ok(()) => sync_dir(&dir)?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let meta = fs::symlink_metadata(&next)?;
+                if meta.file_type().is_symlink() {
+                    return Err(io::Error::other(format!(
+                        "refusing to follow the symbolic link {}",
+                        next.display()
+                    )));
+                }
+                if !meta.is_dir() {
+                    return Err(io::Error::from(io::ErrorKind::NotADirectory));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        dir = next;
+    }
+    Ok(())
+}
+
+/// Removes the now-empty directories from `target`'s parent up to (not including) `base`.
+/// Best effort: a directory that another writer has just filled is simply left.
+pub(crate) fn remove_empty_parents(base: &Path, target: &Path) {
+    let mut dir = target.parent();
+    while let Some(d) = dir {
+        if d == base || !d.starts_with(base) || fs::remove_dir(d).is_err() {
+            return;
+        }
+        dir = d.parent();
+    }
+}
+
+/// Removes staged files older than `max_age` left by writers that crashed. Younger ones may
+/// belong to a live writer in another process and are left alone.
+pub(crate) fn remove_stale_partials(tmp_dir: &Path, max_age: std::time::Duration) -> usize {
+    let Ok(entries) = fs::read_dir(tmp_dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let is_partial = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.ends_with(PARTIAL_SUFFIX));
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > max_age);
+        if is_partial && old && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_stage_leaves_nothing_and_a_rename_moves_it() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(StagedFile::write(dir.path(), &[b"a", b"b"]).unwrap());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+
+        let target = dir.path().join("t");
+        let mut staged = StagedFile::write(dir.path(), &[b"a", b"b"]).unwrap();
+        staged.rename_to(&target).unwrap();
+        drop(staged);
+        assert_eq!(fs::read(&target).unwrap(), b"ab");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn parent_dirs_refuse_symlinks_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        std::os::unix::fs::symlink("/tmp", base.join("link")).unwrap();
+        fs::write(base.join("file"), b"x").unwrap();
+        assert!(ensure_parent_dirs(base, &base.join("link/x")).is_err());
+        let err = ensure_parent_dirs(base, &base.join("file/x")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotADirectory);
+        ensure_parent_dirs(base, &base.join("a/b/c")).unwrap();
+        assert!(base.join("a/b").is_dir());
+        remove_empty_parents(base, &base.join("a/b/c"));
+        assert!(!base.join("a").exists());
+    }
+}
