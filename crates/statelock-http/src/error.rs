@@ -30,13 +30,16 @@ pub enum ApiError {
     /// The body is larger than the configured limit.
     TooLarge { what: &'static str, limit: usize },
     /// Someone else holds the lock (423, holder's record as body).
-    Locked { holder: LockInfo, message: String },
+    Locked {
+        holder: Box<LockInfo>,
+        message: String,
+    },
     /// A lock object exists that is not a valid record (423, text).
     LockedUnreadable(String),
     /// The request contradicts the current lock or state (409), with the holder when known.
     Conflict {
         message: String,
-        holder: Option<LockInfo>,
+        holder: Option<Box<LockInfo>>,
     },
     /// The store failed.
     Store(StoreError),
@@ -107,8 +110,8 @@ impl IntoResponse for ApiError {
             tracing::info!(%status, %message, "request refused");
         }
         let holder = match &self {
-            ApiError::Locked { holder, .. } => Some(holder),
-            ApiError::Conflict { holder, .. } => holder.as_ref(),
+            ApiError::Locked { holder, .. } => Some(&**holder),
+            ApiError::Conflict { holder, .. } => holder.as_deref(),
             _ => None,
         };
         let mut response = match holder {
@@ -158,14 +161,14 @@ impl From<LockError> for ApiError {
                     "state {key} is locked by {} (lock ID {})",
                     holder.who, holder.id
                 ),
-                holder,
+                holder: Box::new(holder),
             },
             LockError::IdMismatch { key, given, holder } => ApiError::Conflict {
                 message: format!(
                     "lock ID {given:?} does not hold the lock on {key}; it is held by {} under lock ID {}",
                     holder.who, holder.id
                 ),
-                holder: Some(holder),
+                holder: Some(Box::new(holder)),
             },
             e @ LockError::Unreadable { .. } => ApiError::LockedUnreadable(format!(
                 "{e}; an UNLOCK with an empty body (terraform force-unlock) removes it"

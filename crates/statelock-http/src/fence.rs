@@ -23,14 +23,14 @@ pub async fn check(locks: &LockClient, key: &StateKey, id: Option<&str>) -> Resu
                 "the write carries lock ID {id} but state {key} is locked by {} under lock ID {}",
                 held.info.who, held.info.id
             ),
-            holder: Some(held.info),
+            holder: Some(Box::new(held.info)),
         }),
         (Some(LockState::Held(held)), None) => Err(ApiError::Locked {
             message: format!(
                 "state {key} is locked by {} under lock ID {}; a write without ?ID= is refused while it is locked",
                 held.info.who, held.info.id
             ),
-            holder: held.info,
+            holder: Box::new(held.info),
         }),
         (Some(LockState::Unreadable { reason, .. }), _) => {
             Err(ApiError::LockedUnreadable(format!(

@@ -69,8 +69,7 @@ fn dir_name(path: &Path) -> String {
         .ok()
         .and_then(|p| {
             p.components()
-                .filter(|c| !matches!(c, std::path::Component::CurDir))
-                .next_back()
+                .rfind(|c| !matches!(c, std::path::Component::CurDir))
                 .and_then(|c| c.as_os_str().to_str().map(str::to_owned))
         })
         .filter(|name| !name.is_empty() && name != "/" && name != "..")
