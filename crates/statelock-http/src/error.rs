@@ -1,0 +1,182 @@
+//! Every refusal the API gives, with its status code and body.
+//!
+//! Conflicts that involve a lock holder answer with the holder's record as the whole body,
+//! encoded exactly as the `.tflock` codec writes it, because Terraform and OpenTofu parse that
+//! body to name the holder; the human explanation then goes into the `Statelock-Error` header.
+//! Every other refusal is a plain-text message that says what happened.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use statelock_core::{KeyError, LockInfo, StateKey};
+use statelock_lock::LockError;
+use statelock_store::StoreError;
+
+/// Header that carries the explanation when the body is a lock record.
+pub const ERROR_HEADER: &str = "statelock-error";
+
+/// Why a request was refused.
+#[derive(Debug)]
+pub enum ApiError {
+    /// The state key in the path breaks a key rule.
+    BadKey(KeyError),
+    /// The request is malformed in some other way.
+    BadRequest(String),
+    /// No state is stored at this key.
+    NoState(StateKey),
+    /// The path names no endpoint.
+    NoEndpoint(String),
+    /// The endpoint exists but not for this method.
+    MethodNotAllowed { method: String, allow: &'static str },
+    /// The body is larger than the configured limit.
+    TooLarge { what: &'static str, limit: usize },
+    /// Someone else holds the lock (423, holder's record as body).
+    Locked {
+        holder: Box<LockInfo>,
+        message: String,
+    },
+    /// A lock object exists that is not a valid record (423, text).
+    LockedUnreadable(String),
+    /// The request contradicts the current lock or state (409), with the holder when known.
+    Conflict {
+        message: String,
+        holder: Option<Box<LockInfo>>,
+    },
+    /// The store failed.
+    Store(StoreError),
+}
+
+impl ApiError {
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::Conflict {
+            message: message.into(),
+            holder: None,
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadKey(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NoState(_) | ApiError::NoEndpoint(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Locked { .. } | ApiError::LockedUnreadable(_) => StatusCode::LOCKED,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Store(e) => store_status(e),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::BadKey(e) => format!("invalid state key: {e}"),
+            ApiError::BadRequest(m) | ApiError::LockedUnreadable(m) => m.clone(),
+            ApiError::NoState(key) => format!("no state is stored at {key}"),
+            ApiError::NoEndpoint(path) => format!(
+                "no endpoint at {path}: states live at /v1/states/<key>, locks also at /v1/locks/<key>"
+            ),
+            ApiError::MethodNotAllowed { method, allow } => {
+                format!("method {method} is not supported here; use one of {allow}")
+            }
+            ApiError::TooLarge { what, limit } => {
+                format!("the {what} is larger than the limit of {limit} bytes")
+            }
+            ApiError::Locked { message, .. } | ApiError::Conflict { message, .. } => {
+                message.clone()
+            }
+            ApiError::Store(e) => match store_status(e) {
+                StatusCode::SERVICE_UNAVAILABLE => format!("the store is unavailable: {e}"),
+                _ => format!("the store failed: {e}"),
+            },
+        }
+    }
+}
+
+/// An outage or refusal of the backing store is retryable (503, which Terraform's HTTP client
+/// retries); anything the store says it cannot do at all is a server fault (500).
+fn store_status(e: &StoreError) -> StatusCode {
+    match e {
+        StoreError::Other { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        StoreError::InvalidKey { .. } => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = self.message();
+        if status.is_server_error() {
+            tracing::error!(%status, %message, "request failed");
+        } else {
+            tracing::info!(%status, %message, "request refused");
+        }
+        let holder = match &self {
+            ApiError::Locked { holder, .. } => Some(&**holder),
+            ApiError::Conflict { holder, .. } => holder.as_deref(),
+            _ => None,
+        };
+        let mut response = match holder {
+            Some(holder) => {
+                let mut r = (status, holder.encode()).into_response();
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                if let Some(v) = header_value(&message) {
+                    r.headers_mut().insert(ERROR_HEADER, v);
+                }
+                r
+            }
+            None => (status, format!("{message}\n")).into_response(),
+        };
+        if let ApiError::MethodNotAllowed { allow, .. } = self {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        response
+    }
+}
+
+/// A header value from free text: control characters (newlines in lock renderings) become
+/// spaces, since header values cannot carry them.
+fn header_value(text: &str) -> Option<HeaderValue> {
+    let cleaned: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    HeaderValue::from_bytes(cleaned.as_bytes()).ok()
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        ApiError::Store(e)
+    }
+}
+
+impl From<LockError> for ApiError {
+    fn from(e: LockError) -> ApiError {
+        match e {
+            LockError::Held { key, holder, .. } => ApiError::Locked {
+                message: format!(
+                    "state {key} is locked by {} (lock ID {})",
+                    holder.who, holder.id
+                ),
+                holder: Box::new(holder),
+            },
+            LockError::IdMismatch { key, given, holder } => ApiError::Conflict {
+                message: format!(
+                    "lock ID {given:?} does not hold the lock on {key}; it is held by {} under lock ID {}",
+                    holder.who, holder.id
+                ),
+                holder: Some(Box::new(holder)),
+            },
+            e @ LockError::Unreadable { .. } => ApiError::LockedUnreadable(format!(
+                "{e}; an UNLOCK with an empty body (terraform force-unlock) removes it"
+            )),
+            e @ (LockError::NotLocked { .. } | LockError::Changed { .. }) => {
+                ApiError::conflict(e.to_string())
+            }
+            LockError::Store(e) => ApiError::Store(e),
+        }
+    }
+}

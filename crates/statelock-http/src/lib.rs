@@ -1,0 +1,30 @@
+//! The Terraform/OpenTofu `http` backend (spec §4), served over S3-native `.tflock` locks.
+//!
+//! One URL per state, `/v1/states/<key>`, serves `address`, `lock_address` and
+//! `unlock_address`: GET, POST/PUT, DELETE, and the extension methods LOCK and UNLOCK.
+//! Clients that cannot send extension methods use `/v1/locks/<key>` instead: PUT or POST
+//! there locks, DELETE there unlocks, with the same bodies and answers.
+//!
+//! Module map:
+//! - `endpoint`: (method, path) → which state and which action, or a 400/404/405.
+//! - `body`: reading request bodies under a size limit (413).
+//! - `fence`: a write must come from the lock holder.
+//! - `guard`: the stale-write guard on serial and lineage (spec §5.2).
+//! - `lock`: LOCK and UNLOCK on top of [`statelock_lock::LockClient`].
+//! - `state`: GET, write and DELETE of the state object.
+//! - `error`: every refusal, with its status code and body.
+//!
+//! This crate knows HTTP and Terraform's JSON; it knows nothing about which store it runs on.
+
+mod app;
+mod body;
+mod endpoint;
+mod error;
+mod fence;
+mod guard;
+mod lock;
+mod routes;
+mod state;
+
+pub use app::{AppState, DEFAULT_MAX_STATE_SIZE, HttpConfig};
+pub use routes::router;

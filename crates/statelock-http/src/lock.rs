@@ -1,0 +1,89 @@
+//! LOCK and UNLOCK (spec §4.2–4.3) on top of the `.tflock` lock protocol.
+//!
+//! UNLOCK bodies come in three forms: the LOCK record (a normal release, compared by ID), an
+//! ID-only record (OpenTofu ≥1.10 `force-unlock`) and an empty body (Terraform's
+//! `force-unlock`, which never sends the ID, hashicorp/terraform#28421). The empty body is the
+//! only way Terraform users can force-unlock, so it removes whatever lock is there.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use statelock_core::{LockInfo, StateKey};
+use statelock_lock::LockError;
+
+use crate::app::AppState;
+use crate::body::read_limited;
+use crate::error::ApiError;
+
+/// Lock records are a few hundred bytes; anything this large is not one.
+const MAX_LOCK_BODY: usize = 64 * 1024;
+
+/// LOCK: 200 with the stored record, 423 with the holder's record on conflict. The same ID
+/// locking again gets 200, since clients retry LOCK after a 5xx whose lock did land.
+pub async fn lock(
+    app: &AppState,
+    key: &StateKey,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let info = decode_record(&read_limited(headers, body, MAX_LOCK_BODY, "lock record").await?)?
+        .ok_or_else(|| ApiError::BadRequest("LOCK needs a lock record as its body".to_owned()))?;
+    if info.id.is_empty() {
+        return Err(ApiError::BadRequest(
+            "the lock record has an empty ID; the client must choose the ID it will unlock with"
+                .to_owned(),
+        ));
+    }
+    let acquired = app.locks().acquire(key, info).await?;
+    let held = acquired.lock.info;
+    tracing::info!(%key, id = %held.id, who = %held.who, operation = %held.operation, "lock acquired");
+    Ok(json(StatusCode::OK, held.encode()))
+}
+
+/// UNLOCK: releases on a matching ID, 409 with the holder otherwise; see the module doc for
+/// the force-unlock forms.
+pub async fn unlock(
+    app: &AppState,
+    key: &StateKey,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let record = decode_record(&read_limited(headers, body, MAX_LOCK_BODY, "lock record").await?)?;
+    let outcome = match &record {
+        None => app.locks().break_lock(key, None).await.map(|broken| {
+            let id = broken.info.map(|i| i.id).unwrap_or_default();
+            tracing::warn!(%key, %id, "force-unlock (empty UNLOCK body): lock removed");
+        }),
+        Some(info) => app.locks().release(key, &info.id).await.map(|released| {
+            if info.is_id_only() {
+                tracing::warn!(%key, id = %released.info.id, "force-unlock (ID-only UNLOCK body): lock removed");
+            } else {
+                tracing::info!(%key, id = %released.info.id, "lock released");
+            }
+        }),
+    };
+    match outcome {
+        Ok(()) => Ok((StatusCode::OK, format!("state {key} unlocked\n")).into_response()),
+        // Nothing to release: a retried UNLOCK whose first attempt landed, or a lock already
+        // force-unlocked. Either way the caller's goal holds.
+        Err(LockError::NotLocked { .. }) => {
+            tracing::info!(%key, "UNLOCK of a state that is not locked");
+            Ok((StatusCode::OK, format!("state {key} was not locked\n")).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The record in a LOCK/UNLOCK body; `None` for an empty body.
+fn decode_record(bytes: &[u8]) -> Result<Option<LockInfo>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    LockInfo::decode(bytes)
+        .map(Some)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}

@@ -1,0 +1,33 @@
+//! The router: one fallback that classifies each request into an [`Endpoint`] and dispatches.
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+
+use crate::app::AppState;
+use crate::endpoint::{Action, Endpoint};
+use crate::error::ApiError;
+use crate::{lock, state};
+
+/// The HTTP API over `state`'s store.
+pub fn router(state: AppState) -> Router {
+    Router::new().fallback(dispatch).with_state(state)
+}
+
+async fn dispatch(State(app): State<AppState>, request: Request) -> Response {
+    handle(app, request)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn handle(app: AppState, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let Endpoint { key, action } = Endpoint::parse(&parts.method, parts.uri.path())?;
+    match action {
+        Action::ReadState => state::read(&app, &key).await,
+        Action::WriteState => state::write(&app, &key, &parts.uri, &parts.headers, body).await,
+        Action::DeleteState => state::delete(&app, &key, &parts.uri).await,
+        Action::Lock => lock::lock(&app, &key, &parts.headers, body).await,
+        Action::Unlock => lock::unlock(&app, &key, &parts.headers, body).await,
+    }
+}

@@ -1,0 +1,128 @@
+//! Reading, writing and deleting the state object.
+//!
+//! A write is fenced against the lock, checked by the stale-write guard, then stored as a
+//! compare-and-swap on the version read (a create when nothing was there), so two servers on
+//! one bucket can never both overwrite blindly.
+
+use axum::body::Body;
+use axum::extract::Query;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use statelock_core::StateKey;
+use statelock_store::{DeleteMode, ObjectStoreExt, PutMode, PutOptions, StoreError, Version};
+
+use crate::app::AppState;
+use crate::body::read_limited;
+use crate::error::ApiError;
+use crate::fence;
+use crate::guard::{self, StateHeader};
+
+/// The query of a write or delete: Terraform adds `?ID=<lock id>` while it holds the lock.
+#[derive(Deserialize)]
+struct WriteQuery {
+    #[serde(rename = "ID")]
+    id: Option<String>,
+}
+
+/// GET: 200 with the stored bytes, 404 when there is no state.
+pub async fn read(app: &AppState, key: &StateKey) -> Result<Response, ApiError> {
+    let found = app
+        .store()
+        .get_if_exists(key.as_str())
+        .await?
+        .ok_or_else(|| ApiError::NoState(key.clone()))?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        found.body,
+    )
+        .into_response())
+}
+
+/// POST/PUT: fence, guard, then compare-and-swap.
+pub async fn write(
+    app: &AppState,
+    key: &StateKey,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let id = lock_id(uri)?;
+    let config = app.config();
+    let bytes = read_limited(headers, body, config.max_state_size, "state").await?;
+    let header = StateHeader::parse(&bytes)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not a state document: {e}")))?;
+    fence::check(app.locks(), key, id.as_deref()).await?;
+    let current = if config.stale_write_guard {
+        let found = app.store().get_if_exists(key.as_str()).await?;
+        if let Some(found) = &found {
+            guard::check(&found.body, &bytes, &header).map_err(ApiError::conflict)?;
+            if found.body == bytes {
+                tracing::info!(%key, "write of identical bytes: nothing to store");
+                return Ok(StatusCode::OK.into_response());
+            }
+        }
+        found.map(|f| f.meta.version)
+    } else {
+        head_version(app, key).await?
+    };
+    let mode = match current {
+        Some(version) => PutMode::Update(version),
+        None => PutMode::Create,
+    };
+    match app
+        .store()
+        .put(key.as_str(), bytes, PutOptions::json(mode))
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(%key, serial = ?header.serial, lineage = ?header.lineage, id = ?id, "state written");
+            Ok(StatusCode::OK.into_response())
+        }
+        Err(StoreError::Precondition { .. } | StoreError::AlreadyExists { .. }) => {
+            Err(ApiError::conflict(format!(
+                "state {key} was changed by another writer while this write was checked; nothing was written, read the state again and retry"
+            )))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// DELETE: fenced like a write; removes the state only if it is still the version read.
+pub async fn delete(app: &AppState, key: &StateKey, uri: &Uri) -> Result<Response, ApiError> {
+    let id = lock_id(uri)?;
+    fence::check(app.locks(), key, id.as_deref()).await?;
+    let version = head_version(app, key)
+        .await?
+        .ok_or_else(|| ApiError::NoState(key.clone()))?;
+    match app
+        .store()
+        .delete(key.as_str(), DeleteMode::IfVersion(version))
+        .await
+    {
+        Ok(()) => {
+            tracing::warn!(%key, id = ?id, "state deleted");
+            Ok((StatusCode::OK, format!("state {key} deleted\n")).into_response())
+        }
+        Err(StoreError::NotFound { .. }) => Err(ApiError::NoState(key.clone())),
+        Err(StoreError::Precondition { .. }) => Err(ApiError::conflict(format!(
+            "state {key} was changed by another writer while it was being deleted; nothing was deleted"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn head_version(app: &AppState, key: &StateKey) -> Result<Option<Version>, ApiError> {
+    match app.store().head(key.as_str()).await {
+        Ok(meta) => Ok(Some(meta.version)),
+        Err(StoreError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn lock_id(uri: &Uri) -> Result<Option<String>, ApiError> {
+    let Query(q) = Query::<WriteQuery>::try_from_uri(uri)
+        .map_err(|e| ApiError::BadRequest(format!("invalid query string: {e}")))?;
+    Ok(q.id.filter(|id| !id.is_empty()))
+}

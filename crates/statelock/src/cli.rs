@@ -1,0 +1,104 @@
+//! The command line. These structs only parse and validate; `serve::ServeConfig` turns them
+//! into a store and a server configuration.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::size::ByteSize;
+
+/// Terraform and OpenTofu remote state with S3-native locking.
+#[derive(Debug, Parser)]
+#[command(name = "statelock", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the Terraform/OpenTofu `http` state backend.
+    #[command(long_about = SERVE_ABOUT, after_help = SERVE_EXAMPLE)]
+    Serve(ServeArgs),
+}
+
+const SERVE_ABOUT: &str = "\
+Serve the Terraform/OpenTofu `http` state backend.
+
+Each state lives at /v1/states/<key>, where <key> is its object key (slashes allowed, e.g.
+team-a/prod/terraform.tfstate). That one URL is the backend's address, lock_address and
+unlock_address. Locks are `<key>.tflock` objects, the same ones Terraform's `backend \"s3\"`
+writes with `use_lockfile = true`, so both kinds of client exclude each other.
+
+Writes are fenced (only the lock holder may write) and, unless --no-stale-write-guard is given,
+refused when they would replace a state with an unrelated lineage or an older serial.
+
+Clients that cannot send the LOCK/UNLOCK methods may lock with PUT and unlock with DELETE
+on /v1/locks/<key> instead.";
+
+const SERVE_EXAMPLE: &str = "\
+Example:
+  statelock serve --listen 127.0.0.1:8080 --store file://./statelock-data
+
+then, in the Terraform configuration (the server prints this block on start):
+  terraform {
+    backend \"http\" {
+      address        = \"http://127.0.0.1:8080/v1/states/team-a/prod/terraform.tfstate\"
+      lock_address   = \"http://127.0.0.1:8080/v1/states/team-a/prod/terraform.tfstate\"
+      unlock_address = \"http://127.0.0.1:8080/v1/states/team-a/prod/terraform.tfstate\"
+      lock_method    = \"LOCK\"
+      unlock_method  = \"UNLOCK\"
+    }
+  }
+
+Set STATELOCK_LOG (e.g. debug) to change the log level.";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the chosen one is printed).
+    #[arg(long, env = "STATELOCK_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Where states and locks are kept: file://PATH (a local directory), memory:// (lost on
+    /// exit; for trying things out), or s3://BUCKET[/PREFIX] (not yet available).
+    #[arg(
+        long,
+        env = "STATELOCK_STORE",
+        default_value = "file://./statelock-data"
+    )]
+    pub store: String,
+
+    /// Bucket name written into each lock record's Path (`<bucket>/<key>`); defaults to the
+    /// S3 bucket, or the directory's name for file:// stores.
+    #[arg(long, env = "STATELOCK_BUCKET_NAME")]
+    pub bucket_name: Option<String>,
+
+    /// Largest state accepted; larger writes get 413. Accepts sizes like 10MiB, 500KB, 1048576.
+    #[arg(long, env = "STATELOCK_MAX_STATE_SIZE", default_value = "64MiB")]
+    pub max_state_size: ByteSize,
+
+    /// Accept writes that replace a state with an unrelated lineage or a serial that is not
+    /// higher (needed for `state push -force` and lineage-changing migrations).
+    #[arg(long, env = "STATELOCK_NO_STALE_WRITE_GUARD")]
+    pub no_stale_write_guard: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_defaults() {
+        let Command::Serve(args) = Cli::try_parse_from(["statelock", "serve"]).unwrap().command;
+        assert_eq!(args.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(args.store, "file://./statelock-data");
+        assert_eq!(args.max_state_size.bytes(), 64 * 1024 * 1024);
+        assert!(!args.no_stale_write_guard);
+    }
+}

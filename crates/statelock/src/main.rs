@@ -1,0 +1,42 @@
+//! The `statelock` command. Thin: parses the command line, runs one subcommand, and decides
+//! the exit code in one place.
+
+mod cli;
+mod serve;
+mod size;
+mod store_url;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("statelock: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::run(serve::ServeConfig::from_args(args)?),
+    }
+}
+
+/// Logs go to stderr, so stdout carries only what is meant to be copied (the backend block).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STATELOCK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}

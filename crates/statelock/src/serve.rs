@@ -1,0 +1,104 @@
+//! `statelock serve`: opens the store, binds, prints the backend block, serves until SIGINT
+//! or SIGTERM, then finishes the requests in flight.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use statelock_http::{AppState, HttpConfig, router};
+use tokio::net::TcpListener;
+
+use crate::cli::ServeArgs;
+use crate::store_url::StoreUrl;
+
+/// Everything `serve` needs, validated.
+#[derive(Debug)]
+pub struct ServeConfig {
+    listen: SocketAddr,
+    store: StoreUrl,
+    http: HttpConfig,
+}
+
+impl ServeConfig {
+    pub fn from_args(args: ServeArgs) -> anyhow::Result<ServeConfig> {
+        let store = StoreUrl::parse(&args.store)?;
+        let bucket = args
+            .bucket_name
+            .unwrap_or_else(|| store.default_bucket_name());
+        let mut http = HttpConfig::new(bucket);
+        http.max_state_size = args.max_state_size.bytes();
+        http.stale_write_guard = !args.no_stale_write_guard;
+        Ok(ServeConfig {
+            listen: args.listen,
+            store,
+            http,
+        })
+    }
+}
+
+pub fn run(config: ServeConfig) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(serve(config))
+}
+
+async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let store = config.store.open()?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    tracing::info!(
+        store = %store.describe(),
+        bucket = %config.http.bucket,
+        max_state_size = config.http.max_state_size,
+        stale_write_guard = config.http.stale_write_guard,
+        "statelock serving on http://{addr}"
+    );
+    println!("{}", backend_block(addr));
+    let app = router(AppState::new(store, config.http));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the server failed")?;
+    tracing::info!("statelock stopped");
+    Ok(())
+}
+
+/// The ready-to-paste configuration; its first line is also how scripts learn the address.
+fn backend_block(addr: SocketAddr) -> String {
+    let url = format!("http://{addr}/v1/states/terraform.tfstate");
+    format!(
+        "statelock listening on http://{addr}\n\
+         # Paste into your Terraform configuration; replace terraform.tfstate with the state's key.\n\
+         terraform {{\n  backend \"http\" {{\n    address        = \"{url}\"\n    lock_address   = \"{url}\"\n    \
+         unlock_address = \"{url}\"\n    lock_method    = \"LOCK\"\n    unlock_method  = \"UNLOCK\"\n  }}\n}}"
+    )
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(%e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(%e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
