@@ -21,6 +21,8 @@ const RACE_ROUNDS: usize = 100;
 const CRASH_ROUNDS: usize = 8;
 const CRASH_OBJECT_BYTES: usize = 16 * 1024 * 1024;
 
+type Scenario = fn(&tokio::runtime::Runtime);
+
 fn main() -> ExitCode {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -38,7 +40,7 @@ fn main() -> ExitCode {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let scenarios: [(&str, fn(&tokio::runtime::Runtime)); 3] = [
+    let scenarios: [(&str, Scenario); 3] = [
         ("cas_increments_across_processes", cas_increments),
         ("create_race_across_processes", create_race),
         ("sigkill_during_write_leaves_old_or_new", sigkill_mid_write),
