@@ -21,13 +21,10 @@ impl ObjectStore for LocalStore {
         }
     }
     async fn get(&self, key: &str) -> StoreResult<GetResult> {
+        let _ = key;
         Err(StoreError::NotImplemented {
             store: self.describe(),
             operation: "get",
-        })
-        .map_err(|e| {
-            let _ = key;
-            e
         })
     }
     async fn head(&self, key: &str) -> StoreResult<ObjectMeta> {
