@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
-use aws_sdk_s3::types::ServerSideEncryption as SdkSse;
+use aws_sdk_s3::types::{ChecksumAlgorithm, ServerSideEncryption as SdkSse};
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use md5::{Digest as _, Md5};
@@ -295,6 +295,9 @@ impl ObjectStore for S3Store {
                 .key(&full)
                 .body(ByteStream::from(body.clone()))
                 .content_length(body.len() as i64)
+                // Both headers, as OpenTofu sends them: moto, for one, records the checksum only
+                // when the algorithm is named. A value set here stops the SDK computing its own.
+                .checksum_algorithm(ChecksumAlgorithm::Sha256)
                 .checksum_sha256(&checksum)
                 .set_content_type(options.content_type.clone());
             req = match &self.config.sse {
