@@ -1,1 +1,15 @@
-//! Test helpers (being written).
+//! Helpers for integration tests that need real peers: S3-compatible servers (moto and
+//! SeaweedFS) started once per test process on free loopback ports, a boto3 client to set up
+//! and inspect buckets with a real AWS SDK, and the paths of the installed test tools.
+//!
+//! The tools come from `bash scripts/setup-test-tools.sh` into `<workspace>/.tools` (or
+//! `$STATELOCK_TOOLS`). Servers are tied to the test process's lifetime through a pipe, so they
+//! die with it even when a test panics or the harness aborts.
+
+mod names;
+mod server;
+mod tools;
+
+pub use names::unique_name;
+pub use server::{ACCESS_KEY, REGION, S3Server, SECRET_KEY, moto, seaweedfs};
+pub use tools::{free_port, python_bin, terraform_bin, tools_dir, workspace_root};

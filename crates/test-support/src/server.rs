@@ -1,0 +1,349 @@
+//! S3-compatible servers (moto, SeaweedFS) started once per test process, and a boto3 client
+//! to drive them.
+//!
+//! Each server runs under a small keeper shell whose stdin is a pipe from this process. The
+//! pipe's write end lives in a static, so it closes only when the test process exits, however
+//! it exits; the keeper then sees end-of-file, kills the server and removes its directory.
+//! No `Drop` is involved, because statics are never dropped.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::tools::{free_ports, python_bin, tool};
+
+/// Access key the servers accept (neither checks it) and clients sign with.
+pub const ACCESS_KEY: &str = "AKIAEXAMPLE";
+/// Secret key matching [`ACCESS_KEY`].
+pub const SECRET_KEY: &str = "secret";
+/// Region of every bucket.
+pub const REGION: &str = "us-east-1";
+
+/// How long a server may take to answer; generous because a parallel `cargo` build on a
+/// 2-core machine can slow a cold Python start several times over.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Kills the server when our end of its stdin closes, then removes its directory.
+const KEEPER: &str = r#"
+"$@" </dev/null &
+child=$!
+echo "$child" > "$STATELOCK_SERVER_DIR/pid"
+cat >/dev/null
+kill "$child" 2>/dev/null
+wait
+rm -rf "$STATELOCK_SERVER_DIR"
+"#;
+
+/// A running S3-compatible server, alive until the test process exits.
+#[derive(Debug)]
+pub struct S3Server {
+    /// Which server this is: `moto` or `seaweedfs`.
+    pub name: &'static str,
+    /// `http://127.0.0.1:PORT`, for path-style requests.
+    pub endpoint: String,
+    /// The server's private directory: its log (`server.log`) and, for SeaweedFS, its data.
+    pub dir: PathBuf,
+    /// The keeper shell, whose piped stdin is never written, only held open: the pipe closing
+    /// at our exit is what stops the server. Never waited for, since that happens after exit.
+    _keeper: Child,
+}
+
+/// The moto server of this test process, started on first use.
+pub fn moto() -> &'static S3Server {
+    static MOTO: OnceLock<S3Server> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        let [port] = free_ports::<1>();
+        let moto = tool("moto_server");
+        let server = S3Server::spawn(
+            "moto",
+            port,
+            &[
+                moto.as_os_str(),
+                "-H".as_ref(),
+                "127.0.0.1".as_ref(),
+                "-p".as_ref(),
+                port.to_string().as_ref(),
+            ],
+        );
+        server.wait_until_answering(None);
+        server
+    })
+}
+
+/// The SeaweedFS (`weed mini`) server of this test process, started on first use.
+pub fn seaweedfs() -> &'static S3Server {
+    static SEAWEEDFS: OnceLock<S3Server> = OnceLock::new();
+    SEAWEEDFS.get_or_init(|| {
+        let ports = free_ports::<11>();
+        let names = [
+            "s3.port",
+            "s3.port.grpc",
+            "master.port",
+            "master.port.grpc",
+            "volume.port",
+            "volume.port.grpc",
+            "filer.port",
+            "filer.port.grpc",
+            "admin.port",
+            "admin.port.grpc",
+            "webdav.port",
+        ];
+        let dir = server_dir("seaweedfs");
+        let mut args: Vec<String> = vec![
+            tool("weed").display().to_string(),
+            "mini".into(),
+            format!("-dir={}", dir.join("data").display()),
+            "-ip=127.0.0.1".into(),
+            "-ip.bind=127.0.0.1".into(),
+            "-master.telemetry=false".into(),
+            "-admin.ui=false".into(),
+            "-webdav=false".into(),
+            "-s3.port.iceberg=0".into(),
+            "-s3.port.lance=0".into(),
+        ];
+        args.extend(
+            names
+                .iter()
+                .zip(ports)
+                .map(|(name, port)| format!("-{name}={port}")),
+        );
+        std::fs::create_dir_all(dir.join("data")).expect("create the SeaweedFS data directory");
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        let server = S3Server::spawn_in("seaweedfs", dir, ports[0], &args);
+        // The S3 gateway answers before the volume server has registered, so only a real
+        // write proves the whole chain is up.
+        server.wait_until_answering(Some(PROBE_WRITE));
+        server
+    })
+}
+
+/// A boto3 round trip through bucket creation, put and get.
+const PROBE_WRITE: &str = r#"
+try:
+    s3.create_bucket(Bucket="statelock-ready-probe")
+except s3.exceptions.BucketAlreadyOwnedByYou:
+    pass
+s3.put_object(Bucket="statelock-ready-probe", Key="probe", Body=b"ok")
+assert s3.get_object(Bucket="statelock-ready-probe", Key="probe")["Body"].read() == b"ok"
+"#;
+
+/// A fresh private directory for one server; the keeper removes it when the server stops.
+fn server_dir(name: &str) -> PathBuf {
+    tempfile::Builder::new()
+        .prefix(&format!("statelock-{name}-"))
+        .tempdir()
+        .expect("create a temporary directory")
+        .keep()
+}
+
+impl S3Server {
+    fn spawn(name: &'static str, port: u16, command: &[&std::ffi::OsStr]) -> S3Server {
+        S3Server::spawn_in(name, server_dir(name), port, command)
+    }
+
+    fn spawn_in(
+        name: &'static str,
+        dir: PathBuf,
+        port: u16,
+        command: &[&std::ffi::OsStr],
+    ) -> S3Server {
+        let log = File::create(dir.join("server.log")).expect("create the server log");
+        let keeper = Command::new("sh")
+            .arg("-c")
+            .arg(KEEPER)
+            .arg("sh")
+            .args(command)
+            .env("STATELOCK_SERVER_DIR", &dir)
+            .stdin(Stdio::piped())
+            .stdout(log.try_clone().expect("clone the log handle"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name} via sh: {e}"));
+        S3Server {
+            name,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            dir,
+            _keeper: keeper,
+        }
+    }
+
+    /// The server's output so far, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// The last lines of the log, so a panic message stays readable.
+    fn log_tail(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Whether the server process has exited (it stays a zombie until the keeper reaps it).
+    fn has_died(&self) -> bool {
+        let Ok(pid) = std::fs::read_to_string(self.dir.join("pid")) else {
+            return false;
+        };
+        match std::fs::read_to_string(Path::new("/proc").join(pid.trim()).join("stat")) {
+            // The state follows the parenthesised command name.
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+            Err(_) => true,
+        }
+    }
+
+    /// Polls until the server answers HTTP and, if given, a boto3 probe script succeeds.
+    fn wait_until_answering(&self, probe: Option<&str>) {
+        let start = Instant::now();
+        let mut last = String::from("no attempt yet");
+        loop {
+            let ready = match http_status(&self.endpoint) {
+                Ok(_) => match probe {
+                    None => true,
+                    Some(script) => match self.try_boto3(script, &[]) {
+                        Ok(_) => true,
+                        Err(e) => {
+                            last = e;
+                            false
+                        }
+                    },
+                },
+                Err(e) => {
+                    last = e;
+                    false
+                }
+            };
+            if ready {
+                eprintln!(
+                    "test-support: {} ready at {} after {:.1?}",
+                    self.name,
+                    self.endpoint,
+                    start.elapsed()
+                );
+                return;
+            }
+            if self.has_died() {
+                panic!(
+                    "{} exited during startup; last probe: {last}\n--- server log ---\n{}",
+                    self.name,
+                    self.log_tail()
+                );
+            }
+            if start.elapsed() > START_TIMEOUT {
+                panic!(
+                    "{} not ready at {} after {START_TIMEOUT:?}; last probe: {last}\n--- server log ---\n{}",
+                    self.name,
+                    self.endpoint,
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Environment variables that point AWS SDKs (boto3, Terraform) at this server, isolated
+    /// from the user's own AWS configuration.
+    pub fn aws_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("ENDPOINT", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
+            ("AWS_DEFAULT_REGION", REGION.to_owned()),
+            ("AWS_REGION", REGION.to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+            ("AWS_CONFIG_FILE", "/dev/null".to_owned()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_owned()),
+        ]
+    }
+
+    /// Runs Python `script` with the venv's interpreter and returns its stdout, or its exit
+    /// status and stderr.
+    ///
+    /// The script starts with `os`, `sys`, `json`, `boto3` imported, `ENDPOINT` set, and `s3`,
+    /// a boto3 S3 client for this server (path-style, region us-east-1, default retries).
+    /// `args` are `sys.argv[1:]`.
+    pub fn try_boto3(&self, script: &str, args: &[&str]) -> Result<String, String> {
+        let program = format!("{BOTO3_PRELUDE}\n{script}");
+        let output = Command::new(python_bin())
+            .arg("-c")
+            .arg(&program)
+            .args(args)
+            .envs(self.aws_env())
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("run {}: {e}", python_bin().display()))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(format!(
+                "boto3 script failed ({}):\n{}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    }
+
+    /// [`S3Server::try_boto3`], panicking with the script's stderr on failure.
+    pub fn boto3(&self, script: &str, args: &[&str]) -> String {
+        self.try_boto3(script, args)
+            .unwrap_or_else(|e| panic!("{} at {}: {e}", self.name, self.endpoint))
+    }
+
+    /// Creates bucket `name` with boto3, with versioning enabled if asked.
+    pub fn create_bucket(&self, name: &str, versioning: bool) {
+        self.boto3(
+            r#"
+bucket, versioning = sys.argv[1], sys.argv[2] == "1"
+s3.create_bucket(Bucket=bucket)
+if versioning:
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+"#,
+            &[name, if versioning { "1" } else { "0" }],
+        );
+    }
+}
+
+const BOTO3_PRELUDE: &str = r#"
+import os, sys, json
+import boto3
+from botocore.config import Config
+ENDPOINT = os.environ["ENDPOINT"]
+s3 = boto3.client(
+    "s3",
+    endpoint_url=ENDPOINT,
+    region_name="us-east-1",
+    config=Config(s3={"addressing_style": "path"}, connect_timeout=5, read_timeout=60),
+)
+"#;
+
+/// The status code of `GET /` at `endpoint`, over a bare HTTP/1.0 exchange (no client crate
+/// needed for a readiness poll).
+fn http_status(endpoint: &str) -> Result<u16, String> {
+    let addr = endpoint
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("not an http endpoint: {endpoint}"))?;
+    let sock = addr
+        .parse()
+        .map_err(|e| format!("bad address {addr}: {e}"))?;
+    let mut stream = TcpStream::connect_timeout(&sock, Duration::from_secs(1))
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut head = [0u8; 12];
+    stream
+        .read_exact(&mut head)
+        .map_err(|e| format!("read from {addr}: {e}"))?;
+    std::str::from_utf8(&head[9..12])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer from {addr}: {head:?}"))
+}
