@@ -5,6 +5,8 @@
 //!   versions where the store keeps them. Errors are typed ([`StoreError`]).
 //! - Adapters: [`MemoryStore`] for tests, [`LocalStore`] (the embedded default, a directory),
 //!   and [`S3Store`] for AWS and S3-compatible servers.
+//! - [`probe_conditional_writes`]: checks on a scratch key that a store honours the
+//!   conditional writes locking depends on.
 //! - [`FaultyStore`]: wraps any store to add latency, errors and lost replies.
 //! - `conformance` (feature `conformance`): the one test suite every adapter must pass.
 //!
@@ -17,6 +19,7 @@ mod key;
 mod local;
 mod memory;
 mod port;
+mod probe;
 mod s3;
 mod version_token;
 
@@ -32,4 +35,5 @@ pub use port::{
     Capabilities, DeleteMode, GetResult, ListPage, ObjectMeta, ObjectStore, ObjectStoreExt,
     ObjectVersion, PutMode, PutOptions, StoreResult, Version,
 };
+pub use probe::{PROBE_PREFIX, ProbeCheck, ProbeReport, probe_conditional_writes};
 pub use s3::{S3Config, S3Store, ServerSideEncryption};

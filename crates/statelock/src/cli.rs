@@ -81,6 +81,51 @@ pub struct ServeArgs {
     /// higher (needed for `state push -force` and lineage-changing migrations).
     #[arg(long, env = "STATELOCK_NO_STALE_WRITE_GUARD")]
     pub no_stale_write_guard: bool,
+
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// How to reach an `s3://` store. Credentials always come from the standard AWS environment
+/// (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles...).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "S3 stores (--store s3://BUCKET[/PREFIX])")]
+pub struct S3Args {
+    /// Endpoint of an S3-compatible server (MinIO, Ceph, R2, SeaweedFS...), e.g.
+    /// http://127.0.0.1:9000; AWS if unset.
+    #[arg(long, env = "STATELOCK_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// Path-style addressing (ENDPOINT/BUCKET/KEY), which most S3-compatible servers need.
+    #[arg(long, env = "STATELOCK_S3_PATH_STYLE")]
+    pub s3_path_style: bool,
+
+    /// Region; from AWS_REGION or the AWS profile if unset.
+    #[arg(long, env = "STATELOCK_S3_REGION")]
+    pub s3_region: Option<String>,
+
+    /// Server-side encryption requested for every object written.
+    #[arg(long, env = "STATELOCK_S3_SSE", value_enum)]
+    pub s3_sse: Option<SseKind>,
+
+    /// KMS key for --s3-sse kms; the bucket's default key if unset.
+    #[arg(long, env = "STATELOCK_S3_KMS_KEY_ID", requires = "s3_sse")]
+    pub s3_kms_key_id: Option<String>,
+
+    /// Start even if the store fails the start-up check that it refuses a second
+    /// create-if-absent (If-None-Match: *). On such a store locks do not exclude each other,
+    /// so concurrent applies can overwrite each other's state. Only for experiments.
+    #[arg(long, env = "STATELOCK_ALLOW_UNSAFE_STORE")]
+    pub allow_unsafe_store: bool,
+}
+
+/// `--s3-sse` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SseKind {
+    /// SSE-S3 (AES256), as Terraform's `encrypt = true`.
+    S3,
+    /// SSE-KMS (aws:kms), as Terraform's `kms_key_id`.
+    Kms,
 }
 
 #[cfg(test)]
@@ -100,5 +145,18 @@ mod tests {
         assert_eq!(args.store, "file://./statelock-data");
         assert_eq!(args.max_state_size.bytes(), 64 * 1024 * 1024);
         assert!(!args.no_stale_write_guard);
+        assert!(!args.s3.allow_unsafe_store && args.s3.s3_endpoint.is_none());
+    }
+
+    #[test]
+    fn kms_key_needs_kms_encryption() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["statelock", "serve", "--store", "s3://b"];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv)
+        };
+        assert!(parse(&["--s3-kms-key-id", "k"]).is_err());
+        assert!(parse(&["--s3-sse", "kms", "--s3-kms-key-id", "k"]).is_ok());
+        assert!(parse(&["--s3-sse", "aes"]).is_err());
     }
 }

@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("statelock: error: {e:#}");
+            eprintln!("statelock: error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
@@ -28,6 +28,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(serve::ServeConfig::from_args(args)?),
     }
+}
+
+/// The error and its causes on one line, skipping a cause whose text the line already holds
+/// (library errors such as `StoreError` include their source in their own message).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 /// Logs go to stderr, so stdout carries only what is meant to be copied (the backend block).

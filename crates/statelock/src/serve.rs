@@ -7,7 +7,7 @@ use anyhow::Context;
 use statelock_http::{AppState, HttpConfig, router};
 use tokio::net::TcpListener;
 
-use crate::cli::ServeArgs;
+use crate::cli::{S3Args, ServeArgs};
 use crate::store_url::StoreUrl;
 
 /// Everything `serve` needs, validated.
@@ -15,6 +15,7 @@ use crate::store_url::StoreUrl;
 pub struct ServeConfig {
     listen: SocketAddr,
     store: StoreUrl,
+    s3: S3Args,
     http: HttpConfig,
 }
 
@@ -30,6 +31,7 @@ impl ServeConfig {
         Ok(ServeConfig {
             listen: args.listen,
             store,
+            s3: args.s3,
             http,
         })
     }
@@ -44,7 +46,10 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    let store = config.store.open()?;
+    let store = config.store.open(&config.s3).await?;
+    if config.store.is_remote() {
+        check_conditional_writes(&*store, config.s3.allow_unsafe_store).await?;
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -66,6 +71,37 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .context("the server failed")?;
     tracing::info!("statelock stopped");
     Ok(())
+}
+
+/// Refuses to serve on a store that ignores conditional writes, where locks would protect
+/// nothing, unless the operator insists.
+async fn check_conditional_writes(
+    store: &dyn statelock_store::ObjectStore,
+    allow_unsafe: bool,
+) -> anyhow::Result<()> {
+    let report = statelock_store::probe_conditional_writes(store)
+        .await
+        .context("the start-up check of the store failed")?;
+    for check in report.failures() {
+        tracing::warn!(check = check.name, answer = %check.detail, "store probe failed a check");
+    }
+    if report.locking_is_safe() {
+        tracing::info!(store = %store.describe(), "store honours conditional writes");
+        return Ok(());
+    }
+    if allow_unsafe {
+        tracing::error!(
+            store = %store.describe(),
+            "STARTING ANYWAY (--allow-unsafe-store): this store ignores conditional writes, so \
+             locks do not exclude each other and concurrent applies can lose state"
+        );
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to serve: the store does not honour conditional writes, so its locks would \
+         not exclude each other.\n{report}Use a store that supports If-None-Match / If-Match, \
+         or pass --allow-unsafe-store to start anyway."
+    )
 }
 
 /// The ready-to-paste configuration; its first line is also how scripts learn the address.

@@ -4,14 +4,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use statelock_store::{LocalStore, MemoryStore, ObjectStore};
+use statelock_store::{
+    LocalStore, MemoryStore, ObjectStore, S3Config, S3Store, ServerSideEncryption,
+};
+
+use crate::cli::{S3Args, SseKind};
 
 /// A parsed `--store` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreUrl {
     File(PathBuf),
     Memory,
-    S3 { bucket: String },
+    S3 {
+        bucket: String,
+        prefix: Option<String>,
+    },
 }
 
 impl StoreUrl {
@@ -24,12 +31,14 @@ impl StoreUrl {
         } else if url == "memory://" {
             Ok(StoreUrl::Memory)
         } else if let Some(rest) = url.strip_prefix("s3://") {
-            let bucket = rest.split('/').next().unwrap_or_default();
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
                 bail!("store URL {url:?} has no bucket; use s3://BUCKET[/PREFIX]");
             }
+            let prefix = prefix.trim_matches('/');
             Ok(StoreUrl::S3 {
                 bucket: bucket.to_owned(),
+                prefix: (!prefix.is_empty()).then(|| prefix.to_owned()),
             })
         } else {
             bail!(
@@ -43,11 +52,17 @@ impl StoreUrl {
         match self {
             StoreUrl::File(path) => dir_name(path),
             StoreUrl::Memory => "memory".to_owned(),
-            StoreUrl::S3 { bucket } => bucket.clone(),
+            StoreUrl::S3 { bucket, .. } => bucket.clone(),
         }
     }
 
-    pub fn open(&self) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    /// Whether this store needs the start-up conditional-write probe: a remote server may
+    /// ignore conditions; the adapters in this process do not.
+    pub fn is_remote(&self) -> bool {
+        matches!(self, StoreUrl::S3 { .. })
+    }
+
+    pub async fn open(&self, s3: &S3Args) -> anyhow::Result<Arc<dyn ObjectStore>> {
         match self {
             StoreUrl::File(path) => {
                 let store = LocalStore::open(path.clone())
@@ -55,8 +70,30 @@ impl StoreUrl {
                 Ok(Arc::new(store))
             }
             StoreUrl::Memory => Ok(Arc::new(MemoryStore::new())),
-            StoreUrl::S3 { .. } => {
-                bail!("S3 stores are wired up in a later change; use file://PATH for now")
+            StoreUrl::S3 { bucket, prefix } => {
+                let mut config = S3Config::new(bucket.clone()).path_style(s3.s3_path_style);
+                if let Some(prefix) = prefix {
+                    config = config.prefix(prefix.clone());
+                }
+                if let Some(endpoint) = &s3.s3_endpoint {
+                    config = config.endpoint(endpoint.clone());
+                }
+                if let Some(region) = &s3.s3_region {
+                    config = config.region(region.clone());
+                }
+                match s3.s3_sse {
+                    Some(SseKind::S3) => config = config.sse(ServerSideEncryption::S3),
+                    Some(SseKind::Kms) => {
+                        config = config.sse(ServerSideEncryption::Kms {
+                            key_id: s3.s3_kms_key_id.clone(),
+                        })
+                    }
+                    None => {}
+                }
+                let store = S3Store::connect(config)
+                    .await
+                    .with_context(|| format!("cannot set up the S3 client for bucket {bucket}"))?;
+                Ok(Arc::new(store))
             }
         }
     }
@@ -94,7 +131,15 @@ mod tests {
         assert_eq!(
             StoreUrl::parse("s3://bucket/prefix").unwrap(),
             StoreUrl::S3 {
-                bucket: "bucket".to_owned()
+                bucket: "bucket".to_owned(),
+                prefix: Some("prefix".to_owned())
+            }
+        );
+        assert_eq!(
+            StoreUrl::parse("s3://bucket/").unwrap(),
+            StoreUrl::S3 {
+                bucket: "bucket".to_owned(),
+                prefix: None
             }
         );
         for bad in ["file://", "s3://", "http://x", "./dir"] {
@@ -109,14 +154,5 @@ mod tests {
         assert_eq!(name("file:///srv/state/"), "state");
         assert_eq!(name("s3://b/p"), "b");
         assert_eq!(name("memory://"), "memory");
-    }
-
-    #[test]
-    fn s3_is_refused_clearly_for_now() {
-        let err = StoreUrl::parse("s3://b").unwrap().open().unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("S3 stores are wired up in a later change")
-        );
     }
 }

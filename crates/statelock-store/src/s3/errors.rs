@@ -7,7 +7,7 @@ use std::error::Error as StdError;
 use std::future::Future;
 use std::time::Duration;
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 /// The HTTP status of a service's answer, if one arrived.
 pub(super) fn status<E>(err: &SdkError<E>) -> Option<u16> {
@@ -51,10 +51,33 @@ pub(super) fn is_ambiguous<E>(err: &SdkError<E>) -> bool {
     }
 }
 
-/// The full error chain as one line, e.g. `dispatch failure: io error: ... Connection refused`,
-/// since the SDK's own `Display` stops at "dispatch failure" or "service error".
-pub(super) fn describe<E: StdError + 'static>(err: &SdkError<E>) -> String {
-    DisplayErrorContext(err).to_string()
+/// One precise line: `HTTP 404 NoSuchBucket: The specified bucket does not exist` for an
+/// answer from the service, else the whole cause chain (`dispatch failure: io error: ...
+/// Connection refused`), since the SDK's own `Display` stops at "dispatch failure" and its
+/// `DisplayErrorContext` appends pages of `Debug` output.
+pub(super) fn describe<E>(err: &SdkError<E>) -> String
+where
+    E: StdError + ProvideErrorMetadata + 'static,
+{
+    if let SdkError::ServiceError(service) = err {
+        let status = service.raw().status().as_u16();
+        let code = err.code().unwrap_or("(no error code)");
+        return match err.message() {
+            Some(message) => format!("HTTP {status} {code}: {message}"),
+            None => format!("HTTP {status} {code}"),
+        };
+    }
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// How many times a 409 conflict is retried before it is reported.

@@ -1,0 +1,95 @@
+//! The conditional-write probe: passes on stores that honour conditions (memory, local disk,
+//! moto) and fails loudly on one that silently ignores them.
+
+mod s3_common;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use statelock_store::{
+    Capabilities, DeleteMode, GetResult, ListPage, LocalStore, MemoryStore, ObjectMeta,
+    ObjectStore, ObjectStoreExt, PutMode, PutOptions, StoreResult, probe_conditional_writes,
+};
+
+/// A server that accepts `If-None-Match` and `If-Match` and ignores them, as some
+/// S3-compatible servers did before supporting conditional writes.
+#[derive(Debug, Default)]
+struct IgnoresConditions(MemoryStore);
+
+#[async_trait]
+impl ObjectStore for IgnoresConditions {
+    fn describe(&self) -> String {
+        "ignores-conditions://".into()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.0.capabilities()
+    }
+    async fn get(&self, key: &str) -> StoreResult<GetResult> {
+        self.0.get(key).await
+    }
+    async fn head(&self, key: &str) -> StoreResult<ObjectMeta> {
+        self.0.head(key).await
+    }
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        mut options: PutOptions,
+    ) -> StoreResult<ObjectMeta> {
+        options.mode = PutMode::Overwrite;
+        self.0.put(key, body, options).await
+    }
+    async fn delete(&self, key: &str, _mode: DeleteMode) -> StoreResult<()> {
+        self.0.delete(key, DeleteMode::Unconditional).await
+    }
+    async fn list(&self, prefix: &str, continuation: Option<&str>) -> StoreResult<ListPage> {
+        self.0.list(prefix, continuation).await
+    }
+}
+
+async fn assert_safe_and_clean(store: &dyn ObjectStore) {
+    let report = probe_conditional_writes(store).await.unwrap();
+    eprint!("{report}");
+    assert!(report.locking_is_safe(), "{report}");
+    assert_eq!(report.failures().count(), 0, "{report}");
+    assert_eq!(report.checks.len(), 5);
+    assert!(
+        store.list_all("").await.unwrap().is_empty(),
+        "the probe cleans up"
+    );
+}
+
+#[tokio::test]
+async fn memory_and_local_stores_pass() {
+    assert_safe_and_clean(&MemoryStore::new()).await;
+    let dir = tempfile::tempdir().unwrap();
+    assert_safe_and_clean(&LocalStore::open(dir.path()).unwrap()).await;
+}
+
+#[tokio::test]
+async fn moto_passes() {
+    let store = s3_common::fresh_store(statelock_test_support::moto).await;
+    assert_safe_and_clean(&store).await;
+}
+
+#[tokio::test]
+async fn a_store_ignoring_conditions_fails_every_essential_check() {
+    let store = IgnoresConditions::default();
+    let report = probe_conditional_writes(&store).await.unwrap();
+    eprint!("{report}");
+    assert!(!report.locking_is_safe());
+    let failed: Vec<&str> = report.failures().map(|c| c.name).collect();
+    assert_eq!(
+        failed,
+        [
+            "a second create-if-absent (If-None-Match: *) is refused",
+            "the first create's body is kept",
+            "a compare-and-swap (If-Match) on a stale version is refused",
+            "a conditional delete (If-Match) on a stale version is refused",
+        ]
+    );
+    assert!(
+        report
+            .to_string()
+            .contains("  FAIL a second create-if-absent")
+    );
+}
