@@ -587,8 +587,7 @@ async fn rollback_across_lineages_needs_force() {
     api.write(&state("L-old", 3, 1)).await;
     // A different lineage replaces the state only once it is empty.
     api.write(
-        &"{\"version\":4,\"serial\":4,\"lineage\":\"L-old\",\"outputs\":{},\"resources\":[]}\n"
-            .to_owned(),
+        "{\"version\":4,\"serial\":4,\"lineage\":\"L-old\",\"outputs\":{},\"resources\":[]}\n",
     )
     .await;
     api.write(&state("L-new", 0, 2)).await;
