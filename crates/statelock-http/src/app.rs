@@ -8,6 +8,9 @@ use statelock_store::ObjectStore;
 /// Default limit on a state body: generous for real states, small enough to bound memory.
 pub const DEFAULT_MAX_STATE_SIZE: usize = 64 * 1024 * 1024;
 
+/// Default number of versions kept per state.
+pub const DEFAULT_HISTORY_RETENTION: usize = 100;
+
 /// How the server behaves; independent of the store it runs on.
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
@@ -18,15 +21,19 @@ pub struct HttpConfig {
     pub max_state_size: usize,
     /// Refuse writes that would replace a state with an unrelated or older one (spec §5.2).
     pub stale_write_guard: bool,
+    /// Versions kept per state in the history; older ones are pruned after each write. 0 keeps
+    /// every version.
+    pub history_retention: usize,
 }
 
 impl HttpConfig {
-    /// The defaults: 64 MiB limit, guard on.
+    /// The defaults: 64 MiB limit, guard on, 100 versions of history.
     pub fn new(bucket: impl Into<String>) -> HttpConfig {
         HttpConfig {
             bucket: bucket.into(),
             max_state_size: DEFAULT_MAX_STATE_SIZE,
             stale_write_guard: true,
+            history_retention: DEFAULT_HISTORY_RETENTION,
         }
     }
 }

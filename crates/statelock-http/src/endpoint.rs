@@ -40,6 +40,7 @@ impl Endpoint {
         };
         let decoded = percent_decode(rest)?;
         let key = StateKey::parse(&decoded).map_err(ApiError::BadKey)?;
+        crate::history::check_not_reserved(&key)?;
         Ok(Endpoint { key, action })
     }
 }
@@ -75,7 +76,7 @@ fn lock_action(method: &Method) -> Result<Action, ApiError> {
 
 /// Decodes `%XX` escapes, so `%2e%2e` is checked as `..` and `%2F` as `/`: the key rules
 /// apply to the key as stored, not as spelled in the URL.
-fn percent_decode(raw: &str) -> Result<String, ApiError> {
+pub(crate) fn percent_decode(raw: &str) -> Result<String, ApiError> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -23,6 +23,10 @@ pub enum ApiError {
     BadRequest(String),
     /// No state is stored at this key.
     NoState(StateKey),
+    /// Something else named in the request does not exist (a version, an API path).
+    NotFound(String),
+    /// The request is well-formed but cannot be carried out on this content (422).
+    Unprocessable(String),
     /// The path names no endpoint.
     NoEndpoint(String),
     /// The endpoint exists but not for this method.
@@ -56,7 +60,10 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::BadKey(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::NoState(_) | ApiError::NoEndpoint(_) => StatusCode::NOT_FOUND,
+            ApiError::NoState(_) | ApiError::NoEndpoint(_) | ApiError::NotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Locked { .. } | ApiError::LockedUnreadable(_) => StatusCode::LOCKED,
@@ -68,7 +75,10 @@ impl ApiError {
     fn message(&self) -> String {
         match self {
             ApiError::BadKey(e) => format!("invalid state key: {e}"),
-            ApiError::BadRequest(m) | ApiError::LockedUnreadable(m) => m.clone(),
+            ApiError::BadRequest(m)
+            | ApiError::LockedUnreadable(m)
+            | ApiError::NotFound(m)
+            | ApiError::Unprocessable(m) => m.clone(),
             ApiError::NoState(key) => format!("no state is stored at {key}"),
             ApiError::NoEndpoint(path) => format!(
                 "no endpoint at {path}: states live at /v1/states/<key>, locks also at /v1/locks/<key>"

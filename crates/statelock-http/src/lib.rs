@@ -5,6 +5,12 @@
 //! Clients that cannot send extension methods use `/v1/locks/<key>` instead: PUT or POST
 //! there locks, DELETE there unlocks, with the same bodies and answers.
 //!
+//! History and its JSON API live under `/v1/api/` (see `api`): `GET /v1/api/states`,
+//! `GET /v1/api/states/<key>/versions`, `GET /v1/api/states/<key>/versions/<id>`,
+//! `GET /v1/api/states/<key>/diff?from=<id>&to=<id|current>` and
+//! `POST /v1/api/states/<key>/rollback?to=<id>[&force=true]`. Every accepted write is kept as a
+//! version under `.statelock/history/<key>/`; keys under `.statelock/` are refused as states.
+//!
 //! Module map:
 //! - `endpoint`: (method, path) → which state and which action, or a 400/404/405.
 //! - `body`: reading request bodies under a size limit (413).
@@ -13,18 +19,24 @@
 //! - `lock`: LOCK and UNLOCK on top of [`statelock_lock::LockClient`].
 //! - `state`: GET, write and DELETE of the state object.
 //! - `error`: every refusal, with its status code and body.
+//! - `history`: versions of every accepted write, their layout, crash invariant and retention.
+//! - `diff`: resources and outputs changed between two state documents.
+//! - `api`: the JSON history API.
 //!
 //! This crate knows HTTP and Terraform's JSON; it knows nothing about which store it runs on.
 
+mod api;
 mod app;
 mod body;
+mod diff;
 mod endpoint;
 mod error;
 mod fence;
 mod guard;
+mod history;
 mod lock;
 mod routes;
 mod state;
 
-pub use app::{AppState, DEFAULT_MAX_STATE_SIZE, HttpConfig};
+pub use app::{AppState, DEFAULT_HISTORY_RETENTION, DEFAULT_MAX_STATE_SIZE, HttpConfig};
 pub use routes::router;

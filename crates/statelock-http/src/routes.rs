@@ -1,13 +1,15 @@
 //! The router: one fallback that classifies each request into an [`Endpoint`] and dispatches.
 
 use axum::Router;
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
 use crate::endpoint::{Action, Endpoint};
 use crate::error::ApiError;
-use crate::{lock, state};
+use crate::{api, lock, state};
 
 /// The HTTP API over `state`'s store.
 pub fn router(state: AppState) -> Router {
@@ -22,11 +24,21 @@ async fn dispatch(State(app): State<AppState>, request: Request) -> Response {
 
 async fn handle(app: AppState, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
+    if parts.uri.path().starts_with(api::API_PREFIX) {
+        return api::handle(&app, &parts).await;
+    }
+    // Present when served with `into_make_service_with_connect_info`; absent in-process.
+    let client = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
     let Endpoint { key, action } = Endpoint::parse(&parts.method, parts.uri.path())?;
     match action {
         Action::ReadState => state::read(&app, &key).await,
-        Action::WriteState => state::write(&app, &key, &parts.uri, &parts.headers, body).await,
-        Action::DeleteState => state::delete(&app, &key, &parts.uri).await,
+        Action::WriteState => {
+            state::write(&app, &key, &parts.uri, &parts.headers, body, client).await
+        }
+        Action::DeleteState => state::delete(&app, &key, &parts.uri, client).await,
         Action::Lock => lock::lock(&app, &key, &parts.headers, body).await,
         Action::Unlock => lock::unlock(&app, &key, &parts.headers, body).await,
     }

@@ -2,7 +2,10 @@
 //!
 //! A write is fenced against the lock, checked by the stale-write guard, then stored as a
 //! compare-and-swap on the version read (a create when nothing was there), so two servers on
-//! one bucket can never both overwrite blindly.
+//! one bucket can never both overwrite blindly. Every accepted write and every delete is first
+//! recorded in the history (`crate::history`).
+
+use std::net::SocketAddr;
 
 use axum::body::Body;
 use axum::extract::Query;
@@ -10,13 +13,14 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use statelock_core::StateKey;
-use statelock_store::{DeleteMode, ObjectStoreExt, PutMode, PutOptions, StoreError, Version};
+use statelock_store::{DeleteMode, ObjectStoreExt, PutMode, StoreError, Version};
 
 use crate::app::AppState;
 use crate::body::read_limited;
 use crate::error::ApiError;
 use crate::fence;
 use crate::guard::{self, StateHeader};
+use crate::history::{self, Author, Kind};
 
 /// The query of a write or delete: Terraform adds `?ID=<lock id>` while it holds the lock.
 #[derive(Deserialize)]
@@ -47,6 +51,7 @@ pub async fn write(
     uri: &Uri,
     headers: &HeaderMap,
     body: Body,
+    client: Option<SocketAddr>,
 ) -> Result<Response, ApiError> {
     let id = lock_id(uri)?;
     let config = app.config();
@@ -71,11 +76,8 @@ pub async fn write(
         Some(version) => PutMode::Update(version),
         None => PutMode::Create,
     };
-    match app
-        .store()
-        .put(key.as_str(), bytes, PutOptions::json(mode))
-        .await
-    {
+    let author = Author::of_write(app, key, Kind::Write, id.clone(), client).await;
+    match history::put_state(app, key, bytes, mode, author).await {
         Ok(_) => {
             tracing::info!(%key, serial = ?header.serial, lineage = ?header.lineage, id = ?id, "state written");
             Ok(StatusCode::OK.into_response())
@@ -89,13 +91,24 @@ pub async fn write(
     }
 }
 
-/// DELETE: fenced like a write; removes the state only if it is still the version read.
-pub async fn delete(app: &AppState, key: &StateKey, uri: &Uri) -> Result<Response, ApiError> {
+/// DELETE: fenced like a write; the content is kept in the history first, then the state is
+/// removed only if it is still the version read.
+pub async fn delete(
+    app: &AppState,
+    key: &StateKey,
+    uri: &Uri,
+    client: Option<SocketAddr>,
+) -> Result<Response, ApiError> {
     let id = lock_id(uri)?;
     fence::check(app.locks(), key, id.as_deref()).await?;
-    let version = head_version(app, key)
+    let found = app
+        .store()
+        .get_if_exists(key.as_str())
         .await?
         .ok_or_else(|| ApiError::NoState(key.clone()))?;
+    let version = found.meta.version;
+    let author = Author::of_write(app, key, Kind::Delete, id.clone(), client).await;
+    history::record_snapshot(app, key, found.body, author).await?;
     match app
         .store()
         .delete(key.as_str(), DeleteMode::IfVersion(version))

@@ -80,9 +80,13 @@ impl Api {
         }
     }
 
+    /// Keys of states and locks; the history under `.statelock/` is tested in `history.rs`.
     async fn keys(&self) -> Vec<String> {
         let all = self.store.list_all("").await.unwrap();
-        all.into_iter().map(|m| m.key).collect()
+        all.into_iter()
+            .map(|m| m.key)
+            .filter(|k| !k.starts_with(".statelock/"))
+            .collect()
     }
 
     async fn stored(&self, key: &str) -> Option<Bytes> {

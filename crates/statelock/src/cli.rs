@@ -82,6 +82,11 @@ pub struct ServeArgs {
     #[arg(long, env = "STATELOCK_NO_STALE_WRITE_GUARD")]
     pub no_stale_write_guard: bool,
 
+    /// Versions kept per state in the history (under .statelock/history/ in the store); older
+    /// ones are pruned after each write. 0 keeps every version.
+    #[arg(long, env = "STATELOCK_HISTORY_RETENTION", default_value_t = statelock_http::DEFAULT_HISTORY_RETENTION)]
+    pub history_retention: usize,
+
     #[command(flatten)]
     pub s3: S3Args,
 }
@@ -145,6 +150,7 @@ mod tests {
         assert_eq!(args.store, "file://./statelock-data");
         assert_eq!(args.max_state_size.bytes(), 64 * 1024 * 1024);
         assert!(!args.no_stale_write_guard);
+        assert_eq!(args.history_retention, 100);
         assert!(!args.s3.allow_unsafe_store && args.s3.s3_endpoint.is_none());
     }
 

@@ -28,6 +28,7 @@ impl ServeConfig {
         let mut http = HttpConfig::new(bucket);
         http.max_state_size = args.max_state_size.bytes();
         http.stale_write_guard = !args.no_stale_write_guard;
+        http.history_retention = args.history_retention;
         Ok(ServeConfig {
             listen: args.listen,
             store,
@@ -61,14 +62,19 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         bucket = %config.http.bucket,
         max_state_size = config.http.max_state_size,
         stale_write_guard = config.http.stale_write_guard,
+        history_retention = config.http.history_retention,
         "statelock serving on http://{addr}"
     );
     println!("{}", backend_block(addr));
     let app = router(AppState::new(store, config.http));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the server failed")?;
+    // Connect info gives history entries the client's address when no lock names the writer.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("the server failed")?;
     tracing::info!("statelock stopped");
     Ok(())
 }

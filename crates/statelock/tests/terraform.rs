@@ -6,6 +6,9 @@
 //! - `concurrent_applies`: applies started together, without waiting for the lock: they run one
 //!   at a time (the server's lock log alternates), each loser names the holder's lock ID
 //!
+//! - `history_rollback`: two applies leave two versions in the history API; a rollback to the
+//!   first brings its output back for `terraform output`
+//!
 //! Needs `bash scripts/setup-test-tools.sh` (or `STATELOCK_TOOLS` pointing at its output).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -67,12 +70,17 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap()
     }
 
-    /// One plain HTTP/1.1 request; returns the status and body.
+    /// One plain HTTP/1.1 request on a state; returns the status and body.
     fn request(&self, method: &str, key: &str, body: &str) -> (u16, String) {
+        self.request_path(method, &format!("/v1/states/{key}"), body)
+    }
+
+    /// One plain HTTP/1.1 request on any path; returns the status and body.
+    fn request_path(&self, method: &str, path: &str, body: &str) -> (u16, String) {
         let mut s = TcpStream::connect(&self.addr).unwrap();
         write!(
             s,
-            "{method} /v1/states/{key} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
             self.addr,
             body.len()
         )
@@ -341,4 +349,57 @@ fn log_ids(log: &str, event: &str) -> Vec<String> {
                 .map(str::to_owned)
         })
         .collect()
+}
+
+#[test]
+fn history_rollback() {
+    let server = Server::start();
+    let key = "team-h/terraform.tfstate";
+    let w = Workdir::new(&server, key);
+    w.ok(&["apply", "-input=false", "-auto-approve", "-var", "n=1"]);
+    w.ok(&["apply", "-input=false", "-auto-approve", "-var", "n=2"]);
+    let serial = server.state(key)["serial"].as_u64().unwrap();
+
+    let (status, body) = server.request_path("GET", &format!("/v1/api/states/{key}/versions"), "");
+    assert_eq!(status, 200, "{body}");
+    let listing: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let versions = listing["versions"].as_array().unwrap();
+    assert!(versions.len() >= 2, "{body}");
+    // Applies write under their lock, so the holder's `Who` is recorded.
+    assert!(
+        versions
+            .iter()
+            .all(|v| v["kind"] == "write" && v["who"] != "unknown"),
+        "{body}"
+    );
+    let first = versions
+        .iter()
+        .rev()
+        .find(|v| {
+            let (_, b) = server.request_path(
+                "GET",
+                &format!(
+                    "/v1/api/states/{key}/versions/{}",
+                    v["id"].as_str().unwrap()
+                ),
+                "",
+            );
+            serde_json::from_str::<serde_json::Value>(&b).unwrap()["outputs"]["n"]["value"] == "1"
+        })
+        .expect("a version with n = 1");
+
+    let (status, body) = server.request_path(
+        "POST",
+        &format!(
+            "/v1/api/states/{key}/rollback?to={}",
+            first["id"].as_str().unwrap()
+        ),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(server.state(key)["serial"].as_u64().unwrap(), serial + 1);
+    assert_eq!(w.ok(&["output", "-raw", "n"]), "1");
+    // Terraform carries on from the rolled-back state.
+    w.ok(&["apply", "-input=false", "-auto-approve", "-var", "n=3"]);
+    assert_eq!(server.state(key)["serial"].as_u64().unwrap(), serial + 2);
 }
