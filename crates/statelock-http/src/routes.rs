@@ -27,7 +27,7 @@ async fn handle(app: AppState, request: Request) -> Result<Response, ApiError> {
         Action::ReadState => state::read(&app, &key).await,
         Action::WriteState => state::write(&app, &key, &parts.uri, &parts.headers, body).await,
         Action::DeleteState => state::delete(&app, &key, &parts.uri).await,
-        Action::Lock => lock::lock(&app, &key, &parts.headers, body).await,
+        Action::Lock => lock::lock(&app, &key, &parts.uri, &parts.headers, body).await,
         Action::Unlock => lock::unlock(&app, &key, &parts.headers, body).await,
     }
 }

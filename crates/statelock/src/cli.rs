@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::lock_args::LockArgs;
 use crate::size::ByteSize;
 
 /// Terraform and OpenTofu remote state with S3-native locking.
@@ -81,6 +82,9 @@ pub struct ServeArgs {
     /// higher (needed for `state push -force` and lineage-changing migrations).
     #[arg(long, env = "STATELOCK_NO_STALE_WRITE_GUARD")]
     pub no_stale_write_guard: bool,
+
+    #[command(flatten)]
+    pub locking: LockArgs,
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ impl ServeConfig {
         let mut http = HttpConfig::new(bucket);
         http.max_state_size = args.max_state_size.bytes();
         http.stale_write_guard = !args.no_stale_write_guard;
+        http.locking = args.locking.policy();
         Ok(ServeConfig {
             listen: args.listen,
             store,
@@ -56,12 +57,19 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         bucket = %config.http.bucket,
         max_state_size = config.http.max_state_size,
         stale_write_guard = config.http.stale_write_guard,
+        lock_wait = ?config.http.locking.wait,
+        lock_ttl = ?config.http.locking.ttl,
         "statelock serving on http://{addr}"
     );
     println!("{}", backend_block(addr));
-    let app = router(AppState::new(store, config.http));
+    let state = AppState::new(store, config.http);
+    let app = router(state.clone());
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Waiting LOCKs would otherwise hold graceful shutdown up for their whole wait.
+            state.begin_shutdown();
+        })
         .await
         .context("the server failed")?;
     tracing::info!("statelock stopped");
