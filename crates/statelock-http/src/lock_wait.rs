@@ -32,6 +32,7 @@ pub async fn acquire(
     let place = waiting.join(key);
     let shutdown = waiting.shutdown();
     tokio::pin!(shutdown);
+    let mut announced = false;
     loop {
         let head = place.is_head();
         if head {
@@ -40,6 +41,10 @@ pub async fn acquire(
                 Err(LockError::Held { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
+        }
+        if !announced {
+            announced = true;
+            tracing::info!(%key, id = %info.id, who = %info.who, ?wait, ahead = waiting.queued(key) - 1, "LOCK waits for the lock");
         }
         tokio::select! {
             () = place.woken() => {}
