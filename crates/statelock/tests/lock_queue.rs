@@ -267,3 +267,32 @@ fn sigterm_answers_a_waiting_lock() {
     }
     assert!(server.log().contains("shutting down"), "{}", server.log());
 }
+
+#[test]
+fn a_waiter_that_hangs_up_never_takes_the_lock() {
+    let server = Server::start();
+    let key = "abandoned.tfstate";
+    let holder = r#"{"ID":"11111111-2222-3333-4444-555555555555","Operation":"OperationTypeApply","Info":"","Who":"holder@elsewhere","Version":"1.0.3","Created":"2024-01-01T00:00:00Z","Path":""}"#;
+    let gone = holder
+        .replace("11111111", "99999999")
+        .replace("holder@", "gone@");
+    assert_eq!(server.request("LOCK", key, holder).0, 200);
+
+    // A client (a Terraform run interrupted with Ctrl-C, say) that stops waiting and hangs up.
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        s,
+        "LOCK /v1/states/{key}?wait=10m HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{gone}",
+        gone.len()
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(s);
+    std::thread::sleep(Duration::from_millis(300));
+
+    assert_eq!(server.request("UNLOCK", key, holder).0, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    let third = holder.replace("11111111", "33333333");
+    let (status, body) = server.request("LOCK", key, &third);
+    assert_eq!(status, 200, "the departed waiter took the lock: {body}");
+}
