@@ -74,11 +74,7 @@ fn no_ignored_or_should_panic_tests() {
 /// Rationale: `dbg!` and `todo!` are for work in progress, not for main.
 #[test]
 fn no_debugging_leftovers() {
-    let needles = [
-        concat!("dbg", "!("),
-        concat!("todo", "!("),
-        concat!("unimplemented", "!("),
-    ];
+    let needles = [concat!("dbg", "!("), concat!("todo", "!("), concat!("unimplemented", "!(")];
     let offenders: Vec<_> = sources()
         .into_iter()
         .filter(|(_, text)| needles.iter().any(|n| text.contains(n)))
