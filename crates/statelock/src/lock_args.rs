@@ -8,7 +8,7 @@ use statelock_http::{LockPolicy, parse_duration, parse_lock_wait};
 #[derive(Debug, Args)]
 pub struct LockArgs {
     /// How long a LOCK waits for a held lock before answering 423 with the holder, when the
-    /// lock address has no ?wait= (e.g. lock_address = \".../v1/states/x?wait=10m\"). Waiters
+    /// lock address has no ?wait= (e.g. lock_address = ".../v1/states/x?wait=10m"). Waiters
     /// on one server are served first come, first served, and get the lock within
     /// milliseconds of an UNLOCK through the same server. At most 1h. Default 0: fail at
     /// once, as Terraform expects. Durations like 30s, 10m, 1h30m.
