@@ -5,6 +5,9 @@ use std::sync::Arc;
 use statelock_lock::LockClient;
 use statelock_store::ObjectStore;
 
+use crate::lock_policy::LockPolicy;
+use crate::wait_queue::Waiting;
+
 /// Default limit on a state body: generous for real states, small enough to bound memory.
 pub const DEFAULT_MAX_STATE_SIZE: usize = 64 * 1024 * 1024;
 
@@ -24,6 +27,8 @@ pub struct HttpConfig {
     /// Versions kept per state in the history; older ones are pruned after each write. 0 keeps
     /// every version.
     pub history_retention: usize,
+    /// Lock waiting and stuck-lock takeover.
+    pub locking: LockPolicy,
 }
 
 impl HttpConfig {
@@ -34,6 +39,7 @@ impl HttpConfig {
             max_state_size: DEFAULT_MAX_STATE_SIZE,
             stale_write_guard: true,
             history_retention: DEFAULT_HISTORY_RETENTION,
+            locking: LockPolicy::default(),
         }
     }
 }
@@ -49,6 +55,7 @@ struct Inner {
     store: Arc<dyn ObjectStore>,
     locks: LockClient,
     config: HttpConfig,
+    waiting: Waiting,
 }
 
 impl AppState {
@@ -60,6 +67,7 @@ impl AppState {
                 store,
                 locks,
                 config,
+                waiting: Waiting::default(),
             }),
         }
     }
@@ -74,5 +82,20 @@ impl AppState {
 
     pub(crate) fn config(&self) -> &HttpConfig {
         &self.inner.config
+    }
+
+    pub(crate) fn waiting(&self) -> &Waiting {
+        &self.inner.waiting
+    }
+
+    /// Answers every waiting LOCK and makes later ones fail at once; call when the server
+    /// begins to shut down, so graceful shutdown is not held up by waiters.
+    pub fn begin_shutdown(&self) {
+        self.inner.waiting.begin_shutdown();
+    }
+
+    /// How many LOCK requests wait for `key`'s lock on this replica.
+    pub fn lock_waiters(&self, key: &statelock_core::StateKey) -> usize {
+        self.inner.waiting.queued(key)
     }
 }

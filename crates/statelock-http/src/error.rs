@@ -47,6 +47,8 @@ pub enum ApiError {
     },
     /// The store failed.
     Store(StoreError),
+    /// The server is stopping and answers a waiting request instead of serving it (503).
+    ShuttingDown(String),
 }
 
 impl ApiError {
@@ -69,6 +71,7 @@ impl ApiError {
             ApiError::Locked { .. } | ApiError::LockedUnreadable(_) => StatusCode::LOCKED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Store(e) => store_status(e),
+            ApiError::ShuttingDown(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -78,7 +81,8 @@ impl ApiError {
             ApiError::BadRequest(m)
             | ApiError::LockedUnreadable(m)
             | ApiError::NotFound(m)
-            | ApiError::Unprocessable(m) => m.clone(),
+            | ApiError::Unprocessable(m)
+            | ApiError::ShuttingDown(m) => m.clone(),
             ApiError::NoState(key) => format!("no state is stored at {key}"),
             ApiError::NoEndpoint(path) => format!(
                 "no endpoint at {path}: states live at /v1/states/<key>, locks also at /v1/locks/<key>"

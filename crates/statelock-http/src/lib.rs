@@ -17,6 +17,9 @@
 //! - `fence`: a write must come from the lock holder.
 //! - `guard`: the stale-write guard on serial and lineage (spec §5.2).
 //! - `lock`: LOCK and UNLOCK on top of [`statelock_lock::LockClient`].
+//! - `lock_policy`, `duration`: how long a LOCK may wait, and the TTL of stuck locks.
+//! - `lock_wait`, `wait_queue`: a LOCK that waits, first come first served per replica.
+//! - `takeover`: taking over a lock idle for longer than the TTL (activity design there).
 //! - `state`: GET, write and DELETE of the state object.
 //! - `error`: every refusal, with its status code and body.
 //! - `history`: versions of every accepted write, their layout, crash invariant and retention.
@@ -29,14 +32,21 @@ mod api;
 mod app;
 mod body;
 mod diff;
+mod duration;
 mod endpoint;
 mod error;
 mod fence;
 mod guard;
 mod history;
 mod lock;
+mod lock_policy;
+mod lock_wait;
 mod routes;
 mod state;
+mod takeover;
+mod wait_queue;
 
 pub use app::{AppState, DEFAULT_HISTORY_RETENTION, DEFAULT_MAX_STATE_SIZE, HttpConfig};
+pub use duration::parse_duration;
+pub use lock_policy::{DEFAULT_LOCK_POLL_INTERVAL, LockPolicy, MAX_LOCK_WAIT, parse_lock_wait};
 pub use routes::router;

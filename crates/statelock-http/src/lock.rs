@@ -6,7 +6,7 @@
 //! only way Terraform users can force-unlock, so it removes whatever lock is there.
 
 use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use statelock_core::{LockInfo, StateKey};
 use statelock_lock::LockError;
@@ -14,15 +14,19 @@ use statelock_lock::LockError;
 use crate::app::AppState;
 use crate::body::read_limited;
 use crate::error::ApiError;
+use crate::lock_policy::requested_wait;
+use crate::lock_wait;
 
 /// Lock records are a few hundred bytes; anything this large is not one.
 const MAX_LOCK_BODY: usize = 64 * 1024;
 
 /// LOCK: 200 with the stored record, 423 with the holder's record on conflict. The same ID
-/// locking again gets 200, since clients retry LOCK after a 5xx whose lock did land.
+/// locking again gets 200, since clients retry LOCK after a 5xx whose lock did land. With
+/// `?wait=` (or `--lock-wait`) a conflict waits for the lock first.
 pub async fn lock(
     app: &AppState,
     key: &StateKey,
+    uri: &Uri,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -34,8 +38,8 @@ pub async fn lock(
                 .to_owned(),
         ));
     }
-    let acquired = app.locks().acquire(key, info).await?;
-    let held = acquired.lock.info;
+    let wait = requested_wait(uri.query())?.unwrap_or(app.config().locking.wait);
+    let held = lock_wait::acquire(app, key, info, wait).await?;
     tracing::info!(%key, id = %held.id, who = %held.who, operation = %held.operation, "lock acquired");
     Ok(json(StatusCode::OK, held.encode()))
 }
@@ -62,6 +66,8 @@ pub async fn unlock(
             }
         }),
     };
+    // Whatever the outcome, the lock may be free now: let this replica's first waiter look.
+    app.waiting().wake_head(key);
     match outcome {
         Ok(()) => Ok((StatusCode::OK, format!("state {key} unlocked\n")).into_response()),
         // Nothing to release: a retried UNLOCK whose first attempt landed, or a lock already

@@ -39,7 +39,7 @@ async fn handle(app: AppState, request: Request) -> Result<Response, ApiError> {
             state::write(&app, &key, &parts.uri, &parts.headers, body, client).await
         }
         Action::DeleteState => state::delete(&app, &key, &parts.uri, client).await,
-        Action::Lock => lock::lock(&app, &key, &parts.headers, body).await,
+        Action::Lock => lock::lock(&app, &key, &parts.uri, &parts.headers, body).await,
         Action::Unlock => lock::unlock(&app, &key, &parts.headers, body).await,
     }
 }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::lock_args::LockArgs;
 use crate::size::ByteSize;
 
 /// Terraform and OpenTofu remote state with S3-native locking.
@@ -86,6 +87,9 @@ pub struct ServeArgs {
     /// ones are pruned after each write. 0 keeps every version.
     #[arg(long, env = "STATELOCK_HISTORY_RETENTION", default_value_t = statelock_http::DEFAULT_HISTORY_RETENTION)]
     pub history_retention: usize,
+
+    #[command(flatten)]
+    pub locking: LockArgs,
 
     #[command(flatten)]
     pub s3: S3Args,

@@ -2,6 +2,7 @@
 //! the exit code in one place.
 
 mod cli;
+mod lock_args;
 mod serve;
 mod size;
 mod store_url;

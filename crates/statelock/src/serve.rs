@@ -29,6 +29,7 @@ impl ServeConfig {
         http.max_state_size = args.max_state_size.bytes();
         http.stale_write_guard = !args.no_stale_write_guard;
         http.history_retention = args.history_retention;
+        http.locking = args.locking.policy();
         Ok(ServeConfig {
             listen: args.listen,
             store,
@@ -63,16 +64,23 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         max_state_size = config.http.max_state_size,
         stale_write_guard = config.http.stale_write_guard,
         history_retention = config.http.history_retention,
+        lock_wait = ?config.http.locking.wait,
+        lock_ttl = ?config.http.locking.ttl,
         "statelock serving on http://{addr}"
     );
     println!("{}", backend_block(addr));
-    let app = router(AppState::new(store, config.http));
+    let state = AppState::new(store, config.http);
+    let app = router(state.clone());
     // Connect info gives history entries the client's address when no lock names the writer.
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // Waiting LOCKs would otherwise hold graceful shutdown up for their whole wait.
+        state.begin_shutdown();
+    })
     .await
     .context("the server failed")?;
     tracing::info!("statelock stopped");
