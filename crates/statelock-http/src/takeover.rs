@@ -35,6 +35,7 @@ use statelock_lock::LockError;
 use statelock_store::{ObjectMeta, PutMode, PutOptions, StoreError, Version};
 
 use crate::app::AppState;
+use crate::history::{self, Author, Kind};
 
 /// Tries to take `key`'s lock for `info`; with a TTL configured, a lock held by someone else
 /// and idle for longer than the TTL is taken over. Returns the record now stored.
@@ -85,6 +86,7 @@ pub async fn attempt(
                 "STUCK LOCK TAKEN OVER: the lock was idle for longer than --lock-ttl; \
                  writes under the old lock ID are refused from now on"
             );
+            record_in_history(app, key, holder, &record).await;
             Ok(record)
         }
         // Another taker won, or the holder released meanwhile: a plain attempt says which.
@@ -92,6 +94,28 @@ pub async fn attempt(
             app.locks().acquire(key, info).await.map(|a| a.lock.info)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Keeps a history version of kind `lock-takeover` holding the state as it was when the lock
+/// changed hands (empty if there is no state yet), naming both holders. Best effort: the
+/// takeover has happened whatever the history says, so a failure here is only logged.
+async fn record_in_history(app: &AppState, key: &StateKey, old: &LockInfo, new: &LockInfo) {
+    let state = match app.store().get(key.as_str()).await {
+        Ok(found) => found.body,
+        Err(StoreError::NotFound { .. }) => Bytes::new(),
+        Err(e) => {
+            tracing::warn!(%key, error = %e, "cannot read the state to record the lock takeover");
+            return;
+        }
+    };
+    let author = Author {
+        kind: Kind::LockTakeover,
+        who: format!("{} (took over lock {} of {})", new.who, old.id, old.who),
+        lock_id: Some(new.id.clone()),
+    };
+    if let Err(e) = history::record_snapshot(app, key, state, author).await {
+        tracing::warn!(%key, error = %e, "cannot record the lock takeover in the history");
     }
 }
 

@@ -45,6 +45,24 @@ async fn an_idle_lock_is_taken_over_and_the_old_holder_is_fenced_off() {
     assert_eq!(late_write.status, StatusCode::CONFLICT);
     assert_eq!(late_write.text(), new.stored(), "409 names the new holder");
     assert_eq!(replica.unlock(&old).await.status, StatusCode::CONFLICT);
+
+    // The takeover is in the history: the state as it was, naming both holders.
+    let key = common::KEY;
+    let listed = replica
+        .call("GET", &format!("/v1/api/states/{key}/versions"), "")
+        .await;
+    let listing: serde_json::Value = serde_json::from_str(&listed.text()).unwrap();
+    let versions = &listing["versions"];
+    let takeover = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["kind"] == "lock-takeover")
+        .unwrap_or_else(|| panic!("no lock-takeover version in {versions:#}"));
+    assert_eq!(takeover["serial"], 1);
+    let who = takeover["who"].as_str().unwrap();
+    assert!(who.starts_with("next@host (took over lock "), "{who}");
+    assert!(who.ends_with(" of crashed-ci@runner)"), "{who}");
     assert_eq!(replica.write(&new, 2).await.status, StatusCode::OK);
 }
 
