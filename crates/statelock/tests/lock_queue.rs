@@ -9,162 +9,15 @@
 //!
 //! Needs `bash scripts/setup-test-tools.sh` (or `STATELOCK_TOOLS` pointing at its output).
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod harness;
+
+use std::io::Write;
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-/// A `statelock serve` process, killed when dropped.
-struct Server {
-    child: Child,
-    _stdout: BufReader<ChildStdout>,
-    addr: String,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("server.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_statelock"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--store"])
-            .arg(format!("file://{}", dir.path().join("data").display()))
-            .env("STATELOCK_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        let addr = first
-            .trim()
-            .strip_prefix("statelock listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .to_owned();
-        Server {
-            child,
-            _stdout: stdout,
-            addr,
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self, key: &str) -> String {
-        format!("http://{}/v1/states/{key}", self.addr)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap()
-    }
-
-    /// One plain HTTP/1.1 request to `/v1/states/<target>`; returns the status and body.
-    fn request(&self, method: &str, target: &str, body: &str) -> (u16, String) {
-        request(&self.addr, method, target, body)
-    }
-
-    fn serial(&self, key: &str) -> u64 {
-        let (status, body) = self.request("GET", key, "");
-        assert_eq!(status, 200, "{body}");
-        let state: serde_json::Value = serde_json::from_str(&body).unwrap();
-        state["serial"].as_u64().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn request(addr: &str, method: &str, target: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "{method} /v1/states/{target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).unwrap();
-    let status = reply[9..12].parse().unwrap();
-    let body = reply
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
-fn terraform_bin() -> PathBuf {
-    let tools = std::env::var_os("STATELOCK_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools"));
-    let bin = tools.join("bin/terraform");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `bash scripts/setup-test-tools.sh` first",
-        bin.display()
-    );
-    bin
-}
-
-/// A Terraform working directory whose lock address waits up to `wait` for the lock.
-struct Workdir {
-    dir: tempfile::TempDir,
-}
-
-impl Workdir {
-    fn new(server: &Server, key: &str, wait: &str) -> Workdir {
-        let dir = tempfile::tempdir().unwrap();
-        let url = server.url(key);
-        std::fs::write(
-            dir.path().join("main.tf"),
-            format!(
-                "terraform {{\n  backend \"http\" {{\n    address = \"{url}\"\n    lock_address = \"{url}?wait={wait}\"\n    unlock_address = \"{url}\"\n    lock_method = \"LOCK\"\n    unlock_method = \"UNLOCK\"\n  }}\n}}\n\
-                 variable \"n\" {{\n  default = 0\n}}\noutput \"n\" {{\n  value = var.n\n}}\n"
-            ),
-        )
-        .unwrap();
-        let w = Workdir { dir };
-        let init = w.run(&["init", "-input=false"]);
-        assert!(init.status.success(), "{}", text(&init));
-        w
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(terraform_bin())
-            .arg(args[0])
-            .arg("-no-color")
-            .args(&args[1..])
-            .current_dir(self.dir.path())
-            .env("TF_IN_AUTOMATION", "1")
-            .env("CHECKPOINT_DISABLE", "1")
-            .env("TF_DATA_DIR", self.dir.path().join(".tfdata"))
-            .env("TF_CLI_CONFIG_FILE", self.dir.path().join("none.tfrc"))
-            .env_remove("TF_LOG")
-            .output()
-            .unwrap()
-    }
-
-    fn apply(&self, n: usize) -> Output {
-        let var = format!("n={n}");
-        self.run(&["apply", "-input=false", "-auto-approve", "-var", &var])
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use harness::{Server, Workdir, lock_events, request, text};
 
 #[test]
 fn queued_applies_all_succeed_in_turn() {
@@ -172,7 +25,7 @@ fn queued_applies_all_succeed_in_turn() {
     let server = Server::start();
     let key = "queued.tfstate";
     let dirs: Vec<Workdir> = (0..RUNS)
-        .map(|_| Workdir::new(&server, key, "5m"))
+        .map(|_| Workdir::with_lock_query(&server, key, "?wait=5m"))
         .collect();
     let first = dirs[0].apply(0);
     assert!(first.status.success(), "{}", text(&first));
@@ -202,18 +55,7 @@ fn queued_applies_all_succeed_in_turn() {
 
     // One holder at a time, and every apply held the lock once (plus the first apply).
     let log = server.log();
-    let events: Vec<&str> = log
-        .lines()
-        .filter_map(|l| {
-            if l.contains("lock acquired") {
-                Some("acquire")
-            } else if l.contains("lock released") {
-                Some("release")
-            } else {
-                None
-            }
-        })
-        .collect();
+    let events = lock_events(&log);
     assert!(
         events.chunks(2).all(|p| p == ["acquire", "release"]),
         "lock events do not alternate: {events:?}"
@@ -239,7 +81,9 @@ fn sigterm_answers_a_waiting_lock() {
 
     let addr = server.addr.clone();
     let target = format!("{key}?wait=10m");
-    let waiting = std::thread::spawn(move || request(&addr, "LOCK", &target, &waiter));
+    let waiting = std::thread::spawn(move || {
+        request(&addr, "LOCK", &format!("/v1/states/{target}"), &waiter)
+    });
     // Give the LOCK time to be queued; the reply can only come from the shutdown.
     std::thread::sleep(Duration::from_millis(500));
     assert!(!waiting.is_finished());

@@ -3,82 +3,10 @@
 //! `backend "s3"` with `use_lockfile = true` does (spec §2.3–2.5), played by boto3. Each side
 //! must see the other's lock and the other's holder record.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, ChildStdout, Command, Stdio};
+mod harness;
 
-use statelock_test_support::{S3Server, moto, seaweedfs, terraform_bin, unique_name};
-
-/// A `statelock serve` process on an S3 bucket, killed when dropped.
-struct Server {
-    child: Child,
-    _stdout: BufReader<ChildStdout>,
-    addr: String,
-    log: tempfile::NamedTempFile,
-}
-
-impl Server {
-    fn start(s3: &S3Server, bucket: &str) -> Server {
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_statelock"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--s3-path-style"])
-            .arg(format!("--store=s3://{bucket}"))
-            .arg(format!("--s3-endpoint={}", s3.endpoint))
-            .envs(s3.aws_env())
-            .env("STATELOCK_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        let log_text = std::fs::read_to_string(log.path()).unwrap();
-        let addr = first
-            .trim()
-            .strip_prefix("statelock listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}; log:\n{log_text}"))
-            .to_owned();
-        assert!(
-            log_text.contains("store honours conditional writes"),
-            "{log_text}"
-        );
-        Server {
-            child,
-            _stdout: stdout,
-            addr,
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap()
-    }
-
-    /// One plain HTTP/1.1 request to `/v1/states/<key>`; returns the status and body.
-    fn request(&self, method: &str, key: &str, body: &str) -> (u16, String) {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        write!(
-            s,
-            "{method} /v1/states/{key} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        )
-        .unwrap();
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).unwrap();
-        let status = reply[9..12].parse().unwrap();
-        let body = reply.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
-        (status, body.unwrap_or_default())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use harness::{Server, StoreSpec, Workdir};
+use statelock_test_support::{S3Server, moto, seaweedfs};
 
 /// Terraform ≥ 1.10's lockfile sequence, by boto3: `lock KEY BODY` creates `KEY.tflock` with
 /// `If-None-Match: *` and a SHA-256 checksum, and on failure prints the error code and the
@@ -111,12 +39,15 @@ fn record(id: &str, who: &str, path: &str) -> String {
     )
 }
 
-fn interop(s3: &S3Server) {
-    let bucket = unique_name("statelock-serve");
-    s3.create_bucket(&bucket, true);
-    let server = Server::start(s3, &bucket);
+fn interop(s3: &'static S3Server) {
+    let store = StoreSpec::fresh_bucket(s3);
+    let StoreSpec::S3 { bucket, .. } = &store else {
+        unreachable!()
+    };
+    let server = Server::start_on(&store, &[]);
+    assert!(server.log().contains("store honours conditional writes"));
     let key = "team-a/prod/terraform.tfstate";
-    let direct = |op: &str, arg: &str| s3.boto3(DIRECT_CLIENT, &[op, &bucket, key, arg]);
+    let direct = |op: &str, arg: &str| s3.boto3(DIRECT_CLIENT, &[op, bucket, key, arg]);
 
     // Direct client first: the server refuses with 423 and the direct client's exact record.
     let direct_record = record(
@@ -177,49 +108,24 @@ fn direct_s3_clients_and_the_server_exclude_each_other_on_seaweedfs() {
 #[test]
 fn terraform_applies_through_the_server_into_the_bucket() {
     let s3 = moto();
-    let bucket = unique_name("statelock-tf");
-    s3.create_bucket(&bucket, true);
-    let server = Server::start(s3, &bucket);
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://{}/v1/states/app/terraform.tfstate", server.addr);
-    std::fs::write(
-        dir.path().join("main.tf"),
-        format!(
-            "terraform {{\n  backend \"http\" {{\n    address = \"{url}\"\n    lock_address = \"{url}\"\n    unlock_address = \"{url}\"\n    lock_method = \"LOCK\"\n    unlock_method = \"UNLOCK\"\n  }}\n}}\noutput \"greeting\" {{\n  value = \"hello from s3\"\n}}\n"
-        ),
-    )
-    .unwrap();
-    for args in [
-        &["init", "-input=false", "-no-color"][..],
-        &["apply", "-input=false", "-auto-approve", "-no-color"],
-    ] {
-        let out = Command::new(terraform_bin())
-            .args(args)
-            .current_dir(dir.path())
-            .env("TF_IN_AUTOMATION", "1")
-            .env("CHECKPOINT_DISABLE", "1")
-            .env("TF_DATA_DIR", dir.path().join(".tfdata"))
-            .env_remove("TF_LOG")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "terraform {args:?}: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            server.log()
-        );
-    }
+    let store = StoreSpec::fresh_bucket(s3);
+    let StoreSpec::S3 { bucket, .. } = &store else {
+        unreachable!()
+    };
+    let server = Server::start_on(&store, &[]);
+    let w = Workdir::new(&server, "app/terraform.tfstate");
+    w.ok(&["apply", "-input=false", "-auto-approve", "-var", "n=7"]);
     // The state is a plain object in the bucket, where Terraform's own S3 backend would read
     // it, and no lock is left behind.
     let listing = s3.boto3(
         r#"
 bucket = sys.argv[1]
 state = json.loads(s3.get_object(Bucket=bucket, Key="app/terraform.tfstate")["Body"].read())
-print(state["outputs"]["greeting"]["value"])
+print(state["outputs"]["n"]["value"])
 keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
 print(sorted(k for k in keys if not k.startswith(".statelock/")))
 "#,
-        &[&bucket],
+        &[bucket],
     );
-    assert_eq!(listing, "hello from s3\n['app/terraform.tfstate']\n");
+    assert_eq!(listing, "7\n['app/terraform.tfstate']\n");
 }

@@ -1,5 +1,5 @@
 //! End to end with the real Terraform 1.0.3 binary against `statelock serve` on a local-disk
-//! store. Outputs-only configurations, so no provider is downloaded.
+//! store and on SeaweedFS. Outputs-only configurations, so no provider is downloaded.
 //!
 //! Index:
 //! - `workflow`: init, apply, plan, output, `state push` refused by the guard, `force-unlock`
@@ -11,204 +11,32 @@
 //!
 //! Needs `bash scripts/setup-test-tools.sh` (or `STATELOCK_TOOLS` pointing at its output).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+mod harness;
+
+use std::process::Output;
 use std::sync::{Arc, Barrier};
+
+use harness::{Server, StoreSpec, Workdir, holder_id, lock_events, log_ids, text};
+use statelock_test_support::seaweedfs;
 
 const HOLDER_ID: &str = "11111111-2222-3333-4444-555555555555";
 
-/// A `statelock serve` process, killed when dropped.
-struct Server {
-    child: Child,
-    _stdout: BufReader<ChildStdout>,
-    addr: String,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("server.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_statelock"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--store"])
-            .arg(format!("file://{}", dir.path().join("data").display()))
-            .env("STATELOCK_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        let addr = first
-            .trim()
-            .strip_prefix("statelock listening on http://")
-            .unwrap_or_else(|| {
-                panic!(
-                    "unexpected first line {first:?}; log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                )
-            })
-            .to_owned();
-        Server {
-            child,
-            _stdout: stdout,
-            addr,
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self, key: &str) -> String {
-        format!("http://{}/v1/states/{key}", self.addr)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap()
-    }
-
-    /// One plain HTTP/1.1 request on a state; returns the status and body.
-    fn request(&self, method: &str, key: &str, body: &str) -> (u16, String) {
-        self.request_path(method, &format!("/v1/states/{key}"), body)
-    }
-
-    /// One plain HTTP/1.1 request on any path; returns the status and body.
-    fn request_path(&self, method: &str, path: &str, body: &str) -> (u16, String) {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        )
-        .unwrap();
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).unwrap();
-        let status = reply[9..12].parse().unwrap();
-        let body = reply
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
-    }
-
-    fn state(&self, key: &str) -> serde_json::Value {
-        let (status, body) = self.request("GET", key, "");
-        assert_eq!(status, 200, "{body}");
-        serde_json::from_str(&body).unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn terraform_bin() -> PathBuf {
-    let tools = std::env::var_os("STATELOCK_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools"));
-    let bin = tools.join("bin/terraform");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `bash scripts/setup-test-tools.sh` first",
-        bin.display()
-    );
-    bin
-}
-
-/// A Terraform working directory with an outputs-only configuration on `key`.
-struct Workdir {
-    dir: tempfile::TempDir,
-}
-
-impl Workdir {
-    fn new(server: &Server, key: &str) -> Workdir {
-        let dir = tempfile::tempdir().unwrap();
-        let url = server.url(key);
-        std::fs::write(
-            dir.path().join("main.tf"),
-            format!(
-                "terraform {{\n  backend \"http\" {{\n    address = \"{url}\"\n    lock_address = \"{url}\"\n    unlock_address = \"{url}\"\n    lock_method = \"LOCK\"\n    unlock_method = \"UNLOCK\"\n  }}\n}}\n\
-                 variable \"n\" {{\n  default = 0\n}}\noutput \"n\" {{\n  value = var.n\n}}\n"
-            ),
-        )
-        .unwrap();
-        let w = Workdir { dir };
-        w.ok(&["init", "-input=false"]);
-        w
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        // Flags go after the (sub)command words, e.g. `state push -no-color`.
-        let words = if args[0] == "state" { 2 } else { 1 };
-        Command::new(terraform_bin())
-            .args(&args[..words])
-            .arg("-no-color")
-            .args(&args[words..])
-            .current_dir(self.dir.path())
-            .env("TF_IN_AUTOMATION", "1")
-            .env("CHECKPOINT_DISABLE", "1")
-            .env("TF_DATA_DIR", self.dir.path().join(".tfdata"))
-            .env("TF_CLI_CONFIG_FILE", self.dir.path().join("none.tfrc"))
-            .env_remove("TF_LOG")
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "terraform {args:?} failed:\n{}",
-            text(&out)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            !out.status.success(),
-            "terraform {args:?} succeeded:\n{}",
-            text(&out)
-        );
-        text(&out)
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// The holder's ID in Terraform 1.0.3's "HTTP remote state already locked: ID=<id>", which the
-/// diagnostic renderer may wrap onto the next line.
-fn holder_id(stderr: &str) -> Option<String> {
-    let rest = &stderr[stderr.find("HTTP remote state already locked:")?..];
-    let at = rest.find("ID=")? + "ID=".len();
-    Some(
-        rest[at..]
-            .chars()
-            .take_while(|c| c.is_ascii_hexdigit() || *c == '-')
-            .collect(),
-    )
+#[test]
+fn workflow_on_local_disk() {
+    workflow(&Server::start());
 }
 
 #[test]
-fn workflow() {
-    let server = Server::start();
+fn workflow_on_seaweedfs() {
+    workflow(&Server::start_on(
+        &StoreSpec::fresh_bucket(seaweedfs()),
+        &[],
+    ));
+}
+
+fn workflow(server: &Server) {
     let key = "team-a/prod/terraform.tfstate";
-    let w = Workdir::new(&server, key);
+    let w = Workdir::new(server, key);
 
     w.ok(&["apply", "-input=false", "-auto-approve", "-var", "n=1"]);
     let first = server.state(key);
@@ -226,7 +54,7 @@ fn workflow() {
     // A foreign lineage: Terraform itself refuses without -force; with -force (invisible on
     // the wire) the server's guard refuses it.
     let foreign = r#"{"version":4,"terraform_version":"1.0.3","serial":100,"lineage":"ffffffff-0000-0000-0000-000000000000","outputs":{},"resources":[]}"#;
-    std::fs::write(w.dir.path().join("foreign.tfstate"), foreign).unwrap();
+    std::fs::write(w.path().join("foreign.tfstate"), foreign).unwrap();
     let before = server.request("GET", key, "").1;
     let client_side = w.fails(&["state", "push", "foreign.tfstate"]);
     assert!(client_side.contains("lineage"), "{client_side}");
@@ -316,18 +144,7 @@ fn concurrent_applies() {
     }
 
     // One holder at a time: every acquire after the first follows a release.
-    let events: Vec<&str> = log
-        .lines()
-        .filter_map(|l| {
-            if l.contains("lock acquired") {
-                Some("acquire")
-            } else if l.contains("lock released") {
-                Some("release")
-            } else {
-                None
-            }
-        })
-        .collect();
+    let events = lock_events(&log);
     assert!(
         events.chunks(2).all(|p| p == ["acquire", "release"]),
         "lock events do not alternate: {events:?}"
@@ -337,18 +154,6 @@ fn concurrent_applies() {
         server.state(key)["serial"].as_u64().unwrap(),
         start_serial + winners as u64
     );
-}
-
-/// The `id=` values of the server log lines containing `event`.
-fn log_ids(log: &str, event: &str) -> Vec<String> {
-    log.lines()
-        .filter(|l| l.contains(event))
-        .filter_map(|l| {
-            l.split_whitespace()
-                .find_map(|w| w.strip_prefix("id="))
-                .map(str::to_owned)
-        })
-        .collect()
 }
 
 #[test]
