@@ -24,6 +24,14 @@ pub enum StoreSpec {
 }
 
 impl StoreSpec {
+    /// For reports: `local disk` or the S3 server's name.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreSpec::Dir(_) => "local disk:".to_owned(),
+            StoreSpec::S3 { server, .. } => format!("{}:", server.name),
+        }
+    }
+
     /// A fresh versioned bucket on `server`.
     pub fn fresh_bucket(server: &'static S3Server) -> StoreSpec {
         let bucket = unique_name("statelock-e2e");
