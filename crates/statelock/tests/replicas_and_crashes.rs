@@ -11,7 +11,7 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::process::Output;
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use harness::{Server, StoreSpec, Workdir, lock_events, text};
 use statelock_test_support::seaweedfs;
