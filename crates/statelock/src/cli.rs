@@ -2,6 +2,7 @@
 //! into a store and a server configuration.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -52,10 +53,29 @@ then, in the Terraform configuration (the server prints this block on start):
     }
   }
 
+Configuration:
+  Every flag can also be set with its STATELOCK_* variable (shown with each flag) or in a
+  TOML file given with --config FILE (or STATELOCK_CONFIG), whose keys are the long flag
+  names; `true` switches a flag on. The command line wins over the environment, which
+  wins over the file, which wins over the built-in default. For example:
+    listen = \"0.0.0.0:8080\"
+    store = \"s3://my-bucket/terraform\"
+    s3-endpoint = \"http://127.0.0.1:9000\"
+    s3-path-style = true
+    max-state-size = \"10MiB\"
+    lock-wait = \"10m\"
+
 Set STATELOCK_LOG (e.g. debug) to change the log level.";
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// TOML file of flag values keyed by long flag name (e.g. max-state-size = "10MiB");
+    /// the command line and STATELOCK_* variables override it. See "Configuration" below.
+    // `config_file` reads the file before clap parses; the flag is declared here too so that
+    // clap accepts and documents it.
+    #[arg(long, env = "STATELOCK_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Address to listen on; port 0 picks a free port (the chosen one is printed).
     #[arg(long, env = "STATELOCK_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -118,7 +138,10 @@ pub struct S3Args {
     pub s3_sse: Option<SseKind>,
 
     /// KMS key for --s3-sse kms; the bucket's default key if unset.
-    #[arg(long, env = "STATELOCK_S3_KMS_KEY_ID", requires = "s3_sse")]
+    // Checked in `ServeConfig::from_args`, not with clap's `requires`: that ignores values
+    // from the config file, so it would miss a key set there and refuse `--s3-kms-key-id`
+    // with `s3-sse` in the file.
+    #[arg(long, env = "STATELOCK_S3_KMS_KEY_ID")]
     pub s3_kms_key_id: Option<String>,
 
     /// Start even if the store fails the start-up check that it refuses a second
@@ -165,8 +188,12 @@ mod tests {
             argv.extend_from_slice(extra);
             Cli::try_parse_from(argv)
         };
-        assert!(parse(&["--s3-kms-key-id", "k"]).is_err());
-        assert!(parse(&["--s3-sse", "kms", "--s3-kms-key-id", "k"]).is_ok());
+        let config = |extra: &[&str]| {
+            let Command::Serve(args) = parse(extra).unwrap().command;
+            crate::serve::ServeConfig::from_args(args)
+        };
+        assert!(config(&["--s3-kms-key-id", "k"]).is_err());
+        assert!(config(&["--s3-sse", "kms", "--s3-kms-key-id", "k"]).is_ok());
         assert!(parse(&["--s3-sse", "aes"]).is_err());
     }
 }

@@ -2,6 +2,7 @@
 //! the exit code in one place.
 
 mod cli;
+mod config_file;
 mod lock_args;
 mod serve;
 mod size;
@@ -9,20 +10,23 @@ mod store_url;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match config_file::parse_or_exit(std::env::args_os().collect()) {
+        Ok(cli) => cli,
+        Err(e) => return fail(&e),
+    };
     init_logging();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("statelock: error: {}", error_chain(&e));
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(&e),
     }
+}
+
+fn fail(e: &anyhow::Error) -> ExitCode {
+    eprintln!("statelock: error: {}", error_chain(e));
+    ExitCode::FAILURE
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

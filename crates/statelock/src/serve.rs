@@ -2,6 +2,7 @@
 //! or SIGTERM, then finishes the requests in flight.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use statelock_http::{AppState, HttpConfig, router};
@@ -13,6 +14,7 @@ use crate::store_url::StoreUrl;
 /// Everything `serve` needs, validated.
 #[derive(Debug)]
 pub struct ServeConfig {
+    config_file: Option<PathBuf>,
     listen: SocketAddr,
     store: StoreUrl,
     s3: S3Args,
@@ -21,6 +23,9 @@ pub struct ServeConfig {
 
 impl ServeConfig {
     pub fn from_args(args: ServeArgs) -> anyhow::Result<ServeConfig> {
+        if args.s3.s3_kms_key_id.is_some() && args.s3.s3_sse.is_none() {
+            anyhow::bail!("--s3-kms-key-id needs --s3-sse kms");
+        }
         let store = StoreUrl::parse(&args.store)?;
         let bucket = args
             .bucket_name
@@ -31,6 +36,7 @@ impl ServeConfig {
         http.history_retention = args.history_retention;
         http.locking = args.locking.policy();
         Ok(ServeConfig {
+            config_file: args.config,
             listen: args.listen,
             store,
             s3: args.s3,
@@ -59,6 +65,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .local_addr()
         .context("cannot read the bound address")?;
     tracing::info!(
+        config_file = ?config.config_file,
         store = %store.describe(),
         bucket = %config.http.bucket,
         max_state_size = config.http.max_state_size,
