@@ -24,7 +24,26 @@ pub async fn acquire(
     wait: Duration,
 ) -> Result<LockInfo, ApiError> {
     let waiting = app.waiting();
-    if wait.is_zero() || waiting.is_shutting_down() {
+    if waiting.is_shutting_down() {
+        return attempt(app, key, info).await.map_err(ApiError::from);
+    }
+    if wait.is_zero() {
+        let ahead = waiting.queued(key);
+        // A LOCK that will not wait must not overtake the ones waiting in line. Only when
+        // the lock is free but its release has not reached the head yet (it came through
+        // another replica, between two polls) does it go ahead rather than fail naming nobody.
+        if ahead > 0
+            && let Ok(Some(LockState::Held(held))) = app.locks().inspect(key).await
+        {
+            return Err(ApiError::Locked {
+                message: format!(
+                    "state {key} is locked by {} (lock ID {}), and {ahead} request(s) are \
+                     waiting for it ahead of this one",
+                    held.info.who, held.info.id
+                ),
+                holder: Box::new(held.info),
+            });
+        }
         return attempt(app, key, info).await.map_err(ApiError::from);
     }
     let deadline = Instant::now() + wait;

@@ -209,3 +209,33 @@ async fn shutdown_answers_waiters_instead_of_dropping_them() {
     assert_eq!(reply.status, StatusCode::LOCKED);
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_that_will_not_wait_does_not_overtake_the_queue() {
+    let replica = Replica::new(memory_store(), polling_every(Duration::from_secs(30)));
+    let holder = Holder::new("holder@host");
+    let waiter = Holder::new("waiter@host");
+    let impatient = Holder::new("impatient@host");
+    assert_eq!(replica.lock(&holder, "").await.status, StatusCode::OK);
+    let task = {
+        let (replica, waiter) = (replica.clone(), waiter.clone());
+        tokio::spawn(async move { replica.lock(&waiter, "?wait=30s").await })
+    };
+    replica.until_waiters(1).await;
+    let refused = replica.lock(&impatient, "").await;
+    assert_eq!(refused.status, StatusCode::LOCKED);
+    assert_eq!(refused.text(), holder.stored());
+    assert!(
+        refused.explanation().contains("1 request(s) are waiting"),
+        "{}",
+        refused.explanation()
+    );
+    // The UNLOCK hands the lock to the waiter, not to whoever asks next.
+    assert_eq!(replica.unlock(&holder).await.status, StatusCode::OK);
+    let granted = task.await.unwrap();
+    assert_eq!(granted.status, StatusCode::OK, "{}", granted.text());
+    assert_eq!(
+        replica.lock(&impatient, "").await.status,
+        StatusCode::LOCKED
+    );
+}

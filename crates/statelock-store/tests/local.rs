@@ -80,6 +80,28 @@ async fn symlinks_inside_the_store_are_not_followed() {
     std::os::unix::fs::symlink(outside.path(), dir.path().join("objects/dir.d")).unwrap();
     let err = store.get("leak").await.unwrap_err();
     assert!(err.to_string().contains("symbolic link"), "{err}");
+    // Through a linked directory: neither read nor removed.
+    fs::write(
+        outside.path().join("victim.o"),
+        b"statelock-object 1 0123456789abcdef0123456789abcdef \nvictim",
+    )
+    .unwrap();
+    for read in [
+        store.get("dir/victim").await.map(drop),
+        store.head("dir/victim").await.map(drop),
+    ] {
+        let err = read.unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+    }
+    let err = store
+        .delete("dir/victim", DeleteMode::Unconditional)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert!(
+        outside.path().join("victim.o").exists(),
+        "deleted outside the store"
+    );
     let err = store
         .put("dir/x", Bytes::new(), put_opts())
         .await

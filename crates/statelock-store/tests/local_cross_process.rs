@@ -19,6 +19,7 @@ const WORKERS: usize = 3;
 const INCREMENTS: usize = 40;
 const RACE_ROUNDS: usize = 100;
 const CRASH_ROUNDS: usize = 8;
+const CHURN_ROUNDS: usize = 200;
 const CRASH_OBJECT_BYTES: usize = 16 * 1024 * 1024;
 
 type Scenario = fn(&tokio::runtime::Runtime);
@@ -40,9 +41,13 @@ fn main() -> ExitCode {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let scenarios: [(&str, Scenario); 3] = [
+    let scenarios: [(&str, Scenario); 4] = [
         ("cas_increments_across_processes", cas_increments),
         ("create_race_across_processes", create_race),
+        (
+            "deletes_emptying_directories_never_fail_puts",
+            directory_churn,
+        ),
         ("sigkill_during_write_leaves_old_or_new", sigkill_mid_write),
     ];
     let mut ran = 0;
@@ -119,6 +124,22 @@ async fn worker(role: &str, store: &LocalStore) {
                     Err(e) => panic!("{e}"),
                 }
             }
+        }
+        Some(("churn", id)) => {
+            // Each worker's own key shares its directories with the others', so deletes keep
+            // removing directories that other workers are about to publish into.
+            wait_for_start(&dir);
+            let key = format!("churn/a/b/{id}");
+            for _ in 0..CHURN_ROUNDS {
+                let opts = PutOptions::new(PutMode::Create);
+                store
+                    .put(&key, Bytes::from_static(b"x"), opts)
+                    .await
+                    .unwrap();
+                let mode = statelock_store::DeleteMode::Unconditional;
+                store.delete(&key, mode).await.unwrap();
+            }
+            println!("done");
         }
         Some(("overwrite", _)) => {
             let bodies = [
@@ -208,6 +229,23 @@ fn create_race(runtime: &tokio::runtime::Runtime) {
     );
 }
 
+fn directory_churn(_runtime: &tokio::runtime::Runtime) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).unwrap();
+    let workers: Vec<Child> = (0..WORKERS)
+        .map(|i| spawn_worker(dir.path(), &format!("churn:w{i}")))
+        .collect();
+    std::fs::write(dir.path().join("go"), b"").unwrap();
+    for w in workers {
+        assert_eq!(wait_output(w).trim(), "done");
+    }
+    eprintln!(
+        "cross-process[{}]: {WORKERS} processes x {CHURN_ROUNDS} create+delete of sibling keys \
+         whose directories keep being removed: every put and delete succeeded",
+        store.describe()
+    );
+}
+
 fn sigkill_mid_write(runtime: &tokio::runtime::Runtime) {
     let dir = tempfile::tempdir().unwrap();
     let mut outcomes = Vec::new();
@@ -241,6 +279,10 @@ fn sigkill_mid_write(runtime: &tokio::runtime::Runtime) {
         });
         outcomes.push(outcome);
     }
+    assert!(
+        outcomes.iter().any(|o| *o != "absent"),
+        "no kill landed after a first write: the test proved nothing"
+    );
     eprintln!(
         "cross-process[local]: {CRASH_ROUNDS} writers of {} MiB objects killed with SIGKILL \
          mid-loop; object afterwards each time: {outcomes:?} (whole old or whole new)",

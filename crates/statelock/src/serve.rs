@@ -1,6 +1,7 @@
 //! `statelock serve`: opens the store, binds, prints the backend block, serves until SIGINT
 //! or SIGTERM, then finishes the requests in flight.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -75,7 +76,10 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         lock_ttl = ?config.http.locking.ttl,
         "statelock serving on http://{addr}"
     );
-    println!("{}", backend_block(addr));
+    // Written, not printed: a reader that closes stdout after the first line (a script that
+    // only wanted the address) must not take the server down with a broken pipe.
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "{}", backend_block(addr)).and_then(|()| stdout.flush());
     let state = AppState::new(store, config.http);
     let app = router(state.clone());
     // Connect info gives history entries the client's address when no lock names the writer.

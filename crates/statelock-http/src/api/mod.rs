@@ -23,7 +23,7 @@ use statelock_core::StateKey;
 use crate::app::AppState;
 use crate::endpoint::percent_decode;
 use crate::error::ApiError;
-use crate::history::{VersionId, check_not_reserved};
+use crate::history::{VersionId, check_server_key};
 
 /// Every API path starts with this.
 pub const API_PREFIX: &str = "/v1/api/";
@@ -41,7 +41,7 @@ pub async fn handle(app: &AppState, parts: &Parts) -> Result<Response, ApiError>
     };
     let (key, action) = split_action(rest).ok_or_else(|| no_endpoint(path))?;
     let key = StateKey::parse(&percent_decode(key)?).map_err(ApiError::BadKey)?;
-    check_not_reserved(&key)?;
+    check_server_key(&key)?;
     match action {
         ApiAction::Versions => {
             allow(&parts.method, Method::GET)?;

@@ -6,10 +6,12 @@
 //! next state. Encrypted states are refused: OpenTofu checks their plaintext serial against the
 //! encrypted one, so a copy with a new serial could never be read back.
 
+use std::collections::BTreeMap;
+
 use axum::response::Response;
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use statelock_core::{LockInfo, StateKey};
 use statelock_store::{ObjectStoreExt, PutMode, StoreError};
 
@@ -42,8 +44,12 @@ pub async fn rollback(
     let lock_id = acquired.lock.info.id;
     tracing::info!(%key, to = %id, %lock_id, "rollback: lock acquired");
     let outcome = copy_forward(app, key, &id, q.force, &who, &lock_id).await;
-    if let Err(e) = app.locks().release(key, &lock_id).await {
-        tracing::error!(%key, %lock_id, %e, "rollback: could not release the lock; force-unlock it with this ID");
+    match app.locks().release(key, &lock_id).await {
+        // LOCKs queued on this replica get the lock at once, as after any UNLOCK.
+        Ok(_) => app.waiting().wake_head(key),
+        Err(e) => {
+            tracing::error!(%key, %lock_id, %e, "rollback: could not release the lock; force-unlock it with this ID");
+        }
     }
     outcome
 }
@@ -121,19 +127,19 @@ fn header(bytes: &[u8], what: &str) -> Result<StateHeader, ApiError> {
 }
 
 /// The old document with its serial and lineage replaced, indented as Terraform writes states.
+///
+/// Every other top-level value is copied as raw JSON text, never through numbers: a state's
+/// numbers are arbitrary-precision (cty) and would be rounded by an `f64` round trip.
 fn rewrite(old: &[u8], serial: u64, lineage: Option<&str>) -> Result<Bytes, ApiError> {
-    let mut doc: Value = serde_json::from_slice(old)
-        .map_err(|e| ApiError::Unprocessable(format!("the version is not JSON: {e}")))?;
-    let Some(object) = doc.as_object_mut() else {
-        return Err(ApiError::Unprocessable(
-            "the version is not a JSON object".to_owned(),
-        ));
-    };
-    object.insert("serial".to_owned(), Value::from(serial));
+    let mut doc: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(old)
+        .map_err(|e| ApiError::Unprocessable(format!("the version is not a JSON object: {e}")))?;
+    let raw = |json: String| RawValue::from_string(json).expect("serde_json wrote valid JSON");
+    doc.insert("serial".to_owned(), raw(serial.to_string()));
     if let Some(lineage) = lineage {
-        object.insert("lineage".to_owned(), Value::from(lineage));
+        let quoted = serde_json::to_string(lineage).expect("a string serialises");
+        doc.insert("lineage".to_owned(), raw(quoted));
     }
-    let mut out = serde_json::to_vec_pretty(&doc).expect("a parsed document serialises");
+    let mut out = serde_json::to_vec_pretty(&doc).expect("raw values serialise");
     out.push(b'\n');
     Ok(Bytes::from(out))
 }
@@ -144,4 +150,28 @@ fn hostname() -> String {
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrite_changes_serial_and_lineage_and_keeps_numbers_exact() {
+        let old = br#"{"version":4,"serial":3,"lineage":"old","outputs":{"big":{"value":123456789012345678901234567890.000000000000000000001,"type":"number"}},"resources":[]}"#;
+        let new = rewrite(old, 9, Some("cur")).unwrap();
+        let text = std::str::from_utf8(&new).unwrap();
+        assert!(
+            text.contains("123456789012345678901234567890.000000000000000000001"),
+            "{text}"
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&new).unwrap();
+        assert_eq!(doc["serial"], 9);
+        assert_eq!(doc["lineage"], "cur");
+        assert_eq!(doc["version"], 4);
+        assert!(matches!(
+            rewrite(b"[1]", 1, None),
+            Err(ApiError::Unprocessable(_))
+        ));
+    }
 }

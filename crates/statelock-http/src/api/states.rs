@@ -10,7 +10,7 @@ use statelock_store::ObjectStoreExt;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::history::check_not_reserved;
+use crate::history::check_server_key;
 
 #[derive(Serialize)]
 struct StateEntry {
@@ -47,7 +47,7 @@ pub async fn list(app: &AppState) -> Result<Response, ApiError> {
         let Ok(key) = StateKey::parse(&object.key) else {
             continue;
         };
-        if check_not_reserved(&key).is_err() {
+        if check_server_key(&key).is_err() {
             continue;
         }
         let lock = if locked.contains(key.as_str()) {

@@ -22,12 +22,43 @@ pub const BODY_SUFFIX: &str = ".tfstate";
 /// Suffix of a version's metadata object.
 pub const META_SUFFIX: &str = ".meta.json";
 
-/// Refuses state keys under the reserved prefix, so no client can overwrite history through
-/// the Terraform endpoint, and no history object can ever be mistaken for a state.
-pub fn check_not_reserved(key: &StateKey) -> Result<(), ApiError> {
-    if key.as_str().starts_with(RESERVED_PREFIX) || key.as_str() == ".statelock" {
+/// Longest state key the server accepts: its history objects
+/// (`.statelock/history/<key>/<version id>.meta.json`) must still fit S3's 1024-byte limit.
+pub const MAX_SERVER_KEY_LEN: usize = 1024 - HISTORY_OVERHEAD;
+
+/// Bytes a history object key adds to the state key: the prefix, a `/`, the version ID
+/// (`YYYYMMDDTHHMMSS.nnnnnnnnnZ-<20-digit serial>-<8 hex>`) and the longer suffix.
+const HISTORY_OVERHEAD: usize = HISTORY_PREFIX.len() + 1 + 56 + META_SUFFIX.len();
+
+/// Longest last segment the server accepts: the lock key adds `.tflock` to it, and every
+/// store refuses segments over 253 bytes.
+pub const MAX_SERVER_KEY_SEGMENT_LEN: usize = 253 - statelock_core::LOCK_SUFFIX.len();
+
+/// Refuses state keys the server could not keep: keys under the reserved prefix (so no client
+/// can overwrite history through the Terraform endpoint, and no history object can ever be
+/// mistaken for a state), and keys too long for their lock or history objects, which would
+/// otherwise be accepted by one request and refused by the next.
+pub fn check_server_key(key: &StateKey) -> Result<(), ApiError> {
+    let key = key.as_str();
+    if key.starts_with(RESERVED_PREFIX) || key == ".statelock" {
         return Err(ApiError::BadRequest(format!(
             "invalid state key: keys under {RESERVED_PREFIX} are reserved for statelock's state history"
+        )));
+    }
+    if key.len() > MAX_SERVER_KEY_LEN {
+        return Err(ApiError::BadRequest(format!(
+            "invalid state key: it is {} bytes; at most {MAX_SERVER_KEY_LEN} are accepted, so that \
+             its history objects stay within S3's 1024-byte key limit",
+            key.len()
+        )));
+    }
+    if key
+        .split('/')
+        .any(|segment| segment.len() > MAX_SERVER_KEY_SEGMENT_LEN)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "invalid state key: a path segment is longer than {MAX_SERVER_KEY_SEGMENT_LEN} bytes, \
+             which leaves no room for the lock object's .tflock suffix"
         )));
     }
     Ok(())
@@ -164,10 +195,28 @@ mod tests {
             ".statelock",
         ] {
             assert!(
-                check_not_reserved(&StateKey::parse(bad).unwrap()).is_err(),
+                check_server_key(&StateKey::parse(bad).unwrap()).is_err(),
                 "{bad}"
             );
         }
-        assert!(check_not_reserved(&StateKey::parse("statelock/a").unwrap()).is_ok());
+        assert!(check_server_key(&StateKey::parse("statelock/a").unwrap()).is_ok());
+        let key = |s: String| StateKey::parse(&s).unwrap();
+        let longest = format!(
+            "{}/{}",
+            "a".repeat(200),
+            "b".repeat(MAX_SERVER_KEY_LEN - 201)
+        );
+        assert!(
+            check_server_key(&key(longest.clone())).is_err(),
+            "segment too long"
+        );
+        let segments = |n: usize| vec!["s".repeat(99); n].join("/");
+        assert!(check_server_key(&key(segments(9))).is_ok());
+        let too_long = format!("{}/{}", segments(9), "x".repeat(MAX_SERVER_KEY_LEN - 899));
+        assert_eq!(too_long.len(), MAX_SERVER_KEY_LEN + 1);
+        let err = check_server_key(&key(too_long)).unwrap_err();
+        assert!(format!("{err:?}").contains("1024-byte"), "{err:?}");
+        assert!(check_server_key(&key("c".repeat(MAX_SERVER_KEY_SEGMENT_LEN))).is_ok());
+        assert!(check_server_key(&key("c".repeat(MAX_SERVER_KEY_SEGMENT_LEN + 1))).is_err());
     }
 }

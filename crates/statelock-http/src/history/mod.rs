@@ -42,7 +42,7 @@ use statelock_store::{
 use crate::app::AppState;
 use crate::guard::StateHeader;
 
-pub use layout::{VersionId, check_not_reserved};
+pub use layout::{VersionId, check_server_key};
 pub use meta::{Kind, VersionMeta, md5_hex};
 
 /// Metadata objects read at once when listing versions.

@@ -72,6 +72,19 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// [`sync_dir`] for the directory an object was just published into or removed from. If it
+/// is already gone, a concurrent delete emptied and removed it (flushing its own parent), so
+/// there is nothing left of ours to flush.
+pub(crate) fn sync_parent_of(target: &Path) -> io::Result<()> {
+    let Some(parent) = target.parent() else {
+        return Ok(());
+    };
+    match sync_dir(parent) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
 /// Opens a file for reading without following a symbolic link at its last component, so a
 /// link planted in the data directory cannot make the store read outside it.
 pub(crate) fn open_no_follow(path: &Path) -> io::Result<File> {
@@ -97,6 +110,9 @@ pub(crate) fn ensure_parent_dirs(base: &Path, target: &Path) -> io::Result<()> {
         match fs::create_dir(&next) {
             Ok(()) => sync_dir(&dir)?,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                // Another writer may have created it and not yet flushed its parent; our
+                // success must not depend on its flush.
+                sync_dir(&dir)?;
                 let meta = fs::symlink_metadata(&next)?;
                 if meta.file_type().is_symlink() {
                     return Err(io::Error::other(format!(
@@ -115,6 +131,34 @@ pub(crate) fn ensure_parent_dirs(base: &Path, target: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Checks that no directory between `base` and `target` is a symbolic link, so reads and
+/// deletes cannot be redirected outside the store (`O_NOFOLLOW` guards only the last
+/// component). A missing directory is fine: then nothing exists below it.
+pub(crate) fn check_no_symlinked_dirs(base: &Path, target: &Path) -> io::Result<()> {
+    let Some(relative) = target.parent().and_then(|p| p.strip_prefix(base).ok()) else {
+        return Ok(());
+    };
+    let mut dir = base.to_path_buf();
+    for component in relative.components() {
+        dir.push(component);
+        match fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(io::Error::other(format!(
+                    "refusing to follow the symbolic link {}",
+                    dir.display()
+                )));
+            }
+            Ok(meta) if !meta.is_dir() => {
+                return Err(io::Error::from(io::ErrorKind::NotADirectory));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Removes the now-empty directories from `target`'s parent up to (not including) `base`.
 /// Best effort: a directory that another writer has just filled is simply left.
 pub(crate) fn remove_empty_parents(base: &Path, target: &Path) {
@@ -124,6 +168,9 @@ pub(crate) fn remove_empty_parents(base: &Path, target: &Path) {
             return;
         }
         dir = d.parent();
+        if let Some(parent) = dir {
+            let _ = sync_dir(parent);
+        }
     }
 }
 

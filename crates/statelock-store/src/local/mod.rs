@@ -227,7 +227,14 @@ impl Inner {
     /// Opens the object file at `key`; `None` if there is no object (a missing path, or a
     /// directory, which is only a prefix of other keys).
     fn open_object(&self, operation: &'static str, key: &str) -> StoreResult<Option<fs::File>> {
-        match open_no_follow(&self.path_of(key)) {
+        let path = self.path_of(key);
+        match durable::check_no_symlinked_dirs(&self.objects, &path) {
+            Ok(()) => {}
+            // A file where a directory should be: no object can be below it.
+            Err(e) if e.kind() == io::ErrorKind::NotADirectory => return Ok(None),
+            Err(e) => return Err(self.io_error(operation, key, e)),
+        }
+        match open_no_follow(&path) {
             Ok(file) => {
                 let is_dir = file
                     .metadata()
@@ -316,9 +323,16 @@ impl Inner {
         // the version check and one link or rename, whatever the object's size.
         let mut staged = StagedFile::write(&self.tmp, &[&header, body]).map_err(io)?;
         let target = self.path_of(key);
-        let parent = target.parent().unwrap_or(&self.objects);
         for attempt in 1.. {
-            durable::ensure_parent_dirs(&self.objects, &target).map_err(io)?;
+            match durable::ensure_parent_dirs(&self.objects, &target) {
+                Ok(()) => {}
+                // A delete of the last object in a directory on our path removed it while
+                // we were creating the path; create it again.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < PUBLISH_ATTEMPTS => {
+                    continue;
+                }
+                Err(e) => return Err(io(e)),
+            }
             let guard = stripes::lock_key(&self.locks, key).map_err(io)?;
             if let PutMode::Update(expected) = &options.mode {
                 let matches = matches!(
@@ -339,7 +353,7 @@ impl Inner {
             };
             match published {
                 Ok(()) => {
-                    sync_dir(parent).map_err(io)?;
+                    durable::sync_parent_of(&target).map_err(io)?;
                     drop(guard);
                     return Ok(self.new_meta(key, &target, &version, body));
                 }
@@ -373,6 +387,18 @@ impl Inner {
     fn delete(&self, key: &str, mode: &DeleteMode) -> StoreResult<()> {
         let io = |e| self.io_error("delete", key, e);
         let target = self.path_of(key);
+        // Checked apart from `current` because an unconditional delete goes ahead when the
+        // object is merely damaged, and must never go ahead through a symbolic link.
+        match durable::check_no_symlinked_dirs(&self.objects, &target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+                return match mode {
+                    DeleteMode::Unconditional => Ok(()),
+                    DeleteMode::IfVersion(_) => Err(self.not_found(key)),
+                };
+            }
+            Err(e) => return Err(io(e)),
+        }
         let guard = stripes::lock_key(&self.locks, key).map_err(io)?;
         let current = self.current("delete", key);
         match (mode, current) {
@@ -397,7 +423,7 @@ impl Inner {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(io(e)),
         }
-        sync_dir(target.parent().unwrap_or(&self.objects)).map_err(io)?;
+        durable::sync_parent_of(&target).map_err(io)?;
         drop(guard);
         durable::remove_empty_parents(&self.objects, &target);
         Ok(())
