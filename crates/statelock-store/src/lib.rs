@@ -6,7 +6,8 @@
 //! - Adapters: [`MemoryStore`] for tests, [`LocalStore`] (the embedded default, a directory),
 //!   and [`S3Store`] for AWS and S3-compatible servers.
 //! - [`probe_conditional_writes`]: checks on a scratch key that a store honours the
-//!   conditional writes locking depends on.
+//!   conditional writes locking depends on; [`probe_store`] adds races, the delete-marker
+//!   rule and checksum headers, for `statelock probe`.
 //! - [`FaultyStore`]: wraps any store to add latency, errors and lost replies.
 //! - `conformance` (feature `conformance`): the one test suite every adapter must pass.
 //!
@@ -20,6 +21,7 @@ mod local;
 mod memory;
 mod port;
 mod probe;
+mod probe_full;
 mod s3;
 mod version_token;
 
@@ -36,4 +38,5 @@ pub use port::{
     ObjectVersion, PutMode, PutOptions, StoreResult, Version,
 };
 pub use probe::{PROBE_PREFIX, ProbeCheck, ProbeReport, probe_conditional_writes};
+pub use probe_full::{ProbeOptions, probe_store};
 pub use s3::{S3Config, S3Store, ServerSideEncryption};

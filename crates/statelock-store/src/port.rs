@@ -80,6 +80,9 @@ pub struct PutOptions {
     pub mode: PutMode,
     /// `Content-Type` to store with the object, where the store keeps one.
     pub content_type: Option<String>,
+    /// Send `Content-MD5`, as SDK-v1-era Terraform (before 1.6) does on state puts, where the
+    /// store speaks a protocol that has it; other stores have nothing to send.
+    pub content_md5: bool,
 }
 
 impl PutOptions {
@@ -88,6 +91,7 @@ impl PutOptions {
         PutOptions {
             mode,
             content_type: None,
+            content_md5: false,
         }
     }
 
@@ -96,7 +100,14 @@ impl PutOptions {
         PutOptions {
             mode,
             content_type: Some("application/json".to_owned()),
+            content_md5: false,
         }
+    }
+
+    /// The same put with a `Content-MD5` header.
+    pub fn with_content_md5(mut self) -> PutOptions {
+        self.content_md5 = true;
+        self
     }
 }
 

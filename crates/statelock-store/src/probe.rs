@@ -43,6 +43,33 @@ impl ProbeReport {
         self.checks.iter().all(|c| c.passed || !c.essential)
     }
 
+    /// One line for people and logs: "safe for Terraform/OpenTofu lockfile locking: yes|no,
+    /// because ...", naming the essential checks that failed.
+    pub fn verdict(&self) -> String {
+        let essential: Vec<&str> = self
+            .failures()
+            .filter(|c| c.essential)
+            .map(|c| c.name)
+            .collect();
+        if essential.is_empty() {
+            let warnings = self.failures().count();
+            let rest = if warnings == 0 {
+                String::new()
+            } else {
+                format!(" ({warnings} non-essential checks failed)")
+            };
+            format!(
+                "safe for Terraform/OpenTofu lockfile locking: yes, because all {} essential checks passed{rest}",
+                self.checks.iter().filter(|c| c.essential).count()
+            )
+        } else {
+            format!(
+                "safe for Terraform/OpenTofu lockfile locking: no, because these checks failed: {}",
+                essential.join("; ")
+            )
+        }
+    }
+
     /// The checks that failed.
     pub fn failures(&self) -> impl Iterator<Item = &ProbeCheck> {
         self.checks.iter().filter(|c| !c.passed)

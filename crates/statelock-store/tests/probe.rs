@@ -3,11 +3,14 @@
 
 mod s3_common;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use statelock_store::{
     Capabilities, DeleteMode, GetResult, ListPage, LocalStore, MemoryStore, ObjectMeta,
-    ObjectStore, ObjectStoreExt, PutMode, PutOptions, StoreResult, probe_conditional_writes,
+    ObjectStore, ObjectStoreExt, ProbeOptions, PutMode, PutOptions, StoreResult,
+    probe_conditional_writes, probe_store,
 };
 
 /// A server that accepts `If-None-Match` and `If-Match` and ignores them, as some
@@ -91,5 +94,39 @@ async fn a_store_ignoring_conditions_fails_every_essential_check() {
         report
             .to_string()
             .contains("  FAIL a second create-if-absent")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_full_probe_finds_racing_creators_all_winning_on_a_store_ignoring_conditions() {
+    let store: Arc<dyn ObjectStore> = Arc::new(IgnoresConditions::default());
+    let options = ProbeOptions {
+        racers: 5,
+        rounds: 2,
+        ..ProbeOptions::default()
+    };
+    let report = probe_store(&store, &options, &|line: &str| eprintln!("{line}"))
+        .await
+        .unwrap();
+    eprint!("{report}");
+    let verdict = report.verdict();
+    eprintln!("{verdict}");
+    assert!(!report.locking_is_safe());
+    assert!(verdict.starts_with("safe for Terraform/OpenTofu lockfile locking: no, because "));
+    let failed: Vec<&str> = report.failures().map(|c| c.name).collect();
+    for name in [
+        "a compare-and-swap (If-Match) on a missing key is refused",
+        "exactly one of many racing creators wins each round",
+        "racing compare-and-swap increments lose no update",
+    ] {
+        assert!(failed.contains(&name), "{name} not among {failed:?}");
+    }
+    assert!(
+        report.to_string().contains("round 1: 5 winners"),
+        "{report}"
+    );
+    assert!(
+        store.list_all("").await.unwrap().is_empty(),
+        "the probe cleans up"
     );
 }

@@ -286,6 +286,9 @@ impl ObjectStore for S3Store {
         check_key(&self.name, key)?;
         let full = self.full_key(key);
         let checksum = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&body));
+        let content_md5 = options
+            .content_md5
+            .then(|| base64::engine::general_purpose::STANDARD.encode(Md5::digest(&body)));
         let conditional = options.mode != PutMode::Overwrite;
         let result = retry_conflicts(|| {
             let mut req = self
@@ -299,6 +302,7 @@ impl ObjectStore for S3Store {
                 // when the algorithm is named. A value set here stops the SDK computing its own.
                 .checksum_algorithm(ChecksumAlgorithm::Sha256)
                 .checksum_sha256(&checksum)
+                .set_content_md5(content_md5.clone())
                 .set_content_type(options.content_type.clone());
             req = match &self.config.sse {
                 None => req,
