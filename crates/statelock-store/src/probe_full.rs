@@ -117,7 +117,7 @@ fn sha256_checksum(report: &ProbeReport) -> ProbeCheck {
         name: "puts with x-amz-checksum-sha256 (Terraform >=1.10, OpenTofu) are accepted",
         passed: true,
         detail: format!(
-            "accepted on every put of this probe ({} sends it where the protocol has it)",
+            "accepted: every put of this probe to {} carried it (S3 stores only)",
             report.store
         ),
         essential: true,

@@ -113,11 +113,12 @@ async fn the_full_probe_finds_racing_creators_all_winning_on_a_store_ignoring_co
     eprintln!("{verdict}");
     assert!(!report.locking_is_safe());
     assert!(verdict.starts_with("safe for Terraform/OpenTofu lockfile locking: no, because "));
+    // The compare-and-swap race is not asserted: in memory a read and its swap never
+    // interleave with other workers, so even ignored conditions lose no update here.
     let failed: Vec<&str> = report.failures().map(|c| c.name).collect();
     for name in [
         "a compare-and-swap (If-Match) on a missing key is refused",
         "exactly one of many racing creators wins each round",
-        "racing compare-and-swap increments lose no update",
     ] {
         assert!(failed.contains(&name), "{name} not among {failed:?}");
     }
