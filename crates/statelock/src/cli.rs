@@ -22,6 +22,11 @@ pub enum Command {
     /// Serve the Terraform/OpenTofu `http` state backend.
     #[command(long_about = SERVE_ABOUT, after_help = SERVE_EXAMPLE)]
     Serve(ServeArgs),
+    /// List, show and remove `.tflock` locks in a bucket (Terraform/OpenTofu `use_lockfile`).
+    Locks(crate::commands::locks::LocksArgs),
+    /// Check that a store gives real mutual exclusion for lockfile locking.
+    #[command(long_about = crate::commands::probe::PROBE_ABOUT, after_help = crate::commands::probe::PROBE_EXIT_CODES)]
+    Probe(crate::commands::probe::ProbeArgs),
 }
 
 const SERVE_ABOUT: &str = "\
@@ -172,7 +177,10 @@ mod tests {
 
     #[test]
     fn serve_defaults() {
-        let Command::Serve(args) = Cli::try_parse_from(["statelock", "serve"]).unwrap().command;
+        let Command::Serve(args) = Cli::try_parse_from(["statelock", "serve"]).unwrap().command
+        else {
+            panic!("not serve")
+        };
         assert_eq!(args.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(args.store, "file://./statelock-data");
         assert_eq!(args.max_state_size.bytes(), 64 * 1024 * 1024);
@@ -189,7 +197,9 @@ mod tests {
             Cli::try_parse_from(argv)
         };
         let config = |extra: &[&str]| {
-            let Command::Serve(args) = parse(extra).unwrap().command;
+            let Command::Serve(args) = parse(extra).unwrap().command else {
+                panic!("not serve")
+            };
             crate::serve::ServeConfig::from_args(args)
         };
         assert!(config(&["--s3-kms-key-id", "k"]).is_err());

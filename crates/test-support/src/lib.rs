@@ -1,5 +1,5 @@
-//! Helpers for integration tests that need real peers: S3-compatible servers (moto and
-//! SeaweedFS) started once per test process on free loopback ports, a boto3 client to set up
+//! Helpers for integration tests that need real peers: S3-compatible servers (moto,
+//! SeaweedFS, and s3rver, which ignores conditional headers) started once per test process on free loopback ports, a boto3 client to set up
 //! and inspect buckets with a real AWS SDK, and the paths of the installed test tools.
 //!
 //! The tools come from `bash scripts/setup-test-tools.sh` into `<workspace>/.tools` (or
@@ -11,5 +11,5 @@ mod server;
 mod tools;
 
 pub use names::unique_name;
-pub use server::{ACCESS_KEY, REGION, S3Server, SECRET_KEY, moto, seaweedfs};
+pub use server::{ACCESS_KEY, REGION, S3Server, SECRET_KEY, moto, s3rver, seaweedfs};
 pub use tools::{free_port, python_bin, terraform_bin, tools_dir, workspace_root};

@@ -41,12 +41,14 @@ rm -rf "$STATELOCK_SERVER_DIR"
 /// A running S3-compatible server, alive until the test process exits.
 #[derive(Debug)]
 pub struct S3Server {
-    /// Which server this is: `moto` or `seaweedfs`.
+    /// Which server this is: `moto`, `seaweedfs` or `s3rver`.
     pub name: &'static str,
     /// `http://127.0.0.1:PORT`, for path-style requests.
     pub endpoint: String,
     /// The server's private directory: its log (`server.log`) and, for SeaweedFS, its data.
     pub dir: PathBuf,
+    /// Access key and secret this server accepts: s3rver checks them, the others do not.
+    pub credentials: (&'static str, &'static str),
     /// The keeper shell, whose piped stdin is never written, only held open: the pipe closing
     /// at our exit is what stops the server. Never waited for, since that happens after exit.
     _keeper: Child,
@@ -69,6 +71,35 @@ pub fn moto() -> &'static S3Server {
                 port.to_string().as_ref(),
             ],
         );
+        server.wait_until_answering(None);
+        server
+    })
+}
+
+/// The s3rver (npm) server of this test process, started on first use. It answers S3 but
+/// ignores conditional headers: the store `statelock probe` must judge unsafe.
+pub fn s3rver() -> &'static S3Server {
+    static S3RVER: OnceLock<S3Server> = OnceLock::new();
+    S3RVER.get_or_init(|| {
+        let [port] = free_ports::<1>();
+        let dir = server_dir("s3rver");
+        std::fs::create_dir_all(dir.join("data")).expect("create the s3rver data directory");
+        let s3rver = tool("s3rver");
+        let data = dir.join("data");
+        let port_text = port.to_string();
+        let args: [&std::ffi::OsStr; 8] = [
+            s3rver.as_os_str(),
+            "--directory".as_ref(),
+            data.as_os_str(),
+            "--address".as_ref(),
+            "127.0.0.1".as_ref(),
+            "--port".as_ref(),
+            port_text.as_ref(),
+            "--silent".as_ref(),
+        ];
+        let mut server = S3Server::spawn_in("s3rver", dir, port, &args);
+        // s3rver's only built-in account.
+        server.credentials = ("S3RVER", "S3RVER");
         server.wait_until_answering(None);
         server
     })
@@ -167,6 +198,7 @@ impl S3Server {
             name,
             endpoint: format!("http://127.0.0.1:{port}"),
             dir,
+            credentials: (ACCESS_KEY, SECRET_KEY),
             _keeper: keeper,
         }
     }
@@ -251,8 +283,8 @@ impl S3Server {
     pub fn aws_env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("ENDPOINT", self.endpoint.clone()),
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
+            ("AWS_ACCESS_KEY_ID", self.credentials.0.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", self.credentials.1.to_owned()),
             ("AWS_DEFAULT_REGION", REGION.to_owned()),
             ("AWS_REGION", REGION.to_owned()),
             ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),

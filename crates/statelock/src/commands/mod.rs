@@ -1,0 +1,28 @@
+//! Operator subcommands that work on a store directly, without a server. Each lives in its
+//! own module; they share how a store is named ([`store_args`]) and the exit codes.
+
+pub mod locks;
+pub mod probe;
+pub mod store_args;
+
+use std::process::ExitCode;
+
+/// Nothing matched, or the command refused to act (e.g. a wrong lock ID, or no `--yes`
+/// without a terminal). Kept apart from 1 so scripts can tell "nothing to do" from failure.
+pub const EXIT_NOTHING_OR_REFUSED: u8 = 2;
+
+/// `statelock probe` found the store unsafe for lockfile locking.
+pub const EXIT_UNSAFE: u8 = 3;
+
+pub fn nothing_or_refused() -> ExitCode {
+    ExitCode::from(EXIT_NOTHING_OR_REFUSED)
+}
+
+/// The runtime for one command; commands are short-lived, so nothing is shared.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

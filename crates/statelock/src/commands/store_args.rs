@@ -1,0 +1,47 @@
+//! `--store` and the S3 flags for the operator commands, built on the same [`StoreUrl`] and
+//! [`S3Args`] as `serve`, so a store is named the same way everywhere.
+
+use std::sync::Arc;
+
+use clap::Args;
+use statelock_store::ObjectStore;
+
+use crate::cli::S3Args;
+use crate::store_url::StoreUrl;
+
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// The store: s3://BUCKET[/PREFIX] (the bucket Terraform's `backend "s3"` uses) or
+    /// file://PATH (a statelock directory).
+    #[arg(long, env = "STATELOCK_STORE")]
+    pub store: String,
+
+    /// Bucket name expected in lock records' Path (`<bucket>/<key>`); defaults to the S3
+    /// bucket, or the directory's name for file:// stores.
+    #[arg(long, env = "STATELOCK_BUCKET_NAME")]
+    pub bucket_name: Option<String>,
+
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+impl StoreArgs {
+    pub fn url(&self) -> anyhow::Result<StoreUrl> {
+        StoreUrl::parse(&self.store)
+    }
+
+    /// The bucket name lock records carry.
+    pub fn bucket(&self) -> anyhow::Result<String> {
+        Ok(match &self.bucket_name {
+            Some(name) => name.clone(),
+            None => self.url()?.default_bucket_name(),
+        })
+    }
+
+    pub async fn open(&self) -> anyhow::Result<Arc<dyn ObjectStore>> {
+        if self.s3.s3_kms_key_id.is_some() && self.s3.s3_sse.is_none() {
+            anyhow::bail!("--s3-kms-key-id needs --s3-sse kms");
+        }
+        self.url()?.open(&self.s3).await
+    }
+}
