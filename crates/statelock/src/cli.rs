@@ -22,6 +22,13 @@ pub enum Command {
     /// Serve the Terraform/OpenTofu `http` state backend.
     #[command(long_about = SERVE_ABOUT, after_help = SERVE_EXAMPLE)]
     Serve(ServeArgs),
+    /// Check an S3 bucket's settings for Terraform/OpenTofu state (versioning, encryption,
+    /// public access, noncurrent-version expiry, Object Lock).
+    #[command(long_about = crate::commands::doctor::ABOUT)]
+    Doctor(crate::commands::doctor::DoctorArgs),
+    /// Print the least-privilege IAM policy for Terraform's S3 backend with lockfile locking.
+    #[command(long_about = crate::commands::iam_policy::ABOUT)]
+    IamPolicy(crate::commands::iam_policy::IamPolicyArgs),
 }
 
 const SERVE_ABOUT: &str = "\
@@ -172,7 +179,10 @@ mod tests {
 
     #[test]
     fn serve_defaults() {
-        let Command::Serve(args) = Cli::try_parse_from(["statelock", "serve"]).unwrap().command;
+        let Command::Serve(args) = Cli::try_parse_from(["statelock", "serve"]).unwrap().command
+        else {
+            panic!("not serve")
+        };
         assert_eq!(args.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(args.store, "file://./statelock-data");
         assert_eq!(args.max_state_size.bytes(), 64 * 1024 * 1024);
@@ -189,7 +199,9 @@ mod tests {
             Cli::try_parse_from(argv)
         };
         let config = |extra: &[&str]| {
-            let Command::Serve(args) = parse(extra).unwrap().command;
+            let Command::Serve(args) = parse(extra).unwrap().command else {
+                panic!("not serve")
+            };
             crate::serve::ServeConfig::from_args(args)
         };
         assert!(config(&["--s3-kms-key-id", "k"]).is_err());

@@ -165,7 +165,9 @@ mod tests {
         let mut full = vec!["statelock", "serve"];
         full.extend_from_slice(argv);
         let matches = cmd.try_get_matches_from(full)?;
-        let Command::Serve(args) = Cli::from_arg_matches(&matches)?.command;
+        let Command::Serve(args) = Cli::from_arg_matches(&matches)?.command else {
+            anyhow::bail!("not serve")
+        };
         Ok(args)
     }
 

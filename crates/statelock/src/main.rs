@@ -2,6 +2,7 @@
 //! the exit code in one place.
 
 mod cli;
+mod commands;
 mod config_file;
 mod lock_args;
 mod serve;
@@ -19,7 +20,7 @@ fn main() -> ExitCode {
     };
     init_logging();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => fail(&e),
     }
 }
@@ -29,9 +30,14 @@ fn fail(e: &anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// The exit code of a finished command; errors are reported by the caller.
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => serve::run(serve::ServeConfig::from_args(args)?),
+        Command::Serve(args) => {
+            serve::run(serve::ServeConfig::from_args(args)?).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Doctor(args) => commands::doctor::run(args),
+        Command::IamPolicy(args) => commands::iam_policy::run(args),
     }
 }
 
