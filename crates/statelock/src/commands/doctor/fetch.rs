@@ -21,7 +21,9 @@ pub struct BucketSettings {
 
 pub async fn read(client: &Client, bucket: &str) -> anyhow::Result<BucketSettings> {
     let versioning = match client.get_bucket_versioning().bucket(bucket).send().await {
-        Err(err) if is_ok_without_status(&err) => Observed::Got(None),
+        Err(err) if status_in_unparsed_answer(&err).is_some() => {
+            Observed::Got(status_in_unparsed_answer(&err).flatten())
+        }
         // Versioning has no "not configured" error: a never-versioned bucket answers 200
         // without a Status.
         result => sort(result, "GetBucketVersioning", None)?
@@ -108,17 +110,21 @@ pub async fn read(client: &Client, bucket: &str) -> anyhow::Result<BucketSetting
     })
 }
 
-/// A 200 answer the SDK could not parse that names no versioning status. moto answers a
-/// never-versioned bucket with an empty `<GetBucketVersioningResponse/>` instead of S3's
-/// empty `<VersioningConfiguration/>`; both mean "never enabled".
-fn is_ok_without_status<E>(err: &SdkError<E, HttpResponse>) -> bool {
-    err.raw_response().is_some_and(|raw| {
-        raw.status().as_u16() == 200
-            && raw
-                .body()
-                .bytes()
-                .is_some_and(|body| !String::from_utf8_lossy(body).contains("<Status>"))
-    })
+/// The versioning status in a 200 answer the SDK refused to parse. moto names the root
+/// element `GetBucketVersioningResponse` instead of S3's `VersioningConfiguration`, which
+/// the SDK rejects; the status inside is still what S3 would have said, and its absence
+/// means "never enabled", as on S3.
+fn status_in_unparsed_answer<E>(err: &SdkError<E, HttpResponse>) -> Option<Option<String>> {
+    let raw = err.raw_response()?;
+    if raw.status().as_u16() != 200 {
+        return None;
+    }
+    let body = String::from_utf8_lossy(raw.body().bytes()?).into_owned();
+    let status = body
+        .split_once("<Status>")
+        .and_then(|(_, rest)| rest.split_once("</Status>"))
+        .map(|(status, _)| status.trim().to_owned());
+    Some(status)
 }
 
 // The top-level `Prefix` is deprecated but still what older buckets' rules carry.
@@ -210,5 +216,31 @@ impl<T> Observed<T> {
             Observed::NotConfigured => Observed::NotConfigured,
             Observed::CannotCheck(why) => Observed::CannotCheck(why),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::operation::get_bucket_versioning::GetBucketVersioningError;
+    use aws_sdk_s3::primitives::SdkBody;
+
+    fn answer(status: u16, body: &'static str) -> SdkError<GetBucketVersioningError, HttpResponse> {
+        let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::from(body));
+        SdkError::response_error("unparsable", raw)
+    }
+
+    #[test]
+    fn reads_the_status_from_an_answer_the_sdk_refused() {
+        let moto = r#"<GetBucketVersioningResponse xmlns="x"><Status>Enabled</Status></GetBucketVersioningResponse>"#;
+        assert_eq!(
+            status_in_unparsed_answer(&answer(200, moto)),
+            Some(Some("Enabled".into()))
+        );
+        assert_eq!(
+            status_in_unparsed_answer(&answer(200, "<GetBucketVersioningResponse/>")),
+            Some(None)
+        );
+        assert_eq!(status_in_unparsed_answer(&answer(501, "<Error/>")), None);
     }
 }
