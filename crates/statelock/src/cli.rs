@@ -27,6 +27,13 @@ pub enum Command {
     /// Check that a store gives real mutual exclusion for lockfile locking.
     #[command(long_about = crate::commands::probe::PROBE_ABOUT, after_help = crate::commands::probe::PROBE_EXIT_CODES)]
     Probe(crate::commands::probe::ProbeArgs),
+    /// Check an S3 bucket's settings for Terraform/OpenTofu state (versioning, encryption,
+    /// public access, noncurrent-version expiry, Object Lock).
+    #[command(long_about = crate::commands::doctor::ABOUT)]
+    Doctor(crate::commands::doctor::DoctorArgs),
+    /// Print the least-privilege IAM policy for Terraform's S3 backend with lockfile locking.
+    #[command(long_about = crate::commands::iam_policy::ABOUT)]
+    IamPolicy(crate::commands::iam_policy::IamPolicyArgs),
 }
 
 const SERVE_ABOUT: &str = "\

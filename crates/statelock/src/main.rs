@@ -30,6 +30,7 @@ fn fail(e: &anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// The exit code of a finished command; errors are reported by the caller.
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
@@ -37,6 +38,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Locks(args) => commands::locks::run(args),
         Command::Probe(args) => commands::probe::run(args),
+        Command::Doctor(args) => commands::doctor::run(args),
+        Command::IamPolicy(args) => commands::iam_policy::run(args),
     }
 }
 

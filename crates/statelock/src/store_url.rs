@@ -71,32 +71,42 @@ impl StoreUrl {
             }
             StoreUrl::Memory => Ok(Arc::new(MemoryStore::new())),
             StoreUrl::S3 { bucket, prefix } => {
-                let mut config = S3Config::new(bucket.clone()).path_style(s3.s3_path_style);
-                if let Some(prefix) = prefix {
-                    config = config.prefix(prefix.clone());
-                }
-                if let Some(endpoint) = &s3.s3_endpoint {
-                    config = config.endpoint(endpoint.clone());
-                }
-                if let Some(region) = &s3.s3_region {
-                    config = config.region(region.clone());
-                }
-                match s3.s3_sse {
-                    Some(SseKind::S3) => config = config.sse(ServerSideEncryption::S3),
-                    Some(SseKind::Kms) => {
-                        config = config.sse(ServerSideEncryption::Kms {
-                            key_id: s3.s3_kms_key_id.clone(),
-                        })
-                    }
-                    None => {}
-                }
-                let store = S3Store::connect(config)
-                    .await
-                    .with_context(|| format!("cannot set up the S3 client for bucket {bucket}"))?;
+                let store = connect_s3(bucket, prefix.as_deref(), s3).await?;
                 Ok(Arc::new(store))
             }
         }
     }
+}
+
+/// The S3 adapter itself rather than the port, for commands that also make bucket-level
+/// calls through its SDK client.
+pub async fn connect_s3(
+    bucket: &str,
+    prefix: Option<&str>,
+    s3: &S3Args,
+) -> anyhow::Result<S3Store> {
+    let mut config = S3Config::new(bucket).path_style(s3.s3_path_style);
+    if let Some(prefix) = prefix {
+        config = config.prefix(prefix);
+    }
+    if let Some(endpoint) = &s3.s3_endpoint {
+        config = config.endpoint(endpoint.clone());
+    }
+    if let Some(region) = &s3.s3_region {
+        config = config.region(region.clone());
+    }
+    match s3.s3_sse {
+        Some(SseKind::S3) => config = config.sse(ServerSideEncryption::S3),
+        Some(SseKind::Kms) => {
+            config = config.sse(ServerSideEncryption::Kms {
+                key_id: s3.s3_kms_key_id.clone(),
+            })
+        }
+        None => {}
+    }
+    S3Store::connect(config)
+        .await
+        .with_context(|| format!("cannot set up the S3 client for bucket {bucket}"))
 }
 
 /// The last component of the directory, resolving `.` and `..` lexically against the

@@ -1,6 +1,9 @@
-//! Operator subcommands that work on a store directly, without a server. Each lives in its
-//! own module; they share how a store is named ([`store_args`]) and the exit codes.
+//! Operator subcommands besides `serve`, which work on a store directly, without a server.
+//! One module each, so that commands developed in parallel touch only their own files; they
+//! share how a store is named ([`store_args`]) and the exit codes.
 
+pub mod doctor;
+pub mod iam_policy;
 pub mod locks;
 pub mod probe;
 pub mod store_args;
