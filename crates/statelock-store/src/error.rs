@@ -76,3 +76,42 @@ impl StoreError {
         matches!(self, StoreError::NotFound { .. })
     }
 }
+
+/// An error and its causes on one line (`dispatch failure: io error: ... Connection refused`),
+/// skipping a cause whose text the line already holds: many errors, [`StoreError`] among
+/// them, repeat their source in their own message, and SDK errors stop at "dispatch failure"
+/// without it.
+pub fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_chain_joins_causes_once() {
+        let inner = std::io::Error::other("connection refused");
+        let wrapped = StoreError::other("s3://b", "get", "k", inner);
+        // The Display already ends with the source; the chain must not repeat it.
+        assert_eq!(
+            error_chain(&wrapped),
+            "s3://b: get of \"k\" failed: connection refused"
+        );
+        #[derive(Debug, thiserror::Error)]
+        #[error("dispatch failure")]
+        struct Outer(#[source] std::io::Error);
+        let outer = Outer(std::io::Error::other("tcp connect error"));
+        assert_eq!(error_chain(&outer), "dispatch failure: tcp connect error");
+    }
+}

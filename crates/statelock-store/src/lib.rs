@@ -28,7 +28,7 @@ mod version_token;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use error::{BoxError, StoreError};
+pub use error::{BoxError, StoreError, error_chain};
 pub use fault::{Fault, FaultyStore, Op};
 pub use key::{MAX_OBJECT_KEY_LEN, check_key, check_prefix};
 pub use local::LocalStore;

@@ -26,7 +26,10 @@ fn main() -> ExitCode {
 }
 
 fn fail(e: &anyhow::Error) -> ExitCode {
-    eprintln!("statelock: error: {}", error_chain(e));
+    eprintln!(
+        "statelock: error: {}",
+        statelock_store::error_chain(e.as_ref())
+    );
     ExitCode::FAILURE
 }
 
@@ -41,22 +44,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(args) => commands::doctor::run(args),
         Command::IamPolicy(args) => commands::iam_policy::run(args),
     }
-}
-
-/// The error and its causes on one line, skipping a cause whose text the line already holds
-/// (library errors such as `StoreError` include their source in their own message).
-fn error_chain(e: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if !line.contains(&text) {
-            if !line.is_empty() {
-                line.push_str(": ");
-            }
-            line.push_str(&text);
-        }
-    }
-    line
 }
 
 /// Logs go to stderr, so stdout carries only what is meant to be copied (the backend block).

@@ -67,17 +67,7 @@ where
             None => format!("HTTP {status} {code}"),
         };
     }
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let line = cause.to_string();
-        if !text.contains(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        source = cause.source();
-    }
-    text
+    crate::error::error_chain(err)
 }
 
 /// How many times a 409 conflict is retried before it is reported.

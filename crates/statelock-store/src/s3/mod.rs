@@ -180,10 +180,7 @@ impl S3Store {
                     return Err(self.other(
                         operation,
                         key,
-                        format!(
-                            "reading the body: {}",
-                            aws_sdk_s3::error::DisplayErrorContext(&e)
-                        ),
+                        format!("reading the body: {}", crate::error::error_chain(&e)),
                     ));
                 }
             }

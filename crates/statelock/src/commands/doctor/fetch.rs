@@ -175,7 +175,7 @@ where
     };
     let code = err.code().map(str::to_owned);
     if !matches!(err, SdkError::ServiceError(_)) {
-        bail!("{operation} failed: {}", chain(&err));
+        bail!("{operation} failed: {}", statelock_store::error_chain(&err));
     }
     let status = err.raw_response().map(|r| r.status().as_u16());
     if code.as_deref() == Some("NoSuchBucket") {
@@ -192,21 +192,6 @@ where
         format!("{operation} answered {status_text}{code_text}")
     };
     Ok(Observed::CannotCheck(why))
-}
-
-/// The SDK's `Display` stops at "dispatch failure"; the cause says what actually happened.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let line = cause.to_string();
-        if !text.contains(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 impl<T> Observed<T> {
