@@ -4,20 +4,25 @@
 //! anyone holds the lock. With no lock and no ID the write goes through, as with
 //! `terraform -lock=false`.
 
-use statelock_core::StateKey;
+use statelock_core::{LockInfo, StateKey};
 use statelock_lock::{LockClient, LockState};
 
 use crate::error::ApiError;
 
-/// Checks that a write under `id` (or without one) may proceed on `key` now.
-pub async fn check(locks: &LockClient, key: &StateKey, id: Option<&str>) -> Result<(), ApiError> {
+/// Checks that a write under `id` (or without one) may proceed on `key` now; returns the
+/// holder's record when the write is made under the lock, so callers need not read it again.
+pub async fn check(
+    locks: &LockClient,
+    key: &StateKey,
+    id: Option<&str>,
+) -> Result<Option<LockInfo>, ApiError> {
     match (locks.inspect(key).await?, id) {
-        (None, None) => Ok(()),
+        (None, None) => Ok(None),
         (None, Some(id)) => Err(ApiError::conflict(format!(
             "the write carries lock ID {id} but state {key} is not locked: the lock was released or \
              force-unlocked, so this writer no longer holds it"
         ))),
-        (Some(LockState::Held(held)), Some(id)) if held.info.id == id => Ok(()),
+        (Some(LockState::Held(held)), Some(id)) if held.info.id == id => Ok(Some(held.info)),
         (Some(LockState::Held(held)), Some(id)) => Err(ApiError::Conflict {
             message: format!(
                 "the write carries lock ID {id} but state {key} is locked by {} under lock ID {}",

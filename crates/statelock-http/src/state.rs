@@ -58,7 +58,7 @@ pub async fn write(
     let bytes = read_limited(headers, body, config.max_state_size, "state").await?;
     let header = StateHeader::parse(&bytes)
         .map_err(|e| ApiError::BadRequest(format!("the body is not a state document: {e}")))?;
-    fence::check(app.locks(), key, id.as_deref()).await?;
+    let holder = fence::check(app.locks(), key, id.as_deref()).await?;
     let current = if config.stale_write_guard {
         let found = app.store().get_if_exists(key.as_str()).await?;
         if let Some(found) = &found {
@@ -76,7 +76,7 @@ pub async fn write(
         Some(version) => PutMode::Update(version),
         None => PutMode::Create,
     };
-    let author = Author::of_write(app, key, Kind::Write, id.clone(), client).await;
+    let author = Author::of_write(Kind::Write, holder.as_ref(), client);
     match history::put_state(app, key, bytes, mode, author).await {
         Ok(_) => {
             tracing::info!(%key, serial = ?header.serial, lineage = ?header.lineage, id = ?id, "state written");
@@ -100,14 +100,14 @@ pub async fn delete(
     client: Option<SocketAddr>,
 ) -> Result<Response, ApiError> {
     let id = lock_id(uri)?;
-    fence::check(app.locks(), key, id.as_deref()).await?;
+    let holder = fence::check(app.locks(), key, id.as_deref()).await?;
     let found = app
         .store()
         .get_if_exists(key.as_str())
         .await?
         .ok_or_else(|| ApiError::NoState(key.clone()))?;
     let version = found.meta.version;
-    let author = Author::of_write(app, key, Kind::Delete, id.clone(), client).await;
+    let author = Author::of_write(Kind::Delete, holder.as_ref(), client);
     history::record_snapshot(app, key, found.body, author).await?;
     match app
         .store()

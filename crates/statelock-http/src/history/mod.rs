@@ -33,8 +33,8 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
-use statelock_core::{StateKey, Timestamp};
-use statelock_lock::LockState;
+use statelock_core::{LockInfo, StateKey, Timestamp};
+
 use statelock_store::{
     DeleteMode, ObjectMeta, ObjectStoreExt, PutMode, PutOptions, StoreError, StoreResult,
 };
@@ -57,24 +57,19 @@ pub struct Author {
 }
 
 impl Author {
-    /// The author of a client write: the lock holder's `Who` when the state is locked, else the
-    /// client's address, else `unknown`. Reads the lock once more rather than threading the
-    /// fence's result through, so fencing stays independent of history.
-    pub async fn of_write(
-        app: &AppState,
-        key: &StateKey,
-        kind: Kind,
-        lock_id: Option<String>,
-        client: Option<SocketAddr>,
-    ) -> Author {
-        let holder = match app.locks().inspect(key).await {
-            Ok(Some(LockState::Held(held))) if !held.info.who.is_empty() => Some(held.info.who),
-            _ => None,
-        };
+    /// The author of a client write: the lock holder's `Who` when the write is made under
+    /// the lock (as the fence found it), else the client's address, else `unknown`.
+    pub fn of_write(kind: Kind, holder: Option<&LockInfo>, client: Option<SocketAddr>) -> Author {
         let who = holder
+            .map(|h| h.who.clone())
+            .filter(|who| !who.is_empty())
             .or_else(|| client.map(|c| c.to_string()))
             .unwrap_or_else(|| "unknown".to_owned());
-        Author { kind, who, lock_id }
+        Author {
+            kind,
+            who,
+            lock_id: holder.map(|h| h.id.clone()),
+        }
     }
 }
 
