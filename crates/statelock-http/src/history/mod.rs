@@ -34,7 +34,6 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 use statelock_core::{LockInfo, StateKey, Timestamp};
-
 use statelock_store::{
     DeleteMode, ObjectMeta, ObjectStoreExt, PutMode, PutOptions, StoreError, StoreResult,
 };
@@ -134,9 +133,6 @@ pub async fn put_state(
     mode: PutMode,
     author: Author,
 ) -> StoreResult<ObjectMeta> {
-    let header = StateHeader::parse(&bytes).ok();
-    let serial = header.as_ref().and_then(|h| h.serial);
-    let lineage = header.and_then(|h| h.lineage);
     let before = match scan(app, key).await {
         Ok(found) => Some(found),
         Err(e) => {
@@ -144,18 +140,7 @@ pub async fn put_state(
             None
         }
     };
-    let id = next_id(before.as_ref().map(|(l, _)| l.as_slice()), serial);
-    let meta = VersionMeta {
-        id: id.to_string(),
-        kind: author.kind,
-        time: id.time().to_rfc3339(),
-        who: author.who,
-        serial,
-        lineage,
-        size: bytes.len() as u64,
-        md5: Some(md5_hex(&bytes)),
-        lock_id: author.lock_id,
-    };
+    let (id, meta) = new_version(before.as_ref().map(|(l, _)| l.as_slice()), &bytes, author);
     record(app, key, &id, &meta, bytes.clone())
         .await
         .inspect_err(|e| {
@@ -198,10 +183,21 @@ pub async fn record_snapshot(
     bytes: Bytes,
     author: Author,
 ) -> StoreResult<VersionId> {
-    let header = StateHeader::parse(&bytes).ok();
-    let serial = header.as_ref().and_then(|h| h.serial);
     let listed = scan(app, key).await.ok().map(|(l, _)| l);
-    let id = next_id(listed.as_deref(), serial);
+    let (id, meta) = new_version(listed.as_deref(), &bytes, author);
+    record(app, key, &id, &meta, bytes).await?;
+    Ok(id)
+}
+
+/// The ID and metadata of a new version holding `bytes`, after the versions `listed`.
+fn new_version(
+    listed: Option<&[Listed]>,
+    bytes: &Bytes,
+    author: Author,
+) -> (VersionId, VersionMeta) {
+    let header = StateHeader::parse(bytes).ok();
+    let serial = header.as_ref().and_then(|h| h.serial);
+    let id = next_id(listed, serial);
     let meta = VersionMeta {
         id: id.to_string(),
         kind: author.kind,
@@ -210,11 +206,10 @@ pub async fn record_snapshot(
         serial,
         lineage: header.and_then(|h| h.lineage),
         size: bytes.len() as u64,
-        md5: Some(md5_hex(&bytes)),
+        md5: Some(md5_hex(bytes)),
         lock_id: author.lock_id,
     };
-    record(app, key, &id, &meta, bytes).await?;
-    Ok(id)
+    (id, meta)
 }
 
 /// A new ID for a version of `serial`, later than every version listed even if this
