@@ -58,31 +58,30 @@ fn every_file_starts_with_a_module_doc() {
     assert!(missing.is_empty(), "files without a //! doc: {missing:#?}");
 }
 
+/// The files containing any of `needles`.
+fn files_containing(needles: &[&str]) -> Vec<String> {
+    sources()
+        .into_iter()
+        .filter(|(_, text)| needles.iter().any(|n| text.contains(n)))
+        .map(|(p, _)| p.display().to_string())
+        .collect()
+}
+
 /// Rationale: a test that is skipped proves nothing, and `should_panic` passes on any panic,
 /// including the wrong one. Assert on the error instead.
 #[test]
 fn no_ignored_or_should_panic_tests() {
-    let needles = [concat!("#[", "ignore"), concat!("#[", "should_panic")];
-    let offenders: Vec<_> = sources()
-        .into_iter()
-        .filter(|(_, text)| needles.iter().any(|n| text.contains(n)))
-        .map(|(p, _)| p.display().to_string())
-        .collect();
+    let offenders = files_containing(&[concat!("#[", "ignore"), concat!("#[", "should_panic")]);
     assert!(offenders.is_empty(), "{offenders:#?}");
 }
 
 /// Rationale: `dbg!` and `todo!` are for work in progress, not for main.
 #[test]
 fn no_debugging_leftovers() {
-    let needles = [
+    let offenders = files_containing(&[
         concat!("dbg", "!("),
         concat!("todo", "!("),
         concat!("unimplemented", "!("),
-    ];
-    let offenders: Vec<_> = sources()
-        .into_iter()
-        .filter(|(_, text)| needles.iter().any(|n| text.contains(n)))
-        .map(|(p, _)| p.display().to_string())
-        .collect();
+    ]);
     assert!(offenders.is_empty(), "{offenders:#?}");
 }
