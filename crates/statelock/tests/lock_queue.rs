@@ -13,11 +13,10 @@ mod harness;
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::process::{Command, Output};
-use std::sync::{Arc, Barrier};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use harness::{Server, Workdir, lock_events, request, text};
+use harness::{Server, Workdir, apply_all_at_once, lock_events, request, text};
 
 #[test]
 fn queued_applies_all_succeed_in_turn() {
@@ -32,21 +31,7 @@ fn queued_applies_all_succeed_in_turn() {
     let start_serial = server.serial(key);
 
     let started = Instant::now();
-    let barrier = Arc::new(Barrier::new(RUNS));
-    let outputs: Vec<Output> = std::thread::scope(|scope| {
-        let handles: Vec<_> = dirs
-            .iter()
-            .enumerate()
-            .map(|(i, w)| {
-                let barrier = barrier.clone();
-                scope.spawn(move || {
-                    barrier.wait();
-                    w.apply(i + 1)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let outputs = apply_all_at_once(&dirs, &[]);
     println!("{RUNS} queued applies took {:?}", started.elapsed());
     for out in &outputs {
         assert!(out.status.success(), "{}", text(out));

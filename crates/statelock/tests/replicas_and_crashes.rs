@@ -9,11 +9,9 @@ mod harness;
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::process::Output;
-use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
-use harness::{Server, StoreSpec, Workdir, lock_events, text};
+use harness::{Server, StoreSpec, Workdir, apply_all_at_once, lock_events, text};
 use statelock_test_support::seaweedfs;
 
 #[test]
@@ -36,21 +34,7 @@ fn two_replicas_on_one_seaweedfs_bucket_act_as_one_server() {
     let start_serial = replicas[1].serial(key);
 
     let started = Instant::now();
-    let barrier = Arc::new(Barrier::new(dirs.len()));
-    let outputs: Vec<Output> = std::thread::scope(|scope| {
-        let handles: Vec<_> = dirs
-            .iter()
-            .enumerate()
-            .map(|(i, w)| {
-                let barrier = barrier.clone();
-                scope.spawn(move || {
-                    barrier.wait();
-                    w.apply(i + 1)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let outputs = apply_all_at_once(&dirs, &[]);
     for out in &outputs {
         assert!(out.status.success(), "{}", text(out));
     }

@@ -14,9 +14,10 @@
 mod harness;
 
 use std::process::Output;
-use std::sync::{Arc, Barrier};
 
-use harness::{Server, StoreSpec, Workdir, holder_id, lock_events, log_ids, text};
+use harness::{
+    Server, StoreSpec, Workdir, apply_all_at_once, holder_id, lock_events, log_ids, text,
+};
 use statelock_test_support::seaweedfs;
 
 const HOLDER_ID: &str = "11111111-2222-3333-4444-555555555555";
@@ -91,29 +92,7 @@ fn concurrent_applies() {
     dirs[0].ok(&["apply", "-input=false", "-auto-approve", "-var", "n=0"]);
     let start_serial = server.state(key)["serial"].as_u64().unwrap();
 
-    let barrier = Arc::new(Barrier::new(RUNS));
-    let outputs: Vec<Output> = std::thread::scope(|scope| {
-        let handles: Vec<_> = dirs
-            .iter()
-            .enumerate()
-            .map(|(i, w)| {
-                let barrier = barrier.clone();
-                let n = format!("n={}", i + 1);
-                scope.spawn(move || {
-                    barrier.wait();
-                    w.run(&[
-                        "apply",
-                        "-input=false",
-                        "-auto-approve",
-                        "-lock-timeout=0s",
-                        "-var",
-                        &n,
-                    ])
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let outputs = apply_all_at_once(&dirs, &["-lock-timeout=0s"]);
 
     let log = server.log();
     let acquired: Vec<String> = log_ids(&log, "lock acquired");

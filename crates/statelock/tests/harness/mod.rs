@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::Barrier;
 
 use statelock_test_support::{S3Server, terraform_bin, unique_name};
 
@@ -208,8 +209,15 @@ impl Workdir {
 
     /// `terraform apply` setting the output to `n`.
     pub fn apply(&self, n: usize) -> Output {
+        self.apply_with(n, &[])
+    }
+
+    /// `terraform apply` setting the output to `n`, with `extra` flags.
+    pub fn apply_with(&self, n: usize, extra: &[&str]) -> Output {
         let var = format!("n={n}");
-        self.run(&["apply", "-input=false", "-auto-approve", "-var", &var])
+        let mut args = vec!["apply", "-input=false", "-auto-approve", "-var", &var];
+        args.extend_from_slice(extra);
+        self.run(&args)
     }
 
     pub fn ok(&self, args: &[&str]) -> String {
@@ -235,6 +243,26 @@ impl Workdir {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// Starts `terraform apply` in every working directory at the same moment (the i-th sets the
+/// output to i + 1, with `extra` flags) and returns their outputs in order.
+pub fn apply_all_at_once(dirs: &[Workdir], extra: &[&str]) -> Vec<Output> {
+    let barrier = Barrier::new(dirs.len());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = dirs
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    w.apply_with(i + 1, extra)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
 }
 
 /// A process's exit status and output, for failure messages.
