@@ -8,40 +8,28 @@
 //! - guard: foreign lineage, stale serial, identical bytes, switched off
 //! - store trouble: outage as 503, a lost compare-and-swap as 409
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::{Request, StatusCode};
 use bytes::Bytes;
+use common::{KEY, Reply, URL, call, send};
 use statelock_core::{LockInfo, StateKey, Timestamp};
 use statelock_http::{AppState, HttpConfig, router};
 use statelock_store::{
     Fault, FaultyStore, MemoryStore, ObjectStore, ObjectStoreExt, Op, PutMode, PutOptions,
 };
-use tower::ServiceExt;
 
-const KEY: &str = "team-a/prod/terraform.tfstate";
-const URL: &str = "/v1/states/team-a/prod/terraform.tfstate";
 const ID_A: &str = "5d109c26-30ce-86f3-fc6f-336cd8db7a28";
 const ID_B: &str = "0b6d7f4e-93a2-5c1d-2e8f-4a7b9c0d1e2f";
 
 struct Api {
     store: Arc<FaultyStore>,
     app: Router,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
 }
 
 impl Api {
@@ -58,26 +46,11 @@ impl Api {
     }
 
     async fn call(&self, method: &str, uri: &str, body: impl Into<Bytes>) -> Reply {
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .body(Body::from(body.into()))
-            .unwrap();
-        self.send(request).await
+        call(&self.app, method, uri, body).await
     }
 
     async fn send(&self, request: Request<Body>) -> Reply {
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        send(&self.app, request).await
     }
 
     /// Keys of states and locks; the history under `.statelock/` is tested in `history.rs`.

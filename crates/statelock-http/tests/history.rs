@@ -11,23 +11,22 @@
 //! - rollback: round trip under the lock, 423 while someone else holds it, lineage check
 //! - keys and listing: the history prefix refused as a state key, states listed with lock holder
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use bytes::Bytes;
+use common::{KEY, Reply, URL, call};
 use serde_json::{Value, json};
 use statelock_core::{LockInfo, Timestamp};
 use statelock_http::{AppState, HttpConfig, router};
 use statelock_store::{
     Fault, FaultyStore, LocalStore, MemoryStore, ObjectStore, ObjectStoreExt, Op,
 };
-use tower::ServiceExt;
 
-const KEY: &str = "team-a/prod/terraform.tfstate";
-const URL: &str = "/v1/states/team-a/prod/terraform.tfstate";
 const API: &str = "/v1/api/states/team-a/prod/terraform.tfstate";
 const LINEAGE: &str = "3f1c2a9e-7b4d-1e6f-8a2b-5c9d0e1f2a3b";
 const ID_A: &str = "5d109c26-30ce-86f3-fc6f-336cd8db7a28";
@@ -37,22 +36,6 @@ struct Api {
     store: Arc<FaultyStore>,
     app: Router,
     _dir: Option<tempfile::TempDir>,
-}
-
-struct Reply {
-    status: StatusCode,
-    body: Bytes,
-}
-
-impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("{e}: {} {}", self.status, self.text()))
-    }
 }
 
 impl Api {
@@ -84,17 +67,7 @@ impl Api {
     }
 
     async fn call(&self, method: &str, uri: &str, body: impl Into<Bytes>) -> Reply {
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .body(Body::from(body.into()))
-            .unwrap();
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        Reply { status, body }
+        call(&self.app, method, uri, body).await
     }
 
     async fn write(&self, body: &str) {

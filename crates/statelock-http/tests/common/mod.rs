@@ -1,5 +1,6 @@
-//! Helpers for the lock-queue and stuck-lock tests: replicas (routers) over one shared store,
-//! driven in-process with `tower::ServiceExt::oneshot`.
+//! Helpers for the in-process HTTP tests: requests through `tower::ServiceExt::oneshot` and
+//! their replies (all test files), and replicas (routers) over one shared store with lock
+//! holders (the lock-queue and stuck-lock tests).
 
 #![allow(dead_code)] // each test file uses a different subset
 
@@ -37,11 +38,38 @@ impl Reply {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {} {}", self.status, self.text()))
+    }
+
     pub fn explanation(&self) -> String {
         self.headers
             .get("statelock-error")
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default()
+    }
+}
+
+/// One request with `body` through `app`.
+pub async fn call(app: &Router, method: &str, uri: &str, body: impl Into<Bytes>) -> Reply {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Body::from(body.into()))
+        .unwrap();
+    send(app, request).await
+}
+
+/// One prepared request through `app`.
+pub async fn send(app: &Router, request: Request<Body>) -> Reply {
+    let response = app.clone().oneshot(request).await.unwrap();
+    Reply {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap(),
     }
 }
 
@@ -61,19 +89,7 @@ impl Replica {
     }
 
     pub async fn call(&self, method: &str, uri: &str, body: impl Into<Bytes>) -> Reply {
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .body(Body::from(body.into()))
-            .unwrap();
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        Reply {
-            status: response.status(),
-            headers: response.headers().clone(),
-            body: axum::body::to_bytes(response.into_body(), usize::MAX)
-                .await
-                .unwrap(),
-        }
+        call(&self.app, method, uri, body).await
     }
 
     pub async fn lock(&self, who: &Holder, query: &str) -> Reply {
