@@ -17,8 +17,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bytes::Bytes;
-use common::{KEY, Reply, URL, call, send};
-use statelock_core::{LockInfo, StateKey, Timestamp};
+use common::{KEY, Reply, URL, call, record, send};
+use statelock_core::{LockInfo, StateKey};
 use statelock_http::{AppState, HttpConfig, router};
 use statelock_store::{
     Fault, FaultyStore, MemoryStore, ObjectStore, ObjectStoreExt, Op, PutMode, PutOptions,
@@ -68,18 +68,6 @@ impl Api {
 
     async fn lock(&self, id: &str, who: &str) -> Reply {
         self.call("LOCK", URL, record(id, who).encode()).await
-    }
-}
-
-fn record(id: &str, who: &str) -> LockInfo {
-    LockInfo {
-        id: id.to_owned(),
-        operation: "OperationTypeApply".to_owned(),
-        info: String::new(),
-        who: who.to_owned(),
-        version: "1.0.3".to_owned(),
-        created: Timestamp::parse_rfc3339("2024-12-02T09:15:27.402913Z").unwrap(),
-        path: String::new(),
     }
 }
 

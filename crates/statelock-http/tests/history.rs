@@ -19,7 +19,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::StatusCode;
 use bytes::Bytes;
-use common::{KEY, Reply, URL, call};
+use common::{KEY, Reply, URL, call, record};
 use serde_json::{Value, json};
 use statelock_core::{LockInfo, Timestamp};
 use statelock_http::{AppState, HttpConfig, router};
@@ -89,18 +89,6 @@ impl Api {
 
     async fn stored(&self) -> Option<Bytes> {
         self.store.get_if_exists(KEY).await.unwrap().map(|g| g.body)
-    }
-}
-
-fn record(id: &str, who: &str) -> LockInfo {
-    LockInfo {
-        id: id.to_owned(),
-        operation: "OperationTypeApply".to_owned(),
-        info: String::new(),
-        who: who.to_owned(),
-        version: "1.0.3".to_owned(),
-        created: Timestamp::now(),
-        path: String::new(),
     }
 }
 
@@ -625,8 +613,12 @@ async fn states_are_listed_with_their_lock_holder() {
         api.call("POST", other, state(LINEAGE, 0, 1)).await.status,
         StatusCode::OK
     );
-    api.call("LOCK", URL, record(ID_A, "alice@laptop").encode())
-        .await;
+    // The age is counted from the record's `Created`.
+    let fresh = LockInfo {
+        created: Timestamp::now(),
+        ..record(ID_A, "alice@laptop")
+    };
+    api.call("LOCK", URL, fresh.encode()).await;
     let r = api.call("GET", "/v1/api/states", "").await;
     assert_eq!(r.status, StatusCode::OK);
     let states = r.json()["states"].as_array().unwrap().clone();

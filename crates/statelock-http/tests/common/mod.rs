@@ -10,7 +10,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use bytes::Bytes;
-use statelock_core::{LockInfo, StateKey};
+use statelock_core::{LockInfo, StateKey, Timestamp};
 use statelock_http::{AppState, HttpConfig, LockPolicy, router};
 use statelock_lock::LockClient;
 use statelock_store::{MemoryStore, ObjectStore};
@@ -70,6 +70,19 @@ pub async fn send(app: &Router, request: Request<Body>) -> Reply {
         body: axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap(),
+    }
+}
+
+/// A lock record as Terraform 1.0.3 sends it in a LOCK body (`Path` empty).
+pub fn record(id: &str, who: &str) -> LockInfo {
+    LockInfo {
+        id: id.to_owned(),
+        operation: "OperationTypeApply".to_owned(),
+        info: String::new(),
+        who: who.to_owned(),
+        version: "1.0.3".to_owned(),
+        created: Timestamp::parse_rfc3339("2024-12-02T09:15:27.402913Z").unwrap(),
+        path: String::new(),
     }
 }
 
