@@ -5,6 +5,7 @@
 //! - [`Timestamp`]: the `Created` field, Go's `time.Time` JSON form (RFC 3339, trimmed nanoseconds).
 //! - [`LockId`]: new lock IDs, 16 random bytes as 8-4-4-4-12 lower-case hex.
 //! - [`StateKey`] and [`workspace_state_key`]: object keys of states and their `.tflock` locks (spec §2.1).
+//! - [`state`]: state documents: header, summary, diff and the rollback rewrite (spec §5).
 //!
 //! Nothing here knows about stores, HTTP or async; every other crate builds on these types.
 
@@ -12,6 +13,7 @@ mod go_json;
 mod keys;
 mod lock_id;
 mod lock_info;
+pub mod state;
 mod timestamp;
 
 pub use keys::{KeyError, LOCK_SUFFIX, MAX_KEY_LEN, StateKey, workspace_state_key};

@@ -1,47 +1,10 @@
 //! The stale-write guard (spec §5.2): a write may not replace a state with an unrelated or an
 //! older one, as Terraform's own `state push` check (`CheckValidImport`) would refuse.
 //!
-//! Only `serial`, `lineage` and whether the state has content are read, so OpenTofu's
-//! encrypted states (whose `serial` and `lineage` stay plain) are guarded the same way.
+//! Only `serial`, `lineage` and whether the state has content are read ([`StateHeader`]), so
+//! OpenTofu's encrypted states (whose `serial` and `lineage` stay plain) are guarded the same way.
 
-use std::collections::HashMap;
-
-use serde::Deserialize;
-use serde::de::IgnoredAny;
-
-/// The parts of a state document the guard looks at.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StateHeader {
-    pub serial: Option<u64>,
-    pub lineage: Option<String>,
-    /// Whether the state has any resources or outputs, or is encrypted (and so unknown).
-    pub has_content: bool,
-}
-
-/// The fields deserialised; everything else is skipped without being kept in memory.
-#[derive(Deserialize)]
-struct Raw {
-    serial: Option<u64>,
-    lineage: Option<String>,
-    resources: Option<Vec<IgnoredAny>>,
-    outputs: Option<HashMap<String, IgnoredAny>>,
-    encrypted_data: Option<IgnoredAny>,
-}
-
-impl StateHeader {
-    /// Reads the header of a state document; an error says why it is not a state.
-    pub fn parse(bytes: &[u8]) -> Result<StateHeader, String> {
-        let raw: Raw = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        let has_content = raw.encrypted_data.is_some()
-            || raw.resources.is_some_and(|r| !r.is_empty())
-            || raw.outputs.is_some_and(|o| !o.is_empty());
-        Ok(StateHeader {
-            serial: raw.serial,
-            lineage: raw.lineage,
-            has_content,
-        })
-    }
-}
+pub use statelock_core::state::StateHeader;
 
 /// Decides whether `incoming` (whose header is `new`) may replace `stored`; the error is the
 /// reason, worded for the operator.
@@ -135,12 +98,5 @@ mod tests {
     fn refuses_to_judge_a_corrupt_stored_state() {
         let err = guard("{not json", &state("L1", 1, OUT)).unwrap_err();
         assert!(err.contains("stored state is not valid JSON"), "{err}");
-    }
-
-    #[test]
-    fn header_parse_rejects_non_states() {
-        for bad in ["", "[]", "{", r#"{"serial":-1}"#, r#"{"lineage":7}"#] {
-            assert!(StateHeader::parse(bad.as_bytes()).is_err(), "{bad}");
-        }
     }
 }

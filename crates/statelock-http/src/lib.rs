@@ -23,7 +23,6 @@
 //! - `state`: GET, write and DELETE of the state object.
 //! - `error`: every refusal, with its status code and body.
 //! - `history`: versions of every accepted write, their layout, crash invariant and retention.
-//! - `diff`: resources and outputs changed between two state documents.
 //! - `api`: the JSON history API.
 //!
 //! This crate knows HTTP and Terraform's JSON; it knows nothing about which store it runs on.
@@ -31,7 +30,6 @@
 mod api;
 mod app;
 mod body;
-mod diff;
 mod duration;
 mod endpoint;
 mod error;
@@ -50,3 +48,12 @@ pub use app::{AppState, DEFAULT_HISTORY_RETENTION, DEFAULT_MAX_STATE_SIZE, HttpC
 pub use duration::parse_duration;
 pub use lock_policy::{DEFAULT_LOCK_POLL_INTERVAL, LockPolicy, MAX_LOCK_WAIT, parse_lock_wait};
 pub use routes::router;
+
+/// The server's history as stored, for tools that read a store directly (`statelock state
+/// history`): the layout, version IDs and metadata, and the read side, so no one duplicates them.
+pub mod server_history {
+    pub use crate::history::{
+        BODY_SUFFIX, HISTORY_PREFIX, META_SUFFIX, RESERVED_PREFIX, state_prefix,
+    };
+    pub use crate::history::{Kind, VersionId, VersionMeta, body, list, md5_hex};
+}

@@ -9,8 +9,10 @@
 
 mod client;
 mod error;
+mod who;
 
 pub use client::{
     Acquired, Broken, DeleteMethod, HeldLock, ListedLock, LockClient, LockState, Released,
 };
 pub use error::LockError;
+pub use who::{hostname, user_at_host};

@@ -5,17 +5,17 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 use statelock_core::StateKey;
+use statelock_core::state::{DiffError, Side, diff as diff_states};
 use statelock_store::ObjectStoreExt;
 
 use crate::app::AppState;
-use crate::diff::{DiffError, diff as diff_states};
 use crate::error::ApiError;
 use crate::history::{self, VersionId};
 
 /// `GET .../versions`: newest first. An empty list (not 404) for a state with no history, since
 /// history survives the state's deletion and may also predate it.
 pub async fn list(app: &AppState, key: &StateKey) -> Result<Response, ApiError> {
-    let versions = history::list(app, key).await?;
+    let versions = history::list(app.store(), key).await?;
     Ok(super::json(&serde_json::json!({
         "key": key.as_str(),
         "versions": versions,
@@ -39,7 +39,7 @@ pub async fn version_body(
     key: &StateKey,
     id: &VersionId,
 ) -> Result<Bytes, ApiError> {
-    history::body(app, key, id).await?.ok_or_else(|| {
+    history::body(app.store(), key, id).await?.ok_or_else(|| {
         ApiError::NotFound(format!(
             "state {key} has no version {id} (it may have been pruned by the retention setting)"
         ))
@@ -66,14 +66,20 @@ pub async fn diff(app: &AppState, key: &StateKey, q: DiffQuery) -> Result<Respon
             "outputs": d.outputs,
         }))),
         Err(DiffError::Encrypted(which)) => {
-            let name = if which == "from" { &q.from } else { &to };
+            let name = match which {
+                Side::From => &q.from,
+                Side::To => &to,
+            };
             Err(ApiError::Unprocessable(format!(
                 "encrypted, cannot diff: {which} ({name}) of state {key} is an OpenTofu client-side \
                  encrypted state, and the server never has its key"
             )))
         }
         Err(DiffError::NotAState(which, e)) => {
-            let name = if which == "from" { &q.from } else { &to };
+            let name = match which {
+                Side::From => &q.from,
+                Side::To => &to,
+            };
             Err(ApiError::Unprocessable(format!(
                 "cannot diff: {which} ({name}) of state {key} is not a state document: {e}"
             )))

@@ -28,24 +28,25 @@
 
 mod layout;
 mod meta;
+mod read;
 
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use futures::stream::{self, StreamExt};
+use statelock_core::state::StateHeader;
 use statelock_core::{LockInfo, StateKey, Timestamp};
-use statelock_store::{
-    DeleteMode, ObjectMeta, ObjectStoreExt, PutMode, PutOptions, StoreError, StoreResult,
-};
+use statelock_store::{DeleteMode, ObjectMeta, PutMode, PutOptions, StoreError, StoreResult};
 
 use crate::app::AppState;
-use crate::guard::StateHeader;
 
-pub use layout::{VersionId, check_server_key};
+pub use layout::{
+    BODY_SUFFIX, HISTORY_PREFIX, META_SUFFIX, RESERVED_PREFIX, VersionId, check_server_key,
+    state_prefix,
+};
 pub use meta::{Kind, VersionMeta, md5_hex};
+pub use read::{body, list};
 
-/// Metadata objects read at once when listing versions.
-const META_READ_CONCURRENCY: usize = 16;
+use read::{Listed, scan};
 
 /// Who made a write and under which lock, for the version's metadata.
 #[derive(Clone, Debug)]
@@ -72,58 +73,6 @@ impl Author {
     }
 }
 
-/// One version found by a listing.
-#[derive(Clone, Debug)]
-struct Listed {
-    id: VersionId,
-    size: u64,
-    has_meta: bool,
-}
-
-/// The versions of `key` in recording order (oldest first), and metadata objects whose body is
-/// missing.
-async fn scan(app: &AppState, key: &StateKey) -> StoreResult<(Vec<Listed>, Vec<VersionId>)> {
-    let prefix = layout::state_prefix(key);
-    let objects = app.store().list_all(&prefix).await?;
-    let mut bodies: Vec<(VersionId, u64)> = Vec::new();
-    let mut metas: Vec<VersionId> = Vec::new();
-    for object in objects {
-        // Listings of `a/` also hold the history of `a/b`; only direct children are ours.
-        let Some(rest) = object.key.strip_prefix(&prefix) else {
-            continue;
-        };
-        if rest.contains('/') {
-            continue;
-        }
-        if let Some(id) = rest
-            .strip_suffix(layout::BODY_SUFFIX)
-            .and_then(VersionId::parse)
-        {
-            bodies.push((id, object.size));
-        } else if let Some(id) = rest
-            .strip_suffix(layout::META_SUFFIX)
-            .and_then(VersionId::parse)
-        {
-            metas.push(id);
-        }
-    }
-    bodies.sort();
-    metas.sort();
-    let listed = bodies
-        .into_iter()
-        .map(|(id, size)| Listed {
-            has_meta: metas.binary_search(&id).is_ok(),
-            id,
-            size,
-        })
-        .collect::<Vec<_>>();
-    let orphans = metas
-        .into_iter()
-        .filter(|m| listed.binary_search_by(|l| l.id.cmp(m)).is_err())
-        .collect();
-    Ok((listed, orphans))
-}
-
 /// Writes `bytes` as the state at `key` in `mode`, recording the version first (see the module
 /// doc for the order and why). Errors are those of the failing put, history or state.
 pub async fn put_state(
@@ -133,7 +82,7 @@ pub async fn put_state(
     mode: PutMode,
     author: Author,
 ) -> StoreResult<ObjectMeta> {
-    let before = match scan(app, key).await {
+    let before = match scan(app.store(), key).await {
         Ok(found) => Some(found),
         Err(e) => {
             tracing::warn!(%key, %e, "cannot list the state's history; recording without it");
@@ -183,7 +132,7 @@ pub async fn record_snapshot(
     bytes: Bytes,
     author: Author,
 ) -> StoreResult<VersionId> {
-    let listed = scan(app, key).await.ok().map(|(l, _)| l);
+    let listed = scan(app.store(), key).await.ok().map(|(l, _)| l);
     let (id, meta) = new_version(listed.as_deref(), &bytes, author);
     record(app, key, &id, &meta, bytes).await?;
     Ok(id)
@@ -275,42 +224,4 @@ async fn prune(app: &AppState, key: &StateKey, listed: &[Listed], orphans: &[Ver
         remove(app, key, orphan).await;
     }
     tracing::info!(%key, pruned = listed.len() - keep, keep, "history pruned");
-}
-
-/// Every version of `key`, newest first, with its metadata.
-pub async fn list(app: &AppState, key: &StateKey) -> StoreResult<Vec<VersionMeta>> {
-    let (listed, _) = scan(app, key).await?;
-    let reads = stream::iter(listed.into_iter().rev())
-        .map(|l| async move {
-            let stored = if l.has_meta {
-                app.store().get_if_exists(&l.id.meta_key(key)).await?
-            } else {
-                None
-            };
-            let parsed = stored.and_then(|g| serde_json::from_slice::<VersionMeta>(&g.body).ok());
-            Ok::<_, StoreError>(parsed.unwrap_or_else(|| VersionMeta {
-                id: l.id.to_string(),
-                kind: Kind::Unknown,
-                time: l.id.time().to_rfc3339(),
-                who: "unknown".to_owned(),
-                serial: Some(l.id.serial),
-                lineage: None,
-                size: l.size,
-                md5: None,
-                lock_id: None,
-            }))
-        })
-        .buffered(META_READ_CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await;
-    reads.into_iter().collect()
-}
-
-/// The body of version `id` of `key`, `None` if there is no such version.
-pub async fn body(app: &AppState, key: &StateKey, id: &VersionId) -> StoreResult<Option<Bytes>> {
-    Ok(app
-        .store()
-        .get_if_exists(&id.body_key(key))
-        .await?
-        .map(|g| g.body))
 }

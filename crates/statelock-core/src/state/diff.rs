@@ -1,31 +1,63 @@
-//! The difference between two state documents (format v4, spec §5.1): resources by address,
-//! outputs by name. Pure; the API decides which versions to compare.
+//! The difference between two state documents: resources by address, outputs by name.
 //!
-//! Only the fields needed are parsed, and unknown fields are ignored, so states from newer
-//! Terraform or OpenTofu releases diff the same way. Instance objects are compared as whole JSON
-//! values. OpenTofu-encrypted states (spec §5.3) cannot be diffed and say so.
+//! Instance objects are compared as whole JSON values. Output values are never revealed when
+//! either side marks the output sensitive. Encrypted states cannot be diffed and say so.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
+
+use super::raw::{RawOutput, RawState};
+
+/// Which of the two documents a [`DiffError`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    From,
+    To,
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::From => "from",
+            Side::To => "to",
+        })
+    }
+}
 
 /// Why two documents cannot be diffed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum DiffError {
-    /// One side is OpenTofu-encrypted; names which (`from` or `to`).
-    Encrypted(&'static str),
-    /// One side is not a state document.
-    NotAState(&'static str, String),
+    /// One side is OpenTofu-encrypted.
+    Encrypted(Side),
+    /// One side is not a state document; the reason from the JSON parser.
+    NotAState(Side, String),
 }
 
-/// The answer of the diff API.
+/// Resources and outputs changed from one document to another.
 #[derive(Debug, Default, Serialize, PartialEq)]
 pub struct StateDiff {
     pub resources: ResourceDiff,
     pub outputs: OutputDiff,
 }
 
+impl StateDiff {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        let r = &self.resources;
+        let o = &self.outputs;
+        r.added.is_empty()
+            && r.removed.is_empty()
+            && r.changed.is_empty()
+            && o.added.is_empty()
+            && o.removed.is_empty()
+            && o.changed.is_empty()
+    }
+}
+
+/// Resource instance addresses, e.g. `module.web.aws_instance.app[0]`.
 #[derive(Debug, Default, Serialize, PartialEq)]
 pub struct ResourceDiff {
     pub added: Vec<String>,
@@ -41,7 +73,7 @@ pub struct OutputDiff {
 }
 
 /// One output's change. Values are left out (and `sensitive` set) when either side is
-/// sensitive, so the API never reveals what Terraform hides.
+/// sensitive, so a diff never reveals what Terraform hides.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct OutputChange {
     pub name: String,
@@ -53,52 +85,10 @@ pub struct OutputChange {
     pub to: Option<Value>,
 }
 
-#[derive(Deserialize)]
-struct RawState {
-    #[serde(default)]
-    resources: Vec<RawResource>,
-    #[serde(default)]
-    outputs: BTreeMap<String, RawOutput>,
-    encrypted_data: Option<Value>,
-    encryption_version: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RawResource {
-    module: Option<String>,
-    mode: Option<String>,
-    #[serde(rename = "type")]
-    kind: String,
-    name: String,
-    #[serde(default)]
-    instances: Vec<Value>,
-}
-
-#[derive(Deserialize, PartialEq)]
-struct RawOutput {
-    #[serde(default)]
-    value: Value,
-    #[serde(default)]
-    sensitive: bool,
-}
-
-/// Whether `bytes` is an OpenTofu-encrypted state: `encrypted_data` with a non-empty
-/// `encryption_version` (an empty one means unencrypted, spec §5.3).
-pub fn is_encrypted(bytes: &[u8]) -> bool {
-    serde_json::from_slice::<RawState>(bytes).is_ok_and(|s| encrypted(&s))
-}
-
-fn encrypted(s: &RawState) -> bool {
-    s.encrypted_data.is_some()
-        && s.encryption_version
-            .as_deref()
-            .is_some_and(|v| !v.is_empty())
-}
-
 /// The changes from `from` to `to`.
 pub fn diff(from: &[u8], to: &[u8]) -> Result<StateDiff, DiffError> {
-    let old = parse(from, "from")?;
-    let new = parse(to, "to")?;
+    let old = parse(from, Side::From)?;
+    let new = parse(to, Side::To)?;
     let old_res = instances(&old);
     let new_res = instances(&new);
     let mut out = StateDiff::default();
@@ -133,10 +123,9 @@ pub fn diff(from: &[u8], to: &[u8]) -> Result<StateDiff, DiffError> {
     Ok(out)
 }
 
-fn parse(bytes: &[u8], side: &'static str) -> Result<RawState, DiffError> {
-    let state: RawState =
-        serde_json::from_slice(bytes).map_err(|e| DiffError::NotAState(side, e.to_string()))?;
-    if encrypted(&state) {
+fn parse(bytes: &[u8], side: Side) -> Result<RawState, DiffError> {
+    let state = RawState::parse(bytes).map_err(|e| DiffError::NotAState(side, e))?;
+    if state.encrypted() {
         return Err(DiffError::Encrypted(side));
     }
     Ok(state)
@@ -187,6 +176,7 @@ fn instances(state: &RawState) -> BTreeMap<String, &Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::is_encrypted;
 
     #[test]
     fn addresses_cover_modules_data_sources_and_keys() {
@@ -194,7 +184,7 @@ mod tests {
           {"module":"module.net","mode":"data","type":"aws_ami","name":"x","instances":[{"index_key":"a"}]},
           {"mode":"managed","type":"null_resource","name":"n","instances":[{"index_key":0},{"index_key":1,"deposed":"00aa"}]},
           {"mode":"managed","type":"random_id","name":"r","instances":[{}]}]}"#;
-        let parsed: RawState = serde_json::from_slice(state).unwrap();
+        let parsed = RawState::parse(state).unwrap();
         let keys: Vec<_> = instances(&parsed).into_keys().collect();
         assert_eq!(
             keys,
@@ -205,6 +195,32 @@ mod tests {
                 "random_id.r",
             ]
         );
+    }
+
+    #[test]
+    fn resources_and_outputs_by_change_and_sensitive_values_hidden() {
+        let from = br#"{"outputs":{"a":{"value":1},"gone":{"value":2},"pw":{"value":"x","sensitive":true}},
+          "resources":[{"type":"t","name":"kept","instances":[{"attributes":{"v":1}}]},
+                       {"type":"t","name":"old","instances":[{}]}]}"#;
+        let to =
+            br#"{"outputs":{"a":{"value":3},"new":{"value":4},"pw":{"value":"y","sensitive":true}},
+          "resources":[{"type":"t","name":"kept","instances":[{"attributes":{"v":2}}]},
+                       {"type":"t","name":"fresh","instances":[{}]}]}"#;
+        let d = diff(from, to).unwrap();
+        assert_eq!(d.resources.added, ["t.fresh"]);
+        assert_eq!(d.resources.removed, ["t.old"]);
+        assert_eq!(d.resources.changed, ["t.kept"]);
+        let changed: Vec<_> = d.outputs.changed.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(changed, ["a", "pw"]);
+        assert_eq!(d.outputs.changed[0].to, Some(Value::from(3)));
+        assert_eq!(
+            (d.outputs.changed[1].sensitive, &d.outputs.changed[1].to),
+            (true, &None)
+        );
+        assert_eq!(d.outputs.added[0].name, "new");
+        assert_eq!(d.outputs.removed[0].name, "gone");
+        assert!(!d.is_empty());
+        assert!(diff(from, from).unwrap().is_empty());
     }
 
     #[test]
@@ -220,7 +236,11 @@ mod tests {
                 b"{}",
                 br#"{"encrypted_data":"AA==","encryption_version":"v0"}"#
             ),
-            Err(DiffError::Encrypted("to"))
+            Err(DiffError::Encrypted(Side::To))
         );
+        assert!(matches!(
+            diff(b"nope", b"{}"),
+            Err(DiffError::NotAState(Side::From, _))
+        ));
     }
 }

@@ -1,0 +1,198 @@
+//! Rolling a state back: an old version's content, written as the next serial on the current
+//! lineage, so Terraform and OpenTofu accept it as an ordinary newer state.
+//!
+//! Encrypted states are refused: OpenTofu checks their plaintext serial against the encrypted
+//! one, so a copy with a new serial could never be read back.
+
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
+
+use super::StateHeader;
+use super::raw::is_encrypted;
+
+/// The document a rollback writes, and the numbers it was built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackPlan {
+    /// The new state document, indented as Terraform writes states.
+    pub body: Vec<u8>,
+    /// The new serial: the current serial + 1 (or the version's + 1 when there is no state).
+    pub serial: u64,
+    /// The lineage written: the current one (or the version's when there is no state).
+    pub lineage: Option<String>,
+    /// Serial of the state being replaced; `None` when there is none.
+    pub current_serial: Option<u64>,
+    /// Serial recorded in the chosen version.
+    pub version_serial: Option<u64>,
+    /// The version had another lineage and `force` carried it over to the current one.
+    pub lineage_forced: bool,
+}
+
+/// Why a version cannot be rolled back to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RollbackError {
+    #[error(
+        "the state is OpenTofu-encrypted; a copy with a new serial would fail OpenTofu's serial check on decrypt"
+    )]
+    Encrypted,
+    /// `what` is "the version" or "the current state".
+    #[error("{what} is not a state document: {reason}")]
+    NotAState { what: &'static str, reason: String },
+    #[error("the version has lineage {version:?} but the current state has lineage {current:?}")]
+    LineageMismatch {
+        version: Option<String>,
+        current: Option<String>,
+    },
+}
+
+/// Plans copying `version` forward over `current` (`None`: no state stored). A version of
+/// another lineage is refused unless `force`, and then gets the current lineage.
+pub fn plan_rollback(
+    version: &[u8],
+    current: Option<&[u8]>,
+    force: bool,
+) -> Result<RollbackPlan, RollbackError> {
+    if is_encrypted(version) || current.is_some_and(is_encrypted) {
+        return Err(RollbackError::Encrypted);
+    }
+    let old = header(version, "the version")?;
+    let cur = current
+        .map(|c| header(c, "the current state"))
+        .transpose()?;
+    let lineage_forced = cur.as_ref().is_some_and(|c| c.lineage != old.lineage);
+    if lineage_forced && !force {
+        return Err(RollbackError::LineageMismatch {
+            version: old.lineage,
+            current: cur.and_then(|c| c.lineage),
+        });
+    }
+    let base = cur.as_ref().unwrap_or(&old);
+    let serial = base.serial.unwrap_or(0) + 1;
+    let lineage = base.lineage.clone();
+    let body = rewrite_serial_lineage(version, serial, lineage.as_deref()).map_err(|reason| {
+        RollbackError::NotAState {
+            what: "the version",
+            reason,
+        }
+    })?;
+    Ok(RollbackPlan {
+        body,
+        serial,
+        lineage,
+        current_serial: cur.and_then(|c| c.serial),
+        version_serial: old.serial,
+        lineage_forced,
+    })
+}
+
+fn header(bytes: &[u8], what: &'static str) -> Result<StateHeader, RollbackError> {
+    StateHeader::parse(bytes).map_err(|reason| RollbackError::NotAState { what, reason })
+}
+
+/// `old` with its serial and lineage replaced, indented as Terraform writes states, with a
+/// trailing newline.
+///
+/// Every other top-level value is copied as raw JSON text, never through numbers: a state's
+/// numbers are arbitrary-precision (cty) and would be rounded by an `f64` round trip.
+pub fn rewrite_serial_lineage(
+    old: &[u8],
+    serial: u64,
+    lineage: Option<&str>,
+) -> Result<Vec<u8>, String> {
+    let mut doc: BTreeMap<String, Box<RawValue>> =
+        serde_json::from_slice(old).map_err(|e| format!("not a JSON object: {e}"))?;
+    let raw = |json: String| RawValue::from_string(json).expect("serde_json wrote valid JSON");
+    doc.insert("serial".to_owned(), raw(serial.to_string()));
+    if let Some(lineage) = lineage {
+        let quoted = serde_json::to_string(lineage).expect("a string serialises");
+        doc.insert("lineage".to_owned(), raw(quoted));
+    }
+    let mut out = serde_json::to_vec_pretty(&doc).expect("raw values serialise");
+    out.push(b'\n');
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(lineage: &str, serial: u64, n: &str) -> String {
+        format!(
+            r#"{{"version":4,"serial":{serial},"lineage":"{lineage}","outputs":{{"n":{{"value":"{n}","type":"string"}}}},"resources":[]}}"#
+        )
+    }
+
+    #[test]
+    fn rewrite_changes_serial_and_lineage_and_keeps_numbers_exact() {
+        let old = br#"{"version":4,"serial":3,"lineage":"old","outputs":{"big":{"value":123456789012345678901234567890.000000000000000000001,"type":"number"}},"resources":[]}"#;
+        let new = rewrite_serial_lineage(old, 9, Some("cur")).unwrap();
+        let text = std::str::from_utf8(&new).unwrap();
+        assert!(
+            text.contains("123456789012345678901234567890.000000000000000000001"),
+            "{text}"
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&new).unwrap();
+        assert_eq!(doc["serial"], 9);
+        assert_eq!(doc["lineage"], "cur");
+        assert_eq!(doc["version"], 4);
+        assert!(rewrite_serial_lineage(b"[1]", 1, None).is_err());
+    }
+
+    #[test]
+    fn next_serial_on_the_current_lineage() {
+        let plan = plan_rollback(
+            state("L", 2, "old").as_bytes(),
+            Some(state("L", 7, "new").as_bytes()),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            (plan.serial, plan.current_serial, plan.version_serial),
+            (8, Some(7), Some(2))
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&plan.body).unwrap();
+        assert_eq!(
+            (
+                doc["serial"].as_u64(),
+                doc["outputs"]["n"]["value"].as_str()
+            ),
+            (Some(8), Some("old"))
+        );
+        let fresh = plan_rollback(state("L", 2, "old").as_bytes(), None, false).unwrap();
+        assert_eq!((fresh.serial, fresh.lineage.as_deref()), (3, Some("L")));
+    }
+
+    #[test]
+    fn another_lineage_needs_force_and_gets_the_current_one() {
+        let version = state("OTHER", 2, "old");
+        let current = state("L", 7, "new");
+        let refused = plan_rollback(version.as_bytes(), Some(current.as_bytes()), false);
+        assert_eq!(
+            refused,
+            Err(RollbackError::LineageMismatch {
+                version: Some("OTHER".into()),
+                current: Some("L".into())
+            })
+        );
+        let forced = plan_rollback(version.as_bytes(), Some(current.as_bytes()), true).unwrap();
+        assert!(forced.lineage_forced);
+        assert_eq!((forced.serial, forced.lineage.as_deref()), (8, Some("L")));
+    }
+
+    #[test]
+    fn encrypted_or_broken_documents_are_refused() {
+        let enc = r#"{"serial":1,"lineage":"L","encrypted_data":"AA==","encryption_version":"v0"}"#;
+        assert_eq!(
+            plan_rollback(enc.as_bytes(), None, true),
+            Err(RollbackError::Encrypted)
+        );
+        let err = plan_rollback(state("L", 1, "a").as_bytes(), Some(b"{oops"), true).unwrap_err();
+        assert!(matches!(
+            err,
+            RollbackError::NotAState {
+                what: "the current state",
+                ..
+            }
+        ));
+    }
+}

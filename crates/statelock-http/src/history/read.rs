@@ -1,0 +1,110 @@
+//! Reading a state's history straight from the store: the listing in recording order, every
+//! version's metadata, and one version's body. Needs only the store, so `statelock state
+//! history` reads the server's history from a bucket the same way the server does.
+
+use bytes::Bytes;
+use futures::stream::{self, StreamExt};
+use statelock_core::StateKey;
+use statelock_store::{ObjectStore, ObjectStoreExt, StoreError, StoreResult};
+
+use super::layout::{self, VersionId};
+use super::meta::{Kind, VersionMeta};
+
+/// Metadata objects read at once when listing versions.
+const META_READ_CONCURRENCY: usize = 16;
+
+/// One version found by a listing.
+#[derive(Clone, Debug)]
+pub(super) struct Listed {
+    pub id: VersionId,
+    pub size: u64,
+    pub has_meta: bool,
+}
+
+/// The versions of `key` in recording order (oldest first), and metadata objects whose body is
+/// missing.
+pub(super) async fn scan(
+    store: &dyn ObjectStore,
+    key: &StateKey,
+) -> StoreResult<(Vec<Listed>, Vec<VersionId>)> {
+    let prefix = layout::state_prefix(key);
+    let objects = store.list_all(&prefix).await?;
+    let mut bodies: Vec<(VersionId, u64)> = Vec::new();
+    let mut metas: Vec<VersionId> = Vec::new();
+    for object in objects {
+        // Listings of `a/` also hold the history of `a/b`; only direct children are ours.
+        let Some(rest) = object.key.strip_prefix(&prefix) else {
+            continue;
+        };
+        if rest.contains('/') {
+            continue;
+        }
+        if let Some(id) = rest
+            .strip_suffix(layout::BODY_SUFFIX)
+            .and_then(VersionId::parse)
+        {
+            bodies.push((id, object.size));
+        } else if let Some(id) = rest
+            .strip_suffix(layout::META_SUFFIX)
+            .and_then(VersionId::parse)
+        {
+            metas.push(id);
+        }
+    }
+    bodies.sort();
+    metas.sort();
+    let listed = bodies
+        .into_iter()
+        .map(|(id, size)| Listed {
+            has_meta: metas.binary_search(&id).is_ok(),
+            id,
+            size,
+        })
+        .collect::<Vec<_>>();
+    let orphans = metas
+        .into_iter()
+        .filter(|m| listed.binary_search_by(|l| l.id.cmp(m)).is_err())
+        .collect();
+    Ok((listed, orphans))
+}
+
+/// Every version of `key`, newest first, with its metadata.
+pub async fn list(store: &dyn ObjectStore, key: &StateKey) -> StoreResult<Vec<VersionMeta>> {
+    let (listed, _) = scan(store, key).await?;
+    let reads = stream::iter(listed.into_iter().rev())
+        .map(|l| async move {
+            let stored = if l.has_meta {
+                store.get_if_exists(&l.id.meta_key(key)).await?
+            } else {
+                None
+            };
+            let parsed = stored.and_then(|g| serde_json::from_slice::<VersionMeta>(&g.body).ok());
+            Ok::<_, StoreError>(parsed.unwrap_or_else(|| VersionMeta {
+                id: l.id.to_string(),
+                kind: Kind::Unknown,
+                time: l.id.time().to_rfc3339(),
+                who: "unknown".to_owned(),
+                serial: Some(l.id.serial),
+                lineage: None,
+                size: l.size,
+                md5: None,
+                lock_id: None,
+            }))
+        })
+        .buffered(META_READ_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+    reads.into_iter().collect()
+}
+
+/// The body of version `id` of `key`, `None` if there is no such version.
+pub async fn body(
+    store: &dyn ObjectStore,
+    key: &StateKey,
+    id: &VersionId,
+) -> StoreResult<Option<Bytes>> {
+    Ok(store
+        .get_if_exists(&id.body_key(key))
+        .await?
+        .map(|g| g.body))
+}
