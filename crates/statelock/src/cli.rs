@@ -34,6 +34,9 @@ pub enum Command {
     /// Print the least-privilege IAM policy for Terraform's S3 backend with lockfile locking.
     #[command(long_about = crate::commands::iam_policy::ABOUT)]
     IamPolicy(crate::commands::iam_policy::IamPolicyArgs),
+    /// List states, their history (S3 versions and server history), show, diff and roll back.
+    #[command(long_about = crate::commands::state::ABOUT)]
+    State(crate::commands::state::StateArgs),
 }
 
 const SERVE_ABOUT: &str = "\

@@ -43,6 +43,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Probe(args) => commands::probe::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
         Command::IamPolicy(args) => commands::iam_policy::run(args),
+        Command::State(args) => commands::state::run(args),
     }
 }
 

@@ -6,7 +6,10 @@ pub mod doctor;
 pub mod iam_policy;
 pub mod locks;
 pub mod probe;
+pub mod prompt;
+pub mod state;
 pub mod store_args;
+pub mod table;
 
 use std::process::ExitCode;
 

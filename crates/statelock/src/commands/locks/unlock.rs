@@ -1,7 +1,6 @@
 //! `locks unlock`: one lock by key and ID, an unreadable one after showing it, or every lock
 //! older than a duration after listing them and asking.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use statelock_lock::{DeleteMethod, LockClient, LockError, LockState};
 use super::view::{self, Row};
 use super::{client, state_key};
 use crate::commands::nothing_or_refused;
+use crate::commands::prompt::{Answer, confirm};
 use crate::commands::store_args::StoreArgs;
 
 pub const ABOUT: &str = "\
@@ -166,15 +166,18 @@ async fn bulk(client: &LockClient, age: Duration, args: &UnlockArgs) -> anyhow::
         return Ok(ExitCode::SUCCESS);
     }
     if !args.yes {
-        if !std::io::stdin().is_terminal() {
-            eprintln!(
-                "statelock: refused: not asking without a terminal; pass --yes to remove these locks"
-            );
-            return Ok(nothing_or_refused());
-        }
-        if !confirm(rows.len())? {
-            eprintln!("nothing removed");
-            return Ok(nothing_or_refused());
+        match confirm(&format!("Remove these {} lock(s)?", rows.len()))? {
+            Answer::Yes => {}
+            Answer::NoTerminal => {
+                eprintln!(
+                    "statelock: refused: not asking without a terminal; pass --yes to remove these locks"
+                );
+                return Ok(nothing_or_refused());
+            }
+            Answer::No => {
+                eprintln!("nothing removed");
+                return Ok(nothing_or_refused());
+            }
         }
     }
     let mut failures = 0;
@@ -203,12 +206,4 @@ async fn bulk(client: &LockClient, age: Duration, args: &UnlockArgs) -> anyhow::
         anyhow::bail!("{failures} of {} locks were not removed", rows.len());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn confirm(count: usize) -> anyhow::Result<bool> {
-    eprint!("Remove these {count} lock(s)? Only 'yes' is accepted: ");
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(answer.trim() == "yes")
 }

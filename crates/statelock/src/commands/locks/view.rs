@@ -104,10 +104,10 @@ pub fn age_text(age: Option<Duration>) -> String {
 
 pub fn table(rows: &[Row]) -> String {
     let header = ["STATE KEY", "LOCK ID", "WHO", "OPERATION", "VERSION", "AGE"];
-    let cells: Vec<[String; 6]> = rows
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| match &r.info {
-            Ok(i) => [
+            Ok(i) => vec![
                 r.key_text(),
                 i.id.clone(),
                 i.who.clone(),
@@ -115,7 +115,7 @@ pub fn table(rows: &[Row]) -> String {
                 i.version.clone(),
                 age_text(r.age),
             ],
-            Err(u) => [
+            Err(u) => vec![
                 r.key_text(),
                 format!("UNREADABLE ({})", u.reason),
                 "-".into(),
@@ -125,30 +125,7 @@ pub fn table(rows: &[Row]) -> String {
             ],
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cols: [&str; 6]| {
-        let mut text = String::new();
-        for (i, (c, w)) in cols.iter().zip(widths).enumerate() {
-            if i + 1 == cols.len() {
-                text.push_str(c);
-            } else {
-                let _ = write!(text, "{c:<w$}  ");
-            }
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    line(header);
-    for row in &cells {
-        line(row.each_ref().map(String::as_str));
-    }
-    out
+    crate::commands::table::render(&header, &cells)
 }
 
 /// One lock in full: Terraform's Lock Info block, or the raw bytes of an unreadable one.

@@ -1,0 +1,303 @@
+//! `state rollback KEY --to VERSION`: copies a version forward as the next serial on the same
+//! lineage, holding the state's `.tflock` lock, and writes it with compare-and-swap.
+//!
+//! Order: lock (refused, naming the holder, if someone has it) → read the version and the
+//! current state → plan ([`plan_rollback`], shared with the server) → show and ask → write only
+//! if the state is still the one read → release the lock, on every path → DynamoDB digest.
+//! `--dry-run` plans without locking and writes nothing.
+
+use std::process::ExitCode;
+
+use bytes::Bytes;
+use clap::Args;
+use serde_json::json;
+use statelock_core::state::{RollbackError, RollbackPlan, StateDiff, diff, plan_rollback};
+use statelock_core::{LockInfo, StateKey};
+use statelock_http::server_history::md5_hex;
+use statelock_lock::{LockClient, LockError, user_at_host};
+use statelock_store::{GetResult, ObjectStore, ObjectStoreExt, PutMode, PutOptions, StoreError};
+
+use super::KeyArgs;
+use super::digest::{self, DigestUpdate};
+use super::versions::{self, Fetched};
+use crate::commands::locks::state_key;
+use crate::commands::nothing_or_refused;
+use crate::commands::prompt::{Answer, confirm};
+
+/// The lock record's `Operation` while a rollback runs.
+pub const OPERATION: &str = "statelock state rollback";
+
+pub const ABOUT: &str = "\
+Roll a state back to an earlier version: its content is written as a new state with serial =
+current serial + 1 and the current lineage, so Terraform and OpenTofu read it as the next state
+(and `terraform apply` carries on from it).
+
+The state's .tflock lock is held meanwhile (Who = user@host, Operation = \"statelock state
+rollback\"); if someone else holds it, nothing is written and the holder is named. The write is
+a compare-and-swap on the state read under the lock, so a writer that ignores the lock is
+detected, not overwritten. A version of another lineage is refused unless --force (the copy then
+gets the current lineage). The plan and the changes from the current state are shown first;
+on a terminal you are asked to confirm (--yes skips that; --dry-run stops there).
+
+The DynamoDB `-md5` digest (for backends with dynamodb_table) is not updated yet: the command
+prints the new MD5 and the `aws dynamodb put-item` that updates it.";
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub target: KeyArgs,
+
+    /// The version to roll back to: an ID from `statelock state history`.
+    #[arg(long, value_name = "VERSION")]
+    pub to: String,
+
+    /// Roll back to a version of another lineage (it gets the current lineage).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Show what would be written, without locking or writing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// The result as one JSON object on stdout (the plan goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Everything read and planned before the write.
+struct Prepared {
+    version: Fetched,
+    current: Option<GetResult>,
+    plan: RollbackPlan,
+    changes: Option<StateDiff>,
+}
+
+/// Why the command refuses (exit code 2), worded for the operator.
+struct Refusal(String);
+
+pub async fn run(args: RollbackArgs) -> anyhow::Result<ExitCode> {
+    let key = state_key(&args.target.key)?;
+    let store = args.target.store.open().await?;
+    if args.dry_run {
+        return Ok(match prepare(&*store, &key, &args).await? {
+            Ok(p) => {
+                show_plan(&key, &p, &args);
+                eprintln!("dry run: nothing was written");
+                ExitCode::SUCCESS
+            }
+            Err(refusal) => refuse(refusal),
+        });
+    }
+    let locks = LockClient::new(store.clone(), args.target.store.bucket()?);
+    let mut info = LockInfo::new(OPERATION, &user_at_host(), env!("CARGO_PKG_VERSION"));
+    info.info = format!("rolling back to version {}", args.to);
+    let lock_id = match locks.acquire(&key, info).await {
+        Ok(acquired) => acquired.lock.info.id,
+        Err(e @ (LockError::Held { .. } | LockError::Unreadable { .. })) => {
+            return Ok(refuse(Refusal(format!("{e}"))));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let outcome = locked(&*store, &key, &args).await;
+    if let Err(e) = locks.release(&key, &lock_id).await {
+        eprintln!(
+            "statelock: could not release the lock {lock_id} on {key}: {e}\n\
+             Remove it with `statelock locks unlock {key} --id {lock_id}`."
+        );
+        if outcome.is_ok() {
+            anyhow::bail!("the lock on {key} was not released");
+        }
+    }
+    outcome
+}
+
+fn refuse(refusal: Refusal) -> ExitCode {
+    eprintln!("statelock: refused, nothing was written: {}", refusal.0);
+    nothing_or_refused()
+}
+
+/// Under the lock: plan, ask, write, and update the digest.
+async fn locked(
+    store: &dyn ObjectStore,
+    key: &StateKey,
+    args: &RollbackArgs,
+) -> anyhow::Result<ExitCode> {
+    let p = match prepare(store, key, args).await? {
+        Ok(p) => p,
+        Err(refusal) => return Ok(refuse(refusal)),
+    };
+    show_plan(key, &p, args);
+    if !args.yes {
+        match confirm("Write this state?")? {
+            Answer::Yes => {}
+            Answer::NoTerminal => {
+                return Ok(refuse(Refusal(
+                    "not asking without a terminal; pass --yes to roll back".to_owned(),
+                )));
+            }
+            Answer::No => return Ok(refuse(Refusal("not confirmed".to_owned()))),
+        }
+    }
+    let mode = match &p.current {
+        Some(c) => PutMode::Update(c.meta.version.clone()),
+        None => PutMode::Create,
+    };
+    let body = Bytes::from(p.plan.body.clone());
+    // Content-MD5 as Terraform's SDK-v1 S3 backend sends it, which Object Lock buckets need.
+    let options = PutOptions::json(mode).with_content_md5();
+    match store.put(key.as_str(), body.clone(), options).await {
+        Ok(_) => {}
+        Err(StoreError::Precondition { .. } | StoreError::AlreadyExists { .. }) => {
+            anyhow::bail!(
+                "state {key} was changed by a writer that ignored the lock during the rollback; nothing was written"
+            );
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let md5 = md5_hex(&body);
+    let digest_key = digest::digest_key(&args.target.store.url()?, key);
+    let digest = match &digest_key {
+        Some(k) => Some(digest::update_dynamodb_digest(k, &md5).await?),
+        None => None,
+    };
+    report(key, &p, args, &md5, digest_key.as_deref(), digest.as_ref());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the version and the current state and plans the new document.
+async fn prepare(
+    store: &dyn ObjectStore,
+    key: &StateKey,
+    args: &RollbackArgs,
+) -> anyhow::Result<Result<Prepared, Refusal>> {
+    let version = match versions::fetch(store, key, &args.to).await {
+        Ok(v) => v,
+        Err(e) if e.is_missing() => return Ok(Err(Refusal(e.to_string()))),
+        Err(e) => return Err(e.into()),
+    };
+    let current = store.get_if_exists(key.as_str()).await?;
+    let plan = match plan_rollback(
+        &version.body,
+        current.as_ref().map(|c| &c.body[..]),
+        args.force,
+    ) {
+        Ok(plan) => plan,
+        Err(RollbackError::LineageMismatch {
+            version: v,
+            current: c,
+        }) => {
+            return Ok(Err(Refusal(format!(
+                "version {} has lineage {} but the current state of {key} has lineage {}; \
+                 add --force to roll back across lineages (the copy gets the current lineage)",
+                args.to,
+                quoted(v.as_deref()),
+                quoted(c.as_deref())
+            ))));
+        }
+        Err(e @ RollbackError::Encrypted) => {
+            return Ok(Err(Refusal(format!(
+                "{e}; `statelock state show {key} {} --raw` gives its bytes for `tofu state push`",
+                args.to
+            ))));
+        }
+        Err(e) => anyhow::bail!("cannot roll {key} back to {}: {e}", args.to),
+    };
+    let changes = current
+        .as_ref()
+        .and_then(|c| diff(&c.body, &plan.body).ok());
+    Ok(Ok(Prepared {
+        version,
+        current,
+        plan,
+        changes,
+    }))
+}
+
+fn quoted(lineage: Option<&str>) -> String {
+    lineage.map_or_else(|| "(none)".to_owned(), |l| format!("{l:?}"))
+}
+
+fn serial_text(serial: Option<u64>) -> String {
+    serial.map_or_else(|| "-".to_owned(), |s| s.to_string())
+}
+
+/// The plan, to stdout (stderr with `--json`, so stdout stays one JSON document).
+fn show_plan(key: &StateKey, p: &Prepared, args: &RollbackArgs) {
+    let current = match &p.current {
+        Some(_) => format!(
+            "serial {}, lineage {}",
+            serial_text(p.plan.current_serial),
+            quoted(p.plan.lineage.as_deref())
+        ),
+        None => "none (the state object does not exist)".to_owned(),
+    };
+    let mut text = format!(
+        "Roll back {key} to version {} ({}, serial {})\n  current state: {current}\n  new state:     serial {}, lineage {}{}\n",
+        p.version.id,
+        p.version.source.name(),
+        serial_text(p.plan.version_serial),
+        p.plan.serial,
+        quoted(p.plan.lineage.as_deref()),
+        if p.plan.lineage_forced {
+            " (carried over by --force)"
+        } else {
+            ""
+        },
+    );
+    if let Some(changes) = &p.changes {
+        text.push_str("Changes from the current state:\n");
+        for line in super::diff::render(changes).lines() {
+            text.push_str("  ");
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    if args.json {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
+}
+
+fn report(
+    key: &StateKey,
+    p: &Prepared,
+    args: &RollbackArgs,
+    md5: &str,
+    digest_key: Option<&str>,
+    digest: Option<&DigestUpdate>,
+) {
+    let pending = matches!(digest, Some(DigestUpdate::Pending));
+    if args.json {
+        let doc = json!({
+            "key": key.as_str(),
+            "rolled_back_to": p.version.id,
+            "source": p.version.source,
+            "old_serial": p.plan.current_serial,
+            "new_serial": p.plan.serial,
+            "lineage": p.plan.lineage,
+            "md5": md5,
+            "dynamodb_digest_key": digest_key,
+            "dynamodb_digest": if pending { "not-updated" } else { "not-applicable" },
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("a JSON value serialises")
+        );
+    } else {
+        println!(
+            "rolled back {key} to {}: serial {} -> {}, lineage {}, MD5 {md5}",
+            p.version.id,
+            serial_text(p.plan.current_serial),
+            p.plan.serial,
+            quoted(p.plan.lineage.as_deref()),
+        );
+    }
+    if let (Some(k), true) = (digest_key, pending) {
+        eprintln!("{}", digest::pending_note(k, md5));
+    }
+}
