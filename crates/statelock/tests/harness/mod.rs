@@ -165,6 +165,8 @@ pub fn request(addr: &str, method: &str, path: &str, body: &str) -> (u16, String
 /// whose state is `key` on a server.
 pub struct Workdir {
     pub dir: tempfile::TempDir,
+    /// Extra environment for Terraform, e.g. AWS credentials for `backend "s3"`.
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Workdir {
@@ -185,7 +187,34 @@ impl Workdir {
             ),
         )
         .unwrap();
-        let w = Workdir { dir };
+        let w = Workdir {
+            dir,
+            env: Vec::new(),
+        };
+        w.ok(&["init", "-input=false"]);
+        w
+    }
+
+    /// Terraform 1.0.3's own `backend "s3"` on `bucket` of a test S3 server (no statelock
+    /// server in between), state at `key`. That release locks only with DynamoDB, so without a
+    /// table it writes the bucket unlocked.
+    pub fn s3_backend(server: &S3Server, bucket: &str, key: &str) -> Workdir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("main.tf"),
+            format!(
+                "terraform {{\n  backend \"s3\" {{\n    bucket = \"{bucket}\"\n    key = \"{key}\"\n    region = \"us-east-1\"\n\
+                 endpoint = \"{}\"\n    force_path_style = true\n    skip_credentials_validation = true\n\
+                 skip_metadata_api_check = true\n    skip_region_validation = true\n  }}\n}}\n\
+                 variable \"n\" {{\n  default = 0\n}}\noutput \"n\" {{\n  value = var.n\n}}\n",
+                server.endpoint
+            ),
+        )
+        .unwrap();
+        let w = Workdir {
+            dir,
+            env: server.aws_env(),
+        };
         w.ok(&["init", "-input=false"]);
         w
     }
@@ -203,6 +232,7 @@ impl Workdir {
             .env("TF_DATA_DIR", self.dir.path().join(".tfdata"))
             .env("TF_CLI_CONFIG_FILE", self.dir.path().join("none.tfrc"))
             .env_remove("TF_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap()
     }
@@ -263,6 +293,20 @@ pub fn apply_all_at_once(dirs: &[Workdir], extra: &[&str]) -> Vec<Output> {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     })
+}
+
+/// `statelock ARGS --store=s3://BUCKET` against a test S3 server, with its credentials.
+pub fn statelock_on(server: &S3Server, bucket: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_statelock"))
+        .args(args)
+        .arg(format!("--store=s3://{bucket}"))
+        .arg(format!("--s3-endpoint={}", server.endpoint))
+        .arg("--s3-path-style")
+        .envs(server.aws_env())
+        .env("STATELOCK_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
 }
 
 /// A process's exit status and output, for failure messages.

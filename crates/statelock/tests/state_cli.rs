@@ -1,0 +1,348 @@
+//! `statelock state ls | history | show | diff | rollback` on a versioned moto bucket.
+//!
+//! Index:
+//! - `terraform_applies_then_rollback`: Terraform 1.0.3 with its own `backend "s3"` applies
+//!   three times; history lists the S3 versions with their serials, show and diff read old
+//!   ones, rollback brings the first output back for `terraform output`, and a further apply
+//!   carries on from the new serial.
+//! - `rollback_refuses_a_held_lock_and_another_lineage`: a `.tflock` written by boto3 as
+//!   Terraform ≥ 1.10 does: rollback names the holder and writes nothing; a version of another
+//!   lineage is refused without `--force`; the lock a rollback takes is left in the bucket's
+//!   version history and is released.
+//! - `history_merges_the_server_history`: `statelock serve` on the same bucket records its own
+//!   history; `state history` lists both sources, and show, diff and rollback take either ID.
+//!
+//! Needs `bash scripts/setup-test-tools.sh` (or `STATELOCK_TOOLS` pointing at its output).
+
+mod harness;
+
+use std::process::Output;
+
+use harness::{Server, StoreSpec, Workdir, statelock_on, text};
+use serde_json::Value;
+use statelock_test_support::{S3Server, moto, unique_name};
+
+fn ok(o: Output) -> String {
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn ok_json(o: Output) -> Value {
+    serde_json::from_str(&ok(o)).unwrap()
+}
+
+fn refused(o: Output) -> String {
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The versions `state history --json` lists, newest first.
+fn history(server: &S3Server, bucket: &str, key: &str) -> Vec<Value> {
+    let listing = ok_json(statelock_on(
+        server,
+        bucket,
+        &["state", "history", key, "--json"],
+    ));
+    listing["versions"].as_array().unwrap().clone()
+}
+
+/// `state show --json` of one version (`current` for the state as it is).
+fn show(server: &S3Server, bucket: &str, key: &str, id: &str) -> Value {
+    ok_json(statelock_on(
+        server,
+        bucket,
+        &["state", "show", key, id, "--json"],
+    ))
+}
+
+fn output_n(shown: &Value) -> Value {
+    let outputs = shown["state"]["outputs"].as_array().unwrap();
+    outputs.iter().find(|o| o["name"] == "n").unwrap()["value"].clone()
+}
+
+/// Puts `body` at `key` with boto3; returns the new S3 version ID.
+fn put(server: &S3Server, bucket: &str, key: &str, body: &str) -> String {
+    server
+        .boto3(
+            r#"
+bucket, key, body = sys.argv[1:4]
+print(s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json")["VersionId"])
+"#,
+            &[bucket, key, body],
+        )
+        .trim()
+        .to_owned()
+}
+
+fn state_doc(lineage: &str, serial: u64, n: &str) -> String {
+    format!(
+        r#"{{"version":4,"terraform_version":"1.0.3","serial":{serial},"lineage":"{lineage}","outputs":{{"n":{{"value":"{n}","type":"string"}}}},"resources":[]}}"#
+    )
+}
+
+#[test]
+fn terraform_applies_then_rollback() {
+    let server = moto();
+    let bucket = unique_name("statelock-state");
+    server.create_bucket(&bucket, true);
+    let key = "team-a/app.tfstate";
+    let w = Workdir::s3_backend(server, &bucket, key);
+    for n in 1..=3 {
+        w.ok(&[
+            "apply",
+            "-input=false",
+            "-auto-approve",
+            "-var",
+            &format!("n={n}"),
+        ]);
+    }
+
+    let ls = ok(statelock_on(server, &bucket, &["state", "ls"]));
+    eprint!("state ls:\n{ls}");
+    assert!(ls.starts_with("STATE KEY") && ls.contains(key), "{ls}");
+
+    let versions = history(server, &bucket, key);
+    eprintln!("{} versions after 3 applies", versions.len());
+    assert!(versions.len() >= 3, "{versions:?}");
+    assert!(versions.iter().all(|v| v["source"] == "s3-version"));
+    assert_eq!(versions[0]["is_current"], true);
+    let serials: Vec<u64> = versions
+        .iter()
+        .map(|v| v["serial"].as_u64().unwrap())
+        .collect();
+    assert!(serials.windows(2).all(|p| p[0] > p[1]), "{serials:?}");
+    let table = ok(statelock_on(server, &bucket, &["state", "history", key]));
+    eprint!("state history:\n{table}");
+    assert!(
+        table.starts_with("ID") && table.contains("s3-version"),
+        "{table}"
+    );
+
+    let first = versions.last().unwrap()["id"].as_str().unwrap().to_owned();
+    let old = show(server, &bucket, key, &first);
+    assert_eq!(output_n(&old), "1", "{old}");
+    assert_eq!(old["state"]["terraform_version"], "1.0.3");
+    assert_eq!(old["source"], "s3-version");
+
+    let diff = ok_json(statelock_on(
+        server,
+        &bucket,
+        &["state", "diff", key, &first, "--json"],
+    ));
+    assert_eq!(
+        diff["outputs"]["changed"],
+        serde_json::json!([{"name": "n", "from": "1", "to": "3"}]),
+        "{diff}"
+    );
+    let diff_text = ok(statelock_on(
+        server,
+        &bucket,
+        &["state", "diff", key, &first],
+    ));
+    assert!(diff_text.contains(r#"~ n: "1" -> "3""#), "{diff_text}");
+
+    let before = serials[0];
+    let dry = ok(statelock_on(
+        server,
+        &bucket,
+        &["state", "rollback", key, "--to", &first, "--dry-run"],
+    ));
+    assert!(dry.contains(&format!("serial {}", before + 1)), "{dry}");
+    assert_eq!(history(server, &bucket, key).len(), versions.len());
+
+    let rolled = ok_json(statelock_on(
+        server,
+        &bucket,
+        &["state", "rollback", key, "--to", &first, "--yes", "--json"],
+    ));
+    eprintln!("rollback: {rolled}");
+    assert_eq!(rolled["old_serial"], before);
+    assert_eq!(rolled["new_serial"], before + 1);
+    assert_eq!(rolled["dynamodb_digest_key"], format!("{bucket}/{key}-md5"));
+    let now = show(server, &bucket, key, "current");
+    assert_eq!(output_n(&now), "1");
+    assert_eq!(now["md5"], rolled["md5"]);
+    assert_eq!(now["state"]["lineage"], old["state"]["lineage"]);
+
+    // Terraform 1.0.3 reads the rolled-back state and carries on from its serial.
+    assert_eq!(w.ok(&["output", "-raw", "n"]), "1");
+    w.ok(&["apply", "-input=false", "-auto-approve", "-var", "n=4"]);
+    let after = show(server, &bucket, key, "current");
+    assert_eq!(after["state"]["serial"], before + 2);
+    assert_eq!(output_n(&after), "4");
+}
+
+const LOCK: &str = r#"
+bucket, key, body = sys.argv[1:4]
+s3.put_object(Bucket=bucket, Key=key + ".tflock", Body=body.encode(), IfNoneMatch="*",
+              ContentType="application/json", ChecksumAlgorithm="SHA256")
+"#;
+
+const LOCK_HISTORY: &str = r#"
+bucket, key = sys.argv[1:3]
+out = s3.list_object_versions(Bucket=bucket, Prefix=key)
+bodies = [s3.get_object(Bucket=bucket, Key=key, VersionId=v["VersionId"])["Body"].read().decode()
+          for v in out.get("Versions", []) if v["Key"] == key]
+markers = [m for m in out.get("DeleteMarkers", []) if m["Key"] == key]
+print(json.dumps({"bodies": bodies, "delete_markers": len(markers)}))
+"#;
+
+#[test]
+fn rollback_refuses_a_held_lock_and_another_lineage() {
+    let server = moto();
+    let bucket = unique_name("statelock-state");
+    server.create_bucket(&bucket, true);
+    let key = "locked/app.tfstate";
+    let v1 = put(server, &bucket, key, &state_doc("L1", 1, "one"));
+    put(server, &bucket, key, &state_doc("L1", 2, "two"));
+    let holder = r#"{"ID":"aaaaaaaa-0000-4000-8000-000000000001","Operation":"OperationTypeApply","Info":"","Who":"alice@laptop","Version":"1.10.0","Created":"2024-01-01T00:00:00Z","Path":""}"#;
+    server.boto3(LOCK, &[&bucket, key, holder]);
+
+    let err = refused(statelock_on(
+        server,
+        &bucket,
+        &["state", "rollback", key, "--to", &v1, "--yes"],
+    ));
+    eprintln!("rollback against a held lock:\n{err}");
+    assert!(
+        err.contains("alice@laptop") && err.contains("aaaaaaaa-0000-4000-8000-000000000001"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was written"), "{err}");
+    assert_eq!(history(server, &bucket, key).len(), 2);
+    assert_eq!(output_n(&show(server, &bucket, key, "current")), "two");
+
+    server.boto3(
+        "s3.delete_object(Bucket=sys.argv[1], Key=sys.argv[2])",
+        &[&bucket, &format!("{key}.tflock")],
+    );
+    put(server, &bucket, key, &state_doc("L2", 1, "other"));
+    let err = refused(statelock_on(
+        server,
+        &bucket,
+        &["state", "rollback", key, "--to", &v1, "--yes"],
+    ));
+    assert!(
+        err.contains(r#"lineage "L1""#) && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(history(server, &bucket, key).len(), 3);
+
+    let forced = ok_json(statelock_on(
+        server,
+        &bucket,
+        &[
+            "state", "rollback", key, "--to", &v1, "--yes", "--force", "--json",
+        ],
+    ));
+    assert_eq!(
+        (forced["new_serial"].as_u64(), forced["lineage"].as_str()),
+        (Some(2), Some("L2"))
+    );
+    let now = show(server, &bucket, key, "current");
+    assert_eq!(output_n(&now), "one");
+    assert_eq!(now["state"]["lineage"], "L2");
+
+    // The two rollbacks that got the lock took it as a record of their own and released it
+    // (each a delete marker, as is alice's removed lock); nothing is left behind.
+    let locks: Value =
+        serde_json::from_str(&server.boto3(LOCK_HISTORY, &[&bucket, &format!("{key}.tflock")]))
+            .unwrap();
+    let ours = locks["bodies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| {
+            b.as_str()
+                .unwrap()
+                .contains(r#""Operation":"statelock state rollback""#)
+        })
+        .count();
+    assert_eq!(ours, 2, "{locks}");
+    assert_eq!(locks["delete_markers"], 3, "{locks}");
+    let left = statelock_on(server, &bucket, &["locks", "ls", "--json"]);
+    assert_eq!(
+        String::from_utf8_lossy(&left.stdout).trim(),
+        "[]",
+        "{}",
+        text(&left)
+    );
+}
+
+#[test]
+fn history_merges_the_server_history() {
+    let server = moto();
+    let spec = StoreSpec::fresh_bucket(server);
+    let StoreSpec::S3 { bucket, .. } = &spec else {
+        unreachable!("fresh_bucket gives an S3 store")
+    };
+    let serve = Server::start_on(&spec, &[]);
+    let key = "served/app.tfstate";
+    for (serial, n) in [(1, "a"), (2, "b")] {
+        let (status, body) = serve.request("POST", key, &state_doc("L1", serial, n));
+        assert_eq!(status, 200, "{body}");
+    }
+    drop(serve);
+
+    let versions = history(server, bucket, key);
+    let of = |source: &str| -> Vec<&Value> {
+        versions.iter().filter(|v| v["source"] == source).collect()
+    };
+    let (recorded, objects) = (of("server-history"), of("s3-version"));
+    assert_eq!(recorded.len(), 2, "{versions:?}");
+    assert_eq!(objects.len(), 2, "{versions:?}");
+    assert!(
+        recorded
+            .iter()
+            .all(|v| v["kind"] == "write" && v["md5"].is_string())
+    );
+    // Both sources saw the same two writes, so their MD5s pair up.
+    for r in &recorded {
+        assert!(objects.iter().any(|o| o["md5"] == r["md5"]), "{versions:?}");
+    }
+
+    let first_recorded = recorded.last().unwrap()["id"].as_str().unwrap();
+    let newest_object = objects[0]["id"].as_str().unwrap();
+    let shown = show(server, bucket, key, first_recorded);
+    assert_eq!(
+        (shown["source"].as_str(), output_n(&shown)),
+        (Some("server-history"), "a".into())
+    );
+    let diff = ok_json(statelock_on(
+        server,
+        bucket,
+        &[
+            "state",
+            "diff",
+            key,
+            first_recorded,
+            newest_object,
+            "--json",
+        ],
+    ));
+    assert_eq!(diff["outputs"]["changed"][0]["to"], "b", "{diff}");
+
+    let rolled = ok_json(statelock_on(
+        server,
+        bucket,
+        &[
+            "state",
+            "rollback",
+            key,
+            "--to",
+            first_recorded,
+            "--yes",
+            "--json",
+        ],
+    ));
+    assert_eq!(rolled["source"], "server-history");
+    assert_eq!(rolled["new_serial"], 3);
+    assert_eq!(output_n(&show(server, bucket, key, "current")), "a");
+
+    let missing = refused(statelock_on(
+        server,
+        bucket,
+        &["state", "show", key, "no-such-version"],
+    ));
+    assert!(missing.contains("no-such-version"), "{missing}");
+}
