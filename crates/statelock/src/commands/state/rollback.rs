@@ -7,6 +7,7 @@
 //! `--dry-run` plans without locking and writes nothing.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use clap::Args;
@@ -80,19 +81,28 @@ struct Prepared {
 struct Refusal(String);
 
 pub async fn run(args: RollbackArgs) -> anyhow::Result<ExitCode> {
-    let key = state_key(&args.target.key)?;
     let store = args.target.store.open().await?;
+    let bucket = args.target.store.bucket()?;
+    rollback(store, bucket, &args).await
+}
+
+async fn rollback(
+    store: Arc<dyn ObjectStore>,
+    bucket: String,
+    args: &RollbackArgs,
+) -> anyhow::Result<ExitCode> {
+    let key = state_key(&args.target.key)?;
     if args.dry_run {
-        return Ok(match prepare(&*store, &key, &args).await? {
+        return Ok(match prepare(&*store, &key, args).await? {
             Ok(p) => {
-                show_plan(&key, &p, &args);
+                show_plan(&key, &p, args);
                 eprintln!("dry run: nothing was written");
                 ExitCode::SUCCESS
             }
             Err(refusal) => refuse(refusal),
         });
     }
-    let locks = LockClient::new(store.clone(), args.target.store.bucket()?);
+    let locks = LockClient::new(store.clone(), bucket);
     let mut info = LockInfo::new(OPERATION, &user_at_host(), env!("CARGO_PKG_VERSION"));
     info.info = format!("rolling back to version {}", args.to);
     let lock_id = match locks.acquire(&key, info).await {
@@ -102,7 +112,7 @@ pub async fn run(args: RollbackArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    let outcome = locked(&*store, &key, &args).await;
+    let outcome = locked(&*store, &key, args).await;
     if let Err(e) = locks.release(&key, &lock_id).await {
         eprintln!(
             "statelock: could not release the lock {lock_id} on {key}: {e}\n\
@@ -299,5 +309,134 @@ fn report(
     }
     if let (Some(k), true) = (digest_key, pending) {
         eprintln!("{}", digest::pending_note(k, md5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use async_trait::async_trait;
+    use clap::Parser;
+    use statelock_store::{
+        Capabilities, DeleteMode, ListPage, MemoryStore, ObjectMeta, ObjectVersion, StoreResult,
+    };
+
+    use super::*;
+
+    const KEY: &str = "app.tfstate";
+
+    /// A memory store where, when armed, another writer replaces the state just before our
+    /// write lands: a client that ignores the lock.
+    #[derive(Debug)]
+    struct Intruder {
+        inner: MemoryStore,
+        armed: AtomicBool,
+    }
+
+    #[async_trait]
+    impl ObjectStore for Intruder {
+        fn describe(&self) -> String {
+            self.inner.describe()
+        }
+        fn capabilities(&self) -> Capabilities {
+            self.inner.capabilities()
+        }
+        async fn get(&self, key: &str) -> StoreResult<GetResult> {
+            self.inner.get(key).await
+        }
+        async fn head(&self, key: &str) -> StoreResult<ObjectMeta> {
+            self.inner.head(key).await
+        }
+        async fn put(
+            &self,
+            key: &str,
+            body: Bytes,
+            options: PutOptions,
+        ) -> StoreResult<ObjectMeta> {
+            if key == KEY && self.armed.swap(false, Ordering::SeqCst) {
+                let theirs = Bytes::from(doc(9, "intruder"));
+                self.inner
+                    .put(key, theirs, PutOptions::new(PutMode::Overwrite))
+                    .await?;
+            }
+            self.inner.put(key, body, options).await
+        }
+        async fn delete(&self, key: &str, mode: DeleteMode) -> StoreResult<()> {
+            self.inner.delete(key, mode).await
+        }
+        async fn list(&self, prefix: &str, continuation: Option<&str>) -> StoreResult<ListPage> {
+            self.inner.list(prefix, continuation).await
+        }
+        async fn list_versions(&self, key: &str) -> StoreResult<Vec<ObjectVersion>> {
+            self.inner.list_versions(key).await
+        }
+        async fn get_version(&self, key: &str, version_id: &str) -> StoreResult<GetResult> {
+            self.inner.get_version(key, version_id).await
+        }
+    }
+
+    fn doc(serial: u64, n: &str) -> String {
+        format!(
+            r#"{{"version":4,"serial":{serial},"lineage":"L","outputs":{{"n":{{"value":"{n}","type":"string"}}}},"resources":[]}}"#
+        )
+    }
+
+    fn args(to: &str) -> RollbackArgs {
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            rollback: RollbackArgs,
+        }
+        let argv = ["x", KEY, "--to", to, "--yes", "--store", "memory://"];
+        Cli::try_parse_from(argv).unwrap().rollback
+    }
+
+    async fn setup() -> (Arc<Intruder>, String) {
+        let store = Arc::new(Intruder {
+            inner: MemoryStore::new(),
+            armed: AtomicBool::new(false),
+        });
+        for (serial, n) in [(1, "one"), (2, "two")] {
+            let body = Bytes::from(doc(serial, n));
+            let options = PutOptions::new(PutMode::Overwrite);
+            store.put(KEY, body, options).await.unwrap();
+        }
+        let versions = store.list_versions(KEY).await.unwrap();
+        (store, versions.last().unwrap().version_id.clone())
+    }
+
+    async fn current(store: &Intruder) -> String {
+        String::from_utf8(store.get(KEY).await.unwrap().body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_writer_ignoring_the_lock_is_detected_and_the_lock_released() {
+        let (store, first) = setup().await;
+        store.armed.store(true, Ordering::SeqCst);
+        let err = rollback(store.clone(), "b".into(), &args(&first))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("ignored the lock"), "{err}");
+        assert_eq!(current(&store).await, doc(9, "intruder"));
+        let lock = format!("{KEY}{}", statelock_core::LOCK_SUFFIX);
+        assert!(store.get_if_exists(&lock).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn rolls_back_as_the_next_serial() {
+        let (store, first) = setup().await;
+        let code = rollback(store.clone(), "b".into(), &args(&first))
+            .await
+            .unwrap();
+        assert_eq!(code, ExitCode::SUCCESS);
+        let now: serde_json::Value = serde_json::from_str(&current(&store).await).unwrap();
+        assert_eq!(
+            (
+                now["serial"].as_u64(),
+                now["outputs"]["n"]["value"].as_str()
+            ),
+            (Some(3), Some("one"))
+        );
     }
 }
