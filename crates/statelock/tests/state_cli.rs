@@ -111,6 +111,14 @@ fn terraform_applies_then_rollback() {
         .map(|v| v["serial"].as_u64().unwrap())
         .collect();
     assert!(serials.windows(2).all(|p| p[0] > p[1]), "{serials:?}");
+    let newest = ok_json(statelock_on(
+        server,
+        &bucket,
+        &["state", "history", key, "--limit", "2", "--json"],
+    ));
+    assert_eq!(newest["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(newest["total"], versions.len());
+    assert_eq!(newest["versions"][1]["serial"], serials[1]);
     let table = ok(statelock_on(server, &bucket, &["state", "history", key]));
     eprint!("state history:\n{table}");
     assert!(

@@ -25,12 +25,16 @@ pub struct HistoryArgs {
     /// One JSON object (`key`, `versions`) instead of a table.
     #[arg(long)]
     pub json: bool,
+
+    /// Show only the newest N versions (each S3 version shown costs one read); 0 shows all.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
 }
 
 pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let key = state_key(&args.target.key)?;
     let store = args.target.store.open().await?;
-    let found = versions::history(&*store, &key).await?;
+    let found = versions::history(&*store, &key, args.limit).await?;
     let mut s3_ids = found
         .entries
         .iter()
@@ -43,11 +47,19 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
              states are not kept (see `statelock doctor`)"
         );
     }
+    if found.entries.len() < found.total {
+        eprintln!(
+            "showing the newest {} of {} versions; --limit 0 shows all",
+            found.entries.len(),
+            found.total
+        );
+    }
     if args.json {
         let doc = serde_json::json!({
             "key": key.as_str(),
             "store": store.describe(),
             "object_versions": found.no_object_versions.is_none(),
+            "total": found.total,
             "versions": found.entries,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);

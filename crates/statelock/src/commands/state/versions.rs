@@ -69,14 +69,27 @@ pub struct Entry {
 /// Both sources' versions, newest first, and what could not be read.
 pub struct History {
     pub entries: Vec<Entry>,
+    /// How many versions there are in all, before `limit`.
+    pub total: usize,
     /// Why the store has no object versions, when it has none to offer.
     pub no_object_versions: Option<String>,
 }
 
-/// Every version of `key` from both sources, newest first.
-pub async fn history(store: &dyn ObjectStore, key: &StateKey) -> anyhow::Result<History> {
+/// The newest `limit` versions (0: all) of `key` from both sources, newest first. Only the
+/// object versions that can be shown have their bodies read.
+pub async fn history(
+    store: &dyn ObjectStore,
+    key: &StateKey,
+    limit: usize,
+) -> anyhow::Result<History> {
+    let limit = if limit == 0 { usize::MAX } else { limit };
+    let mut total = 0;
     let (mut entries, no_object_versions) = match store.list_versions(key.as_str()).await {
-        Ok(versions) => (object_versions(store, key, versions).await, None),
+        Ok(mut versions) => {
+            total += versions.len();
+            versions.truncate(limit);
+            (object_versions(store, key, versions).await, None)
+        }
         Err(e @ StoreError::NotImplemented { .. }) => (Vec::new(), Some(e.to_string())),
         Err(e) => {
             return Err(e).with_context(|| format!("cannot list the object versions of {key}"));
@@ -85,6 +98,7 @@ pub async fn history(store: &dyn ObjectStore, key: &StateKey) -> anyhow::Result<
     let recorded = server_history::list(store, key)
         .await
         .with_context(|| format!("cannot read the server history of {key}"))?;
+    total += recorded.len();
     entries.extend(recorded.into_iter().map(|m| Entry {
         id: m.id,
         source: Source::ServerHistory,
@@ -100,8 +114,10 @@ pub async fn history(store: &dyn ObjectStore, key: &StateKey) -> anyhow::Result<
     }));
     // Stable, so each source's own order (exact where times tie) is kept.
     entries.sort_by_key(|e| std::cmp::Reverse(instant(e.time.as_deref())));
+    entries.truncate(limit);
     Ok(History {
         entries,
+        total,
         no_object_versions,
     })
 }
