@@ -4,6 +4,8 @@
 //! Layout (see `layout`): per version two objects,
 //! `<id>.tfstate` (the exact bytes written) and `<id>.meta.json` ([`VersionMeta`]), where `<id>` is
 //! `<UTC time>-<serial>-<random>`, fixed width, so one prefix listing lists the history in order.
+//! Reading it (`read`) needs only a store, so `statelock state history` uses the same code on a
+//! bucket with no server running.
 //!
 //! # Crash invariant: no accepted version is ever lost
 //!
