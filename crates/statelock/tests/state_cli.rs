@@ -156,6 +156,26 @@ fn terraform_applies_then_rollback() {
         &["state", "rollback", key, "--to", &first, "--dry-run"],
     ));
     assert!(dry.contains(&format!("serial {}", before + 1)), "{dry}");
+    let dry_json = ok_json(statelock_on(
+        server,
+        &bucket,
+        &[
+            "state",
+            "rollback",
+            key,
+            "--to",
+            &first,
+            "--dry-run",
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        (
+            dry_json["dry_run"].as_bool(),
+            dry_json["new_serial"].as_u64()
+        ),
+        (Some(true), Some(before + 1))
+    );
     assert_eq!(history(server, &bucket, key).len(), versions.len());
 
     let rolled = ok_json(statelock_on(

@@ -96,6 +96,11 @@ async fn rollback(
         return Ok(match prepare(&*store, &key, args).await? {
             Ok(p) => {
                 show_plan(&key, &p, args);
+                if args.json {
+                    let mut doc = summary_json(&key, &p, &md5_hex(&p.plan.body));
+                    doc["dry_run"] = json!(true);
+                    println!("{}", serde_json::to_string_pretty(&doc)?);
+                }
                 eprintln!("dry run: nothing was written");
                 ExitCode::SUCCESS
             }
@@ -273,6 +278,19 @@ fn show_plan(key: &StateKey, p: &Prepared, args: &RollbackArgs) {
     }
 }
 
+/// The rollback as JSON: which version, the serials, the lineage and the new body's MD5.
+fn summary_json(key: &StateKey, p: &Prepared, md5: &str) -> serde_json::Value {
+    json!({
+        "key": key.as_str(),
+        "rolled_back_to": p.version.id,
+        "source": p.version.source,
+        "old_serial": p.plan.current_serial,
+        "new_serial": p.plan.serial,
+        "lineage": p.plan.lineage,
+        "md5": md5,
+    })
+}
+
 fn report(
     key: &StateKey,
     p: &Prepared,
@@ -283,16 +301,12 @@ fn report(
 ) {
     let pending = matches!(digest, Some(DigestUpdate::Pending));
     if args.json {
-        let doc = json!({
-            "key": key.as_str(),
-            "rolled_back_to": p.version.id,
-            "source": p.version.source,
-            "old_serial": p.plan.current_serial,
-            "new_serial": p.plan.serial,
-            "lineage": p.plan.lineage,
-            "md5": md5,
-            "dynamodb_digest_key": digest_key,
-            "dynamodb_digest": if pending { "not-updated" } else { "not-applicable" },
+        let mut doc = summary_json(key, p, md5);
+        doc["dynamodb_digest_key"] = json!(digest_key);
+        doc["dynamodb_digest"] = json!(if pending {
+            "not-updated"
+        } else {
+            "not-applicable"
         });
         println!(
             "{}",
