@@ -5,6 +5,7 @@ use std::sync::Arc;
 use statelock_lock::LockClient;
 use statelock_store::ObjectStore;
 
+use crate::auth::Authenticator;
 use crate::lock_policy::LockPolicy;
 use crate::wait_queue::Waiting;
 
@@ -29,6 +30,8 @@ pub struct HttpConfig {
     pub history_retention: usize,
     /// Lock waiting and stuck-lock takeover.
     pub locking: LockPolicy,
+    /// Principals and their grants; `None` serves everyone (see `crate::auth`).
+    pub auth: Option<Arc<Authenticator>>,
 }
 
 impl HttpConfig {
@@ -40,6 +43,7 @@ impl HttpConfig {
             stale_write_guard: true,
             history_retention: DEFAULT_HISTORY_RETENTION,
             locking: LockPolicy::default(),
+            auth: None,
         }
     }
 }

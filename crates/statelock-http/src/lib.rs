@@ -25,11 +25,13 @@
 //! - `history`: versions of every accepted write, their layout, crash invariant and retention.
 //! - `diff`: resources and outputs changed between two state documents.
 //! - `api`: the JSON history API.
+//! - `auth`: principals, tokens and grants; which request needs which permission.
 //!
 //! This crate knows HTTP and Terraform's JSON; it knows nothing about which store it runs on.
 
 mod api;
 mod app;
+pub mod auth;
 mod body;
 mod diff;
 mod duration;

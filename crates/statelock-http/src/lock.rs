@@ -12,6 +12,7 @@ use statelock_core::{LockInfo, StateKey};
 use statelock_lock::LockError;
 
 use crate::app::AppState;
+use crate::auth::{self, Permission};
 use crate::body::read_limited;
 use crate::error::ApiError;
 use crate::lock_policy::requested_wait;
@@ -53,6 +54,9 @@ pub async fn unlock(
     body: Body,
 ) -> Result<Response, ApiError> {
     let record = decode_record(&read_limited(headers, body, MAX_LOCK_BODY, "lock record").await?)?;
+    if record.as_ref().is_none_or(LockInfo::is_id_only) {
+        auth::require(app, Permission::Admin, key)?;
+    }
     let outcome = match &record {
         None => app.locks().break_lock(key, None).await.map(|broken| {
             let id = broken.info.map(|i| i.id).unwrap_or_default();

@@ -9,11 +9,17 @@ use axum::response::{IntoResponse, Response};
 use crate::app::AppState;
 use crate::endpoint::{Action, Endpoint};
 use crate::error::ApiError;
-use crate::{api, lock, state};
+use crate::{api, auth, lock, state};
 
 /// The HTTP API over `state`'s store.
 pub fn router(state: AppState) -> Router {
-    Router::new().fallback(dispatch).with_state(state)
+    Router::new()
+        .fallback(dispatch)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .with_state(state)
 }
 
 async fn dispatch(State(app): State<AppState>, request: Request) -> Response {
@@ -33,6 +39,7 @@ async fn handle(app: AppState, request: Request) -> Result<Response, ApiError> {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let Endpoint { key, action } = Endpoint::parse(&parts.method, parts.uri.path())?;
+    auth::require(&app, auth::needed(action), &key)?;
     match action {
         Action::ReadState => state::read(&app, &key).await,
         Action::WriteState => {

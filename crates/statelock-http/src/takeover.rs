@@ -35,6 +35,7 @@ use statelock_lock::LockError;
 use statelock_store::{ObjectMeta, PutMode, PutOptions, StoreError, Version};
 
 use crate::app::AppState;
+use crate::auth::{self, Permission};
 use crate::history::{self, Author, Kind};
 
 /// Tries to take `key`'s lock for `info`; with a TTL configured, a lock held by someone else
@@ -62,6 +63,10 @@ pub async fn attempt(
         return Err(held);
     };
     if idle <= ttl {
+        return Err(held);
+    }
+    if !auth::may(Permission::Admin, key) {
+        tracing::info!(%key, idle_secs = idle.as_secs(), "idle lock not taken over: the caller has no admin permission on this state");
         return Err(held);
     }
     let record = app.locks().record_for(key, info.clone());

@@ -34,6 +34,8 @@ pub enum Command {
     /// Print the least-privilege IAM policy for Terraform's S3 backend with lockfile locking.
     #[command(long_about = crate::commands::iam_policy::ABOUT)]
     IamPolicy(crate::commands::iam_policy::IamPolicyArgs),
+    /// Create tokens for the principals file of `serve --principals`.
+    Token(crate::commands::token::TokenArgs),
 }
 
 const SERVE_ABOUT: &str = "\
@@ -122,6 +124,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub locking: LockArgs,
+
+    #[command(flatten)]
+    pub security: crate::security::SecurityArgs,
 
     #[command(flatten)]
     pub s3: S3Args,

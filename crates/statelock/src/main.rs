@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod config_file;
 mod lock_args;
+mod security;
 mod serve;
 mod size;
 mod store_url;
@@ -43,6 +44,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Probe(args) => commands::probe::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
         Command::IamPolicy(args) => commands::iam_policy::run(args),
+        Command::Token(args) => commands::token::run(args),
     }
 }
 

@@ -36,6 +36,7 @@ impl ServeConfig {
         http.stale_write_guard = !args.no_stale_write_guard;
         http.history_retention = args.history_retention;
         http.locking = args.locking.policy();
+        http.auth = args.security.authenticator(args.listen)?;
         Ok(ServeConfig {
             config_file: args.config,
             listen: args.listen,
@@ -74,12 +75,16 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         history_retention = config.http.history_retention,
         lock_wait = ?config.http.locking.wait,
         lock_ttl = ?config.http.locking.ttl,
+        principals = ?config.http.auth.as_ref().map(|a| a.path()),
         "statelock serving on http://{addr}"
     );
     // Written, not printed: a reader that closes stdout after the first line (a script that
     // only wanted the address) must not take the server down with a broken pipe.
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "{}", backend_block(addr)).and_then(|()| stdout.flush());
+    if let Some(auth) = &config.http.auth {
+        crate::security::reload_on_sighup(auth.clone())?;
+    }
     let state = AppState::new(store, config.http);
     let app = router(state.clone());
     // Connect info gives history entries the client's address when no lock names the writer.

@@ -7,6 +7,7 @@ pub mod iam_policy;
 pub mod locks;
 pub mod probe;
 pub mod store_args;
+pub mod token;
 
 use std::process::ExitCode;
 

@@ -12,6 +12,8 @@ use std::sync::Barrier;
 
 use statelock_test_support::{S3Server, terraform_bin, unique_name};
 
+pub mod auth;
+
 /// Where a server keeps its states.
 #[derive(Clone, Debug)]
 pub enum StoreSpec {
@@ -56,21 +58,34 @@ impl Server {
     pub fn start() -> Server {
         let dir = tempfile::tempdir().unwrap();
         let store = StoreSpec::Dir(dir.path().join("data"));
-        Server::start_in(dir, &store, &[])
+        Server::start_in(dir, &store, &[], &[])
     }
 
     /// A server on `store`, with extra `serve` flags.
     pub fn start_on(store: &StoreSpec, extra: &[&str]) -> Server {
-        Server::start_in(tempfile::tempdir().unwrap(), store, extra)
+        Server::start_in(tempfile::tempdir().unwrap(), store, extra, &[])
     }
 
-    fn start_in(dir: tempfile::TempDir, store: &StoreSpec, extra: &[&str]) -> Server {
+    /// A server on a fresh local directory, with extra `serve` flags and environment.
+    pub fn start_with(extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StoreSpec::Dir(dir.path().join("data"));
+        Server::start_in(dir, &store, extra, env)
+    }
+
+    fn start_in(
+        dir: tempfile::TempDir,
+        store: &StoreSpec,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let log = dir.path().join("server.log");
         let mut command = Command::new(env!("CARGO_BIN_EXE_statelock"));
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .env("STATELOCK_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap());
         match store {
@@ -165,6 +180,8 @@ pub fn request(addr: &str, method: &str, path: &str, body: &str) -> (u16, String
 /// whose state is `key` on a server.
 pub struct Workdir {
     pub dir: tempfile::TempDir,
+    /// Extra environment for every `terraform` run (e.g. `TF_HTTP_PASSWORD`).
+    env: Vec<(String, String)>,
 }
 
 impl Workdir {
@@ -175,19 +192,29 @@ impl Workdir {
 
     /// The lock address carries `query` (e.g. `?wait=5m`).
     pub fn with_lock_query(server: &Server, key: &str, query: &str) -> Workdir {
+        let w = Workdir::uninitialised(&server.url(key), query, "", Vec::new());
+        w.ok(&["init", "-input=false"]);
+        w
+    }
+
+    /// A working directory for the state at `url`, with `backend_extra` lines in the backend
+    /// block and `env` for every run, before `terraform init`.
+    pub fn uninitialised(
+        url: &str,
+        lock_query: &str,
+        backend_extra: &str,
+        env: Vec<(String, String)>,
+    ) -> Workdir {
         let dir = tempfile::tempdir().unwrap();
-        let url = server.url(key);
         std::fs::write(
             dir.path().join("main.tf"),
             format!(
-                "terraform {{\n  backend \"http\" {{\n    address = \"{url}\"\n    lock_address = \"{url}{query}\"\n    unlock_address = \"{url}\"\n    lock_method = \"LOCK\"\n    unlock_method = \"UNLOCK\"\n  }}\n}}\n\
+                "terraform {{\n  backend \"http\" {{\n    address = \"{url}\"\n    lock_address = \"{url}{lock_query}\"\n    unlock_address = \"{url}\"\n    lock_method = \"LOCK\"\n    unlock_method = \"UNLOCK\"\n{backend_extra}  }}\n}}\n\
                  variable \"n\" {{\n  default = 0\n}}\noutput \"n\" {{\n  value = var.n\n}}\n"
             ),
         )
         .unwrap();
-        let w = Workdir { dir };
-        w.ok(&["init", "-input=false"]);
-        w
+        Workdir { dir, env }
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
@@ -203,6 +230,7 @@ impl Workdir {
             .env("TF_DATA_DIR", self.dir.path().join(".tfdata"))
             .env("TF_CLI_CONFIG_FILE", self.dir.path().join("none.tfrc"))
             .env_remove("TF_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap()
     }
