@@ -5,6 +5,7 @@ use std::sync::Arc;
 use statelock_lock::LockClient;
 use statelock_store::ObjectStore;
 
+use crate::audit::AuditLog;
 use crate::auth::Authenticator;
 use crate::lock_policy::LockPolicy;
 use crate::wait_queue::Waiting;
@@ -32,6 +33,8 @@ pub struct HttpConfig {
     pub locking: LockPolicy,
     /// Principals and their grants; `None` serves everyone (see `crate::auth`).
     pub auth: Option<Arc<Authenticator>>,
+    /// Where the audit trail goes; `None` keeps none.
+    pub audit: Option<Arc<AuditLog>>,
 }
 
 impl HttpConfig {
@@ -44,6 +47,7 @@ impl HttpConfig {
             history_retention: DEFAULT_HISTORY_RETENTION,
             locking: LockPolicy::default(),
             auth: None,
+            audit: None,
         }
     }
 }

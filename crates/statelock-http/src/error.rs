@@ -90,7 +90,7 @@ impl ApiError {
         }
     }
 
-    fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             ApiError::BadKey(e) => format!("invalid state key: {e}"),
             ApiError::BadRequest(m)

@@ -26,11 +26,13 @@
 //! - `diff`: resources and outputs changed between two state documents.
 //! - `api`: the JSON history API.
 //! - `auth`: principals, tokens and grants; which request needs which permission.
+//! - `audit`: the audit trail of changes and refusals (file, stdout, store).
 //!
 //! This crate knows HTTP and Terraform's JSON; it knows nothing about which store it runs on.
 
 mod api;
 mod app;
+pub mod audit;
 pub mod auth;
 mod body;
 mod diff;

@@ -35,6 +35,7 @@ use statelock_lock::LockError;
 use statelock_store::{ObjectMeta, PutMode, PutOptions, StoreError, Version};
 
 use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::{self, Permission};
 use crate::history::{self, Author, Kind};
 
@@ -92,6 +93,16 @@ pub async fn attempt(
                  writes under the old lock ID are refused from now on"
             );
             record_in_history(app, key, holder, &record).await;
+            let event = AuditEvent::new(AuditAction::Takeover, Some(key))
+                .lock_id(&record.id)
+                .reason(format!(
+                    "took over lock {} of {}, idle for {}s (--lock-ttl {}s)",
+                    holder.id,
+                    holder.who,
+                    idle.as_secs(),
+                    ttl.as_secs()
+                ));
+            audit::record(app, event).await;
             Ok(record)
         }
         // Another taker won, or the holder released meanwhile: a plain attempt says which.

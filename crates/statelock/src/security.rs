@@ -1,11 +1,12 @@
 //! The `serve` flags for who may use the server, and reloading the principals on SIGHUP.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use statelock_http::audit::AuditLog;
 use statelock_http::auth::Authenticator;
 
 #[derive(Debug, Args)]
@@ -22,6 +23,18 @@ pub struct SecurityArgs {
     /// the server otherwise refuses to listen anywhere but on loopback.
     #[arg(long, env = "STATELOCK_INSECURE_NO_AUTH")]
     pub insecure_no_auth: bool,
+
+    /// Append the audit trail to FILE, one JSON line per lock, unlock, force-unlock,
+    /// takeover, write, delete, rollback and refused request (`-` for stdout, after the
+    /// backend block). Lines name the principal, remote address, key, lock ID, serials, size
+    /// and MD5.
+    #[arg(long, env = "STATELOCK_AUDIT_LOG", value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+
+    /// Also store every audit event (except refusals) as an object under .statelock/audit/
+    /// in the store, before the request is answered, so all replicas share one trail.
+    #[arg(long, env = "STATELOCK_AUDIT_STORE")]
+    pub audit_store: bool,
 }
 
 impl SecurityArgs {
@@ -44,6 +57,23 @@ impl SecurityArgs {
             tracing::warn!(file = %path.display(), "the principals file lists no principals: every request will be refused with 401");
         }
         Ok(Some(Arc::new(auth)))
+    }
+}
+
+impl SecurityArgs {
+    /// The audit trail, if one is configured.
+    pub fn audit_log(&self) -> anyhow::Result<Option<Arc<AuditLog>>> {
+        if self.audit_log.is_none() && !self.audit_store {
+            return Ok(None);
+        }
+        let target = self.audit_log.as_deref();
+        let log = AuditLog::open(target, self.audit_store).with_context(|| {
+            format!(
+                "cannot open the audit log {}",
+                target.unwrap_or(Path::new("")).display()
+            )
+        })?;
+        Ok(Some(Arc::new(log)))
     }
 }
 

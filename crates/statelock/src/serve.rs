@@ -37,6 +37,7 @@ impl ServeConfig {
         http.history_retention = args.history_retention;
         http.locking = args.locking.policy();
         http.auth = args.security.authenticator(args.listen)?;
+        http.audit = args.security.audit_log()?;
         Ok(ServeConfig {
             config_file: args.config,
             listen: args.listen,

@@ -7,6 +7,7 @@
 //!   read-only) plans but its apply is refused with 403; a `read:` principal plans with
 //!   -lock=false only; a team-a principal cannot touch team-b; no or a wrong password is 401;
 //!   no token appears in the server's log
+//!   nor in the audit trail, which records each lock, write, unlock and refusal
 //! - `sighup_loads_new_tokens`: a token created while the server runs works after SIGHUP
 //! - `refuses_to_serve_the_network_without_principals`: 0.0.0.0 without principals
 
@@ -28,8 +29,14 @@ fn terraform_with_principals() {
     let planner = create_token(&file, "planner", &["lock:**"]);
     let reader = create_token(&file, "reader", &["read:**"]);
     let admin = create_token(&file, "root", &["admin:**"]);
+    let audit = dir.path().join("audit.log");
     let server = Server::start_with(
-        &["--principals", file.to_str().unwrap()],
+        &[
+            "--principals",
+            file.to_str().unwrap(),
+            "--audit-log",
+            audit.to_str().unwrap(),
+        ],
         &[("STATELOCK_LOG", "debug")],
     );
 
@@ -117,16 +124,61 @@ fn terraform_with_principals() {
     let refused = wrong.fails(&["init", "-input=false"]);
     assert!(refused.contains("requires auth"), "{refused}");
 
+    // The audit trail: the writer's apply, the planner's refused write, the anonymous init.
+    let trail = std::fs::read_to_string(&audit).unwrap();
+    println!("audit trail:\n{trail}");
+    let events: Vec<(String, String, String)> = trail
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|e| {
+            (
+                e["principal"].as_str().unwrap_or("-").to_owned(),
+                e["action"].as_str().unwrap().to_owned(),
+                e["key"].as_str().unwrap_or("-").to_owned(),
+            )
+        })
+        .collect();
+    let has = |who: &str, action: &str, key: &str| {
+        events.contains(&(who.to_owned(), action.to_owned(), key.to_owned()))
+    };
+    assert!(
+        has("ci-team-a", "lock", TEAM_A)
+            && has("ci-team-a", "write", TEAM_A)
+            && has("ci-team-a", "unlock", TEAM_A),
+        "{trail}"
+    );
+    assert!(
+        has("planner", "lock", TEAM_A) && has("planner", "denied", TEAM_A),
+        "{trail}"
+    );
+    assert!(
+        has("ci-team-a", "denied", TEAM_B) && has("-", "denied", "-"),
+        "{trail}"
+    );
+    assert!(
+        !events.iter().any(|e| e.0 == "planner" && e.1 == "write"),
+        "{trail}"
+    );
+
     let log = server.log();
     assert!(log.contains("request refused: not authenticated"), "{log}");
-    for token in [&writer, &planner, &reader, &admin] {
+    for (name, token) in [
+        ("ci-team-a", &writer),
+        ("planner", &planner),
+        ("reader", &reader),
+        ("root", &admin),
+    ] {
         assert!(
             !log.contains(token.as_str()),
             "a token is in the server log:\n{log}"
         );
         assert!(
-            !log.contains(&basic("x", token)[6..]),
+            !log.contains(&basic(name, token)["Basic ".len()..]),
             "a Basic header is in the server log"
+        );
+        assert!(
+            !trail.contains(token.as_str()),
+            "a token is in the audit trail"
         );
     }
 }

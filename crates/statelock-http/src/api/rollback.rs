@@ -16,6 +16,7 @@ use statelock_core::{LockInfo, StateKey};
 use statelock_store::{ObjectStoreExt, PutMode, StoreError};
 
 use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEvent};
 use crate::diff::is_encrypted;
 use crate::error::ApiError;
 use crate::guard::StateHeader;
@@ -93,6 +94,10 @@ async fn copy_forward(
         .unwrap_or(0);
     let serial = base + 1;
     let body = rewrite(&old, serial, lineage.as_deref())?;
+    let event = AuditEvent::new(AuditAction::Rollback, Some(key))
+        .lock_id(lock_id)
+        .states(current.as_ref().map(|c| &c.body[..]), Some(&body))
+        .reason(format!("rolled back to version {id}"));
     let mode = match &current {
         Some(c) => PutMode::Update(c.meta.version.clone()),
         None => PutMode::Create,
@@ -105,6 +110,7 @@ async fn copy_forward(
     match history::put_state(app, key, body, mode, author).await {
         Ok(_) => {
             tracing::warn!(%key, to = %id, serial, "state rolled back");
+            audit::record(app, event).await;
             Ok(super::json(&serde_json::json!({
                 "key": key.as_str(),
                 "rolled_back_to": id.to_string(),

@@ -38,6 +38,8 @@ pub async fn authenticate(State(app): State<AppState>, request: Request, next: N
                     reason,
                     "request refused: not authenticated"
                 );
+                let target = format!("{} {}", request.method(), request.uri().path());
+                crate::audit::denied(&app, None, 401, reason, Some(target));
                 let api = request.uri().path().starts_with(crate::api::API_PREFIX);
                 return ApiError::Unauthorized {
                     reason: reason.to_owned(),

@@ -137,12 +137,13 @@ pub fn require(app: &AppState, wanted: Permission, key: &StateKey) -> Result<(),
     if caller.may(wanted, key.as_str()) {
         return Ok(());
     }
-    let _ = app;
-    Err(ApiError::Forbidden {
+    let refusal = ApiError::Forbidden {
         principal: caller.name().to_owned(),
         permission: wanted,
         key: key.clone(),
-    })
+    };
+    crate::audit::denied(app, Some(key), 403, &refusal.message(), None);
+    Err(refusal)
 }
 
 /// The permission an `http` backend request needs before it is looked at further; UNLOCK
