@@ -7,7 +7,9 @@ use statelock_store::ObjectStore;
 
 use crate::audit::AuditLog;
 use crate::auth::Authenticator;
+use crate::health::Readiness;
 use crate::lock_policy::LockPolicy;
+use crate::metrics::{MeteredStore, Metrics};
 use crate::wait_queue::Waiting;
 
 /// Default limit on a state body: generous for real states, small enough to bound memory.
@@ -64,11 +66,15 @@ struct Inner {
     locks: LockClient,
     config: HttpConfig,
     waiting: Waiting,
+    metrics: Arc<Metrics>,
+    readiness: Readiness,
 }
 
 impl AppState {
     /// A server over `store`.
     pub fn new(store: Arc<dyn ObjectStore>, config: HttpConfig) -> AppState {
+        let metrics = Arc::new(Metrics::new());
+        let store: Arc<dyn ObjectStore> = Arc::new(MeteredStore::new(store, metrics.clone()));
         let locks = LockClient::new(store.clone(), config.bucket.clone());
         AppState {
             inner: Arc::new(Inner {
@@ -76,6 +82,8 @@ impl AppState {
                 locks,
                 config,
                 waiting: Waiting::default(),
+                metrics,
+                readiness: Readiness::default(),
             }),
         }
     }
@@ -94,6 +102,19 @@ impl AppState {
 
     pub(crate) fn waiting(&self) -> &Waiting {
         &self.inner.waiting
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub(crate) fn readiness(&self) -> &Readiness {
+        &self.inner.readiness
+    }
+
+    /// Tells `/readyz` that the store passed its conditional-write self-test at start-up.
+    pub fn store_checked(&self) {
+        self.inner.readiness.mark_passed();
     }
 
     /// Answers every waiting LOCK and makes later ones fail at once; call when the server

@@ -27,6 +27,7 @@
 //! - `api`: the JSON history API.
 //! - `auth`: principals, tokens and grants; which request needs which permission.
 //! - `audit`: the audit trail of changes and refusals (file, stdout, store).
+//! - `metrics`, `health`: `/metrics` (Prometheus), `/healthz` and `/readyz`.
 //!
 //! This crate knows HTTP and Terraform's JSON; it knows nothing about which store it runs on.
 
@@ -41,10 +42,12 @@ mod endpoint;
 mod error;
 mod fence;
 mod guard;
+mod health;
 mod history;
 mod lock;
 mod lock_policy;
 mod lock_wait;
+mod metrics;
 mod routes;
 mod state;
 mod takeover;

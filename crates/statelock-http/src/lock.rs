@@ -41,7 +41,11 @@ pub async fn lock(
         ));
     }
     let wait = requested_wait(uri.query())?.unwrap_or(app.config().locking.wait);
-    let held = lock_wait::acquire(app, key, info, wait).await?;
+    let started = std::time::Instant::now();
+    let outcome = lock_wait::acquire(app, key, info, wait).await;
+    app.metrics().lock_waited(started.elapsed());
+    let held = outcome?;
+    app.metrics().lock_taken();
     tracing::info!(%key, id = %held.id, who = %held.who, operation = %held.operation, "lock acquired");
     audit::record(
         app,
@@ -84,6 +88,7 @@ pub async fn unlock(
     app.waiting().wake_head(key);
     match outcome {
         Ok((action, id)) => {
+            app.metrics().lock_released();
             audit::record(app, AuditEvent::new(action, Some(key)).lock_id(id)).await;
             Ok((StatusCode::OK, format!("state {key} unlocked\n")).into_response())
         }

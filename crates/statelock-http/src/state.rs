@@ -83,12 +83,14 @@ pub async fn write(
         None => PutMode::Create,
     };
     let author = Author::of_write(Kind::Write, holder.as_ref(), client);
+    let size = bytes.len();
     let event = AuditEvent::new(AuditAction::Write, Some(key))
         .lock_id(id.clone().unwrap_or_default())
         .states(before.as_deref(), Some(&bytes));
     match history::put_state(app, key, bytes, mode, author).await {
         Ok(_) => {
             tracing::info!(%key, serial = ?header.serial, lineage = ?header.lineage, id = ?id, "state written");
+            app.metrics().state_written(size);
             audit::record(app, event).await;
             Ok(StatusCode::OK.into_response())
         }

@@ -92,6 +92,7 @@ pub async fn attempt(
                 "STUCK LOCK TAKEN OVER: the lock was idle for longer than --lock-ttl; \
                  writes under the old lock ID are refused from now on"
             );
+            app.metrics().lock_takeover();
             record_in_history(app, key, holder, &record).await;
             let event = AuditEvent::new(AuditAction::Takeover, Some(key))
                 .lock_id(&record.id)

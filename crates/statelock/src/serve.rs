@@ -58,9 +58,8 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let store = config.store.open(&config.s3).await?;
-    if config.store.is_remote() {
-        check_conditional_writes(&*store, config.s3.allow_unsafe_store).await?;
-    }
+    let checked = config.store.is_remote()
+        && check_conditional_writes(&*store, config.s3.allow_unsafe_store).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -87,6 +86,9 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         crate::security::reload_on_sighup(auth.clone())?;
     }
     let state = AppState::new(store, config.http);
+    if checked {
+        state.store_checked();
+    }
     let app = router(state.clone());
     // Connect info gives history entries the client's address when no lock names the writer.
     axum::serve(
@@ -105,11 +107,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 }
 
 /// Refuses to serve on a store that ignores conditional writes, where locks would protect
-/// nothing, unless the operator insists.
+/// nothing, unless the operator insists. Returns whether the store passed.
 async fn check_conditional_writes(
     store: &dyn statelock_store::ObjectStore,
     allow_unsafe: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let report = statelock_store::probe_conditional_writes(store)
         .await
         .context("the start-up check of the store failed")?;
@@ -118,7 +120,7 @@ async fn check_conditional_writes(
     }
     if report.locking_is_safe() {
         tracing::info!(store = %store.describe(), "store honours conditional writes");
-        return Ok(());
+        return Ok(true);
     }
     if allow_unsafe {
         tracing::error!(
@@ -126,7 +128,7 @@ async fn check_conditional_writes(
             "STARTING ANYWAY (--allow-unsafe-store): this store ignores conditional writes, so \
              locks do not exclude each other and concurrent applies can lose state"
         );
-        return Ok(());
+        return Ok(false);
     }
     anyhow::bail!(
         "refusing to serve: the store does not honour conditional writes, so its locks would \

@@ -7,7 +7,8 @@
 //!   read-only) plans but its apply is refused with 403; a `read:` principal plans with
 //!   -lock=false only; a team-a principal cannot touch team-b; no or a wrong password is 401;
 //!   no token appears in the server's log
-//!   nor in the audit trail, which records each lock, write, unlock and refusal
+//!   nor in the audit trail, which records each lock, write, unlock and refusal; /metrics
+//!   counts the refusals
 //! - `sighup_loads_new_tokens`: a token created while the server runs works after SIGHUP
 //! - `refuses_to_serve_the_network_without_principals`: 0.0.0.0 without principals
 
@@ -159,6 +160,19 @@ fn terraform_with_principals() {
         !events.iter().any(|e| e.0 == "planner" && e.1 == "write"),
         "{trail}"
     );
+
+    // /metrics needs no credentials and counts the refusals by operation and status.
+    let (status, _, metrics) = request_as(&server.addr, None, "GET", "/metrics", "");
+    assert_eq!(status, 200, "{metrics}");
+    for line in [
+        "statelock_requests_total{operation=\"write\",status=\"403\"} 1",
+        "statelock_requests_total{operation=\"lock\",status=\"403\"} 1",
+        "statelock_requests_total{operation=\"read\",status=\"401\"} 2",
+        "statelock_requests_total{operation=\"write\",status=\"200\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    assert!(!metrics.contains("team-a"), "metrics never name keys");
 
     let log = server.log();
     assert!(log.contains("request refused: not authenticated"), "{log}");
