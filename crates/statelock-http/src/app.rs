@@ -1,6 +1,7 @@
 //! The server's configuration and the shared state every handler gets.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use statelock_lock::LockClient;
 use statelock_store::ObjectStore;
@@ -14,6 +15,9 @@ use crate::wait_queue::Waiting;
 
 /// Default limit on a state body: generous for real states, small enough to bound memory.
 pub const DEFAULT_MAX_STATE_SIZE: usize = 64 * 1024 * 1024;
+
+/// Default for [`HttpConfig::body_timeout`]: a 64 MiB state at about 1 MiB/s.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Default number of versions kept per state.
 pub const DEFAULT_HISTORY_RETENTION: usize = 100;
@@ -37,6 +41,8 @@ pub struct HttpConfig {
     pub auth: Option<Arc<Authenticator>>,
     /// Where the audit trail goes; `None` keeps none.
     pub audit: Option<Arc<AuditLog>>,
+    /// Longest a request body may take to arrive; slower ones get 408 and change nothing.
+    pub body_timeout: Duration,
 }
 
 impl HttpConfig {
@@ -50,6 +56,7 @@ impl HttpConfig {
             locking: LockPolicy::default(),
             auth: None,
             audit: None,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
 }

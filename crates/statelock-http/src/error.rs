@@ -54,6 +54,8 @@ pub enum ApiError {
     Store(StoreError),
     /// The server is stopping and answers a waiting request instead of serving it (503).
     ShuttingDown(String),
+    /// The request body did not arrive in time (408).
+    RequestTimeout(String),
     /// No valid credentials (401); `bearer` adds the Bearer challenge (JSON API).
     Unauthorized { reason: String, bearer: bool },
     /// A known principal without the permission this request needs on this key (403).
@@ -86,6 +88,7 @@ impl ApiError {
             ApiError::Store(e) => store_status(e),
             ApiError::ShuttingDown(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
         }
     }
@@ -97,7 +100,8 @@ impl ApiError {
             | ApiError::LockedUnreadable(m)
             | ApiError::NotFound(m)
             | ApiError::Unprocessable(m)
-            | ApiError::ShuttingDown(m) => m.clone(),
+            | ApiError::ShuttingDown(m)
+            | ApiError::RequestTimeout(m) => m.clone(),
             ApiError::NoState(key) => format!("no state is stored at {key}"),
             ApiError::NoEndpoint(path) => format!(
                 "no endpoint at {path}: states live at /v1/states/<key>, locks also at /v1/locks/<key>"

@@ -53,7 +53,9 @@ mod state;
 mod takeover;
 mod wait_queue;
 
-pub use app::{AppState, DEFAULT_HISTORY_RETENTION, DEFAULT_MAX_STATE_SIZE, HttpConfig};
+pub use app::{
+    AppState, DEFAULT_BODY_TIMEOUT, DEFAULT_HISTORY_RETENTION, DEFAULT_MAX_STATE_SIZE, HttpConfig,
+};
 pub use duration::parse_duration;
 pub use lock_policy::{DEFAULT_LOCK_POLL_INTERVAL, LockPolicy, MAX_LOCK_WAIT, parse_lock_wait};
 pub use routes::router;

@@ -32,8 +32,17 @@ pub async fn lock(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let info = decode_record(&read_limited(headers, body, MAX_LOCK_BODY, "lock record").await?)?
-        .ok_or_else(|| ApiError::BadRequest("LOCK needs a lock record as its body".to_owned()))?;
+    let info = decode_record(
+        &read_limited(
+            headers,
+            body,
+            MAX_LOCK_BODY,
+            "lock record",
+            app.config().body_timeout,
+        )
+        .await?,
+    )?
+    .ok_or_else(|| ApiError::BadRequest("LOCK needs a lock record as its body".to_owned()))?;
     if info.id.is_empty() {
         return Err(ApiError::BadRequest(
             "the lock record has an empty ID; the client must choose the ID it will unlock with"
@@ -63,7 +72,16 @@ pub async fn unlock(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let record = decode_record(&read_limited(headers, body, MAX_LOCK_BODY, "lock record").await?)?;
+    let record = decode_record(
+        &read_limited(
+            headers,
+            body,
+            MAX_LOCK_BODY,
+            "lock record",
+            app.config().body_timeout,
+        )
+        .await?,
+    )?;
     if record.as_ref().is_none_or(LockInfo::is_id_only) {
         auth::require(app, Permission::Admin, key)?;
     }

@@ -56,7 +56,14 @@ pub async fn write(
 ) -> Result<Response, ApiError> {
     let id = lock_id(uri)?;
     let config = app.config();
-    let bytes = read_limited(headers, body, config.max_state_size, "state").await?;
+    let bytes = read_limited(
+        headers,
+        body,
+        config.max_state_size,
+        "state",
+        config.body_timeout,
+    )
+    .await?;
     let header = StateHeader::parse(&bytes)
         .map_err(|e| ApiError::BadRequest(format!("the body is not a state document: {e}")))?;
     let holder = fence::check(app.locks(), key, id.as_deref()).await?;

@@ -129,6 +129,9 @@ pub struct ServeArgs {
     pub security: crate::security::SecurityArgs,
 
     #[command(flatten)]
+    pub transport: crate::transport::TransportArgs,
+
+    #[command(flatten)]
     pub s3: S3Args,
 }
 

@@ -9,6 +9,7 @@ mod security;
 mod serve;
 mod size;
 mod store_url;
+mod transport;
 
 use std::process::ExitCode;
 

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::{S3Args, ServeArgs};
 use crate::store_url::StoreUrl;
+use crate::transport::Transport;
 
 /// Everything `serve` needs, validated.
 #[derive(Debug)]
@@ -20,6 +21,7 @@ pub struct ServeConfig {
     store: StoreUrl,
     s3: S3Args,
     http: HttpConfig,
+    transport: Transport,
 }
 
 impl ServeConfig {
@@ -38,12 +40,15 @@ impl ServeConfig {
         http.locking = args.locking.policy();
         http.auth = args.security.authenticator(args.listen)?;
         http.audit = args.security.audit_log()?;
+        http.body_timeout = args.transport.body_timeout;
+        let transport = Transport::from_args(&args.transport)?;
         Ok(ServeConfig {
             config_file: args.config,
             listen: args.listen,
             store,
             s3: args.s3,
             http,
+            transport,
         })
     }
 }
@@ -76,12 +81,14 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         lock_wait = ?config.http.locking.wait,
         lock_ttl = ?config.http.locking.ttl,
         principals = ?config.http.auth.as_ref().map(|a| a.path()),
-        "statelock serving on http://{addr}"
+        "statelock serving on {}://{addr}",
+        config.transport.scheme()
     );
     // Written, not printed: a reader that closes stdout after the first line (a script that
     // only wanted the address) must not take the server down with a broken pipe.
     let mut stdout = std::io::stdout();
-    let _ = writeln!(stdout, "{}", backend_block(addr)).and_then(|()| stdout.flush());
+    let block = backend_block(config.transport.scheme(), addr);
+    let _ = writeln!(stdout, "{block}").and_then(|()| stdout.flush());
     if let Some(auth) = &config.http.auth {
         crate::security::reload_on_sighup(auth.clone())?;
     }
@@ -90,18 +97,12 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         state.store_checked();
     }
     let app = router(state.clone());
-    // Connect info gives history entries the client's address when no lock names the writer.
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    crate::transport::serve(listener, app, config.transport, async move {
         shutdown_signal().await;
         // Waiting LOCKs would otherwise hold graceful shutdown up for their whole wait.
         state.begin_shutdown();
     })
-    .await
-    .context("the server failed")?;
+    .await;
     tracing::info!("statelock stopped");
     Ok(())
 }
@@ -138,10 +139,10 @@ async fn check_conditional_writes(
 }
 
 /// The ready-to-paste configuration; its first line is also how scripts learn the address.
-fn backend_block(addr: SocketAddr) -> String {
-    let url = format!("http://{addr}/v1/states/terraform.tfstate");
+fn backend_block(scheme: &str, addr: SocketAddr) -> String {
+    let url = format!("{scheme}://{addr}/v1/states/terraform.tfstate");
     format!(
-        "statelock listening on http://{addr}\n\
+        "statelock listening on {scheme}://{addr}\n\
          # Paste into your Terraform configuration; replace terraform.tfstate with the state's key.\n\
          terraform {{\n  backend \"http\" {{\n    address        = \"{url}\"\n    lock_address   = \"{url}\"\n    \
          unlock_address = \"{url}\"\n    lock_method    = \"LOCK\"\n    unlock_method  = \"UNLOCK\"\n  }}\n}}"

@@ -48,6 +48,8 @@ pub struct Server {
     pub child: Child,
     _stdout: BufReader<ChildStdout>,
     pub addr: String,
+    /// `http` or `https`.
+    pub scheme: String,
     pub store: StoreSpec,
     log: PathBuf,
     _dir: tempfile::TempDir,
@@ -104,20 +106,22 @@ impl Server {
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
         stdout.read_line(&mut first).unwrap();
-        let addr = first
+        let (scheme, addr) = first
             .trim()
-            .strip_prefix("statelock listening on http://")
+            .strip_prefix("statelock listening on ")
+            .and_then(|url| url.split_once("://"))
             .unwrap_or_else(|| {
                 panic!(
                     "unexpected first line {first:?}; log:\n{}",
                     std::fs::read_to_string(&log).unwrap_or_default()
                 )
-            })
-            .to_owned();
+            });
+        let (scheme, addr) = (scheme.to_owned(), addr.to_owned());
         Server {
             child,
             _stdout: stdout,
             addr,
+            scheme,
             store: store.clone(),
             log,
             _dir: dir,
@@ -125,7 +129,7 @@ impl Server {
     }
 
     pub fn url(&self, key: &str) -> String {
-        format!("http://{}/v1/states/{key}", self.addr)
+        format!("{}://{}/v1/states/{key}", self.scheme, self.addr)
     }
 
     pub fn log(&self) -> String {
