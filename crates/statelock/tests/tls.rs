@@ -1,7 +1,7 @@
 //! TLS end to end: certificates made with the `openssl` command line, Terraform 1.0.3 over
 //! HTTPS with `skip_cert_verification = true` (and refusing the self-signed certificate
-//! without it), and client certificates required by `--tls-client-ca`, checked with curl
-//! (Terraform 1.0.3 cannot send one; that came in 1.4).
+//! without it), and client certificates required by `--tls-client-ca` and standing for a
+//! principal, checked with curl (Terraform 1.0.3 cannot send one; that came in 1.4).
 
 mod harness;
 
@@ -168,9 +168,20 @@ fn client_certificates_are_required_with_tls_client_ca() {
     let d = dir.path();
     certificate(d, "ca", None);
     let (cert, key) = certificate(d, "server", Some("ca"));
-    let (client, client_key) = certificate(d, "client", Some("ca"));
+    let client = certificate(d, "client", Some("ca"));
+    let unlisted = certificate(d, "unlisted", Some("ca"));
     certificate(d, "stranger-ca", None);
-    let (stranger, stranger_key) = certificate(d, "stranger", Some("stranger-ca"));
+    let stranger = certificate(d, "stranger", Some("stranger-ca"));
+    // The client's certificate stands for a read-only principal; "ops" has a token.
+    let principals = d.join("principals.toml");
+    let token = create_token(&principals, "ops", &["admin:**"]);
+    let mut file = std::fs::read_to_string(&principals).unwrap();
+    file.push_str(&format!(
+        "\n[[principal]]\nname = \"deploy-bot\"\ngrants = [\"read:**\"]\n\n\
+         [[certificate]]\nprincipal = \"deploy-bot\"\nsha256 = \"{}\"\n",
+        fingerprint(&client.0)
+    ));
+    std::fs::write(&principals, file).unwrap();
     let server = Server::start_with(
         &[
             "--tls-cert",
@@ -179,60 +190,71 @@ fn client_certificates_are_required_with_tls_client_ca() {
             key.to_str().unwrap(),
             "--tls-client-ca",
             d.join("ca.pem").to_str().unwrap(),
+            "--principals",
+            principals.to_str().unwrap(),
         ],
         &[],
     );
-    let url = format!("https://{}/v1/api/states", server.addr);
     let ca = d.join("ca.pem");
-    let ca = ca.to_str().unwrap();
+    let list = format!("https://{}/v1/api/states", server.addr);
+    let state = format!("https://{}/v1/states/x.tfstate", server.addr);
+    let body = r#"{"version":4,"serial":1,"lineage":"l","outputs":{},"resources":[]}"#;
+    // curl with `identity` (certificate, key) and `extra` arguments; returns the HTTP status
+    // ("000" when the handshake failed) and stderr.
+    let call = |identity: Option<&(PathBuf, PathBuf)>, extra: &[&str]| {
+        let mut args = vec!["--cacert".to_owned(), ca.display().to_string()];
+        if let Some((cert, key)) = identity {
+            args.extend(["--cert".to_owned(), cert.display().to_string()]);
+            args.extend(["--key".to_owned(), key.display().to_string()]);
+        }
+        args.extend(["-o", "/dev/null", "-w", "%{http_code}"].map(str::to_owned));
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = curl(&args);
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
 
-    let ok = curl(&[
-        "--cacert",
-        ca,
-        "--cert",
-        client.to_str().unwrap(),
-        "--key",
-        client_key.to_str().unwrap(),
-        &url,
-    ]);
-    assert!(ok.status.success(), "{}", text(&ok));
-    assert!(
-        String::from_utf8_lossy(&ok.stdout).contains("\"states\""),
-        "{}",
-        text(&ok)
+    assert_eq!(call(Some(&client), &[&list]).0, "200");
+    // The certificate's principal may read, not write; a token on the same connection wins.
+    let post = ["-X", "POST", "--data", body, &state];
+    assert_eq!(call(Some(&client), &post).0, "403");
+    let as_ops = format!("ops:{token}");
+    assert_eq!(
+        call(Some(&client), &[&["-u", &as_ops][..], &post].concat()).0,
+        "200"
     );
+    // Signed by the CA but not listed: the handshake passes, the request is not authenticated.
+    assert_eq!(call(Some(&unlisted), &[&list]).0, "401");
 
-    let none = curl(&["--cacert", ca, &url]);
-    assert!(
-        !none.status.success(),
-        "served without a client certificate: {}",
-        text(&none)
+    let none = call(None, &[&list]);
+    assert_eq!(
+        none.0, "000",
+        "served without a client certificate: {none:?}"
     );
-    let foreign = curl(&[
-        "--cacert",
-        ca,
-        "--cert",
-        stranger.to_str().unwrap(),
-        "--key",
-        stranger_key.to_str().unwrap(),
-        &url,
-    ]);
-    assert!(
-        !foreign.status.success(),
-        "served a certificate of another CA: {}",
-        text(&foreign)
+    let foreign = call(Some(&stranger), &[&list]);
+    assert_eq!(
+        foreign.0, "000",
+        "served a certificate of another CA: {foreign:?}"
     );
-    println!(
-        "curl without a client certificate: {}",
-        String::from_utf8_lossy(&none.stderr)
-    );
-    println!(
-        "curl with another CA's certificate: {}",
-        String::from_utf8_lossy(&foreign.stderr)
-    );
+    println!("curl without a client certificate: {}", none.1);
+    println!("curl with another CA's certificate: {}", foreign.1);
     assert!(
         server.log().contains("TLS handshake refused"),
         "{}",
         server.log()
     );
+}
+
+/// The SHA-256 fingerprint as `openssl x509 -fingerprint` prints it (`AB:CD:…`).
+fn fingerprint(cert: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(cert)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.trim().rsplit_once('=').unwrap().1.to_owned()
 }

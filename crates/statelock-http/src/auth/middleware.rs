@@ -2,6 +2,9 @@
 //! `/readyz`, `/metrics`) must carry credentials of a known principal when the server has
 //! principals; the handler then runs as that [`Caller`].
 //!
+//! Credentials in the `Authorization` header win; without them, a verified client
+//! certificate listed in the principals file identifies the caller.
+//!
 //! A refused request is answered here, before its body is read or anything else happens, so
 //! nothing it sent reaches the store.
 
@@ -13,7 +16,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::credentials::{self, Credentials};
-use super::{CALLER, Caller};
+use super::{CALLER, Caller, ClientCertificate};
 use crate::app::AppState;
 use crate::error::ApiError;
 
@@ -28,7 +31,7 @@ pub async fn authenticate(State(app): State<AppState>, request: Request, next: N
         .map(|c| c.0);
     let open = OPEN_PATHS.contains(&request.uri().path());
     let principal = match app.config().auth.as_deref() {
-        Some(auth) if !open => match identify(&auth.current(), request.headers()) {
+        Some(auth) if !open => match identify(&auth.current(), &request) {
             Ok(principal) => Some(principal),
             Err(reason) => {
                 tracing::info!(
@@ -58,10 +61,23 @@ pub async fn authenticate(State(app): State<AppState>, request: Request, next: N
 /// same for an unknown principal and a wrong token, so names cannot be probed.
 fn identify(
     principals: &super::Principals,
-    headers: &axum::http::HeaderMap,
+    request: &Request,
 ) -> Result<Arc<super::Principal>, &'static str> {
-    let found = match credentials::from_headers(headers)? {
-        None => return Err("no credentials; send HTTP Basic (principal, token) or a Bearer token"),
+    let certificate = request.extensions().get::<ClientCertificate>();
+    let found = match credentials::from_headers(request.headers())? {
+        None => match certificate {
+            Some(ClientCertificate(fingerprint)) => {
+                return principals
+                    .check_certificate(fingerprint)
+                    .map(Arc::clone)
+                    .ok_or(
+                        "the client certificate stands for no principal, and no token was sent",
+                    );
+            }
+            None => {
+                return Err("no credentials; send HTTP Basic (principal, token) or a Bearer token");
+            }
+        },
         Some(Credentials::Basic { principal, token }) => principals.check_basic(&principal, &token),
         Some(Credentials::Bearer { token }) => principals.check_bearer(&token),
     };

@@ -3,7 +3,8 @@
 //! - `grants`: permissions (`read` < `lock` < `write` < `admin`) on key patterns.
 //! - `token`: generating tokens and comparing their SHA-256 digests in constant time.
 //! - `principals`: the TOML principals file, its validation, and appending new tokens.
-//! - `credentials`: HTTP Basic and Bearer from the `Authorization` header.
+//! - `credentials`: HTTP Basic and Bearer from the `Authorization` header; without one, a
+//!   verified client certificate listed in the principals file.
 //! - `middleware`: authenticates each request (401) and runs the handler as that caller.
 //!
 //! # Which request needs what
@@ -91,6 +92,17 @@ impl Authenticator {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+}
+
+/// The SHA-256 fingerprint of the certificate a client presented in the TLS handshake, once
+/// verified against `--tls-client-ca`; the accept loop puts it into each request's extensions.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientCertificate(pub TokenHash);
+
+impl ClientCertificate {
+    pub fn from_der(der: &[u8]) -> ClientCertificate {
+        ClientCertificate(TokenHash::of_bytes(der))
     }
 }
 

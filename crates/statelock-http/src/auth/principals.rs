@@ -11,6 +11,10 @@
 //! created = "2026-01-02T03:04:05Z"
 //! ```
 //!
+//! A client certificate (with `serve --tls-client-ca`) can stand for a principal too: a
+//! `[[certificate]]` table names the principal and the certificate's SHA-256 fingerprint, as
+//! `openssl x509 -noout -fingerprint -sha256` prints it (colons and case do not matter).
+//!
 //! Tokens are tables of their own, so adding one (`statelock token create`) only *appends* to
 //! the file: hand-written comments and layout survive, and a principal can have several tokens
 //! while one is being rotated out (delete its `[[token]]` table and send SIGHUP).
@@ -53,6 +57,15 @@ struct FileDoc {
     principal: Vec<PrincipalDoc>,
     #[serde(default)]
     token: Vec<TokenDoc>,
+    #[serde(default)]
+    certificate: Vec<CertificateDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertificateDoc {
+    principal: String,
+    sha256: String,
 }
 
 #[derive(Deserialize)]
@@ -79,6 +92,7 @@ pub struct Principal {
     pub name: String,
     pub grants: Vec<Grant>,
     tokens: Vec<TokenHash>,
+    certificates: Vec<TokenHash>,
 }
 
 impl Principal {
@@ -121,6 +135,7 @@ impl Principals {
                 name: p.name.clone(),
                 grants,
                 tokens: Vec::new(),
+                certificates: Vec::new(),
             };
             if by_name.insert(p.name.clone(), principal).is_some() {
                 return Err(format!("principal {:?} is defined twice", p.name));
@@ -143,6 +158,25 @@ impl Principals {
                 })?
                 .tokens
                 .push(hash);
+        }
+        for c in doc.certificate {
+            let digits: String = c.sha256.chars().filter(|ch| *ch != ':').collect();
+            let fingerprint = TokenHash::parse_hex(&digits.to_ascii_lowercase()).ok_or_else(|| {
+                format!(
+                    "a certificate of {:?} has sha256 = {:?}, which is not a SHA-256 fingerprint",
+                    c.principal, c.sha256
+                )
+            })?;
+            by_name
+                .get_mut(&c.principal)
+                .ok_or_else(|| {
+                    format!(
+                        "a [[certificate]] names principal {:?}, which has no [[principal]] table",
+                        c.principal
+                    )
+                })?
+                .certificates
+                .push(fingerprint);
         }
         let by_name = by_name
             .into_iter()
@@ -182,6 +216,15 @@ impl Principals {
             }
         }
         found
+    }
+}
+
+impl Principals {
+    /// The principal a verified client certificate with this fingerprint stands for.
+    pub fn check_certificate(&self, fingerprint: &TokenHash) -> Option<&Arc<Principal>> {
+        self.by_name
+            .values()
+            .find(|p| fingerprint.is_among(&p.certificates))
     }
 }
 
@@ -333,6 +376,17 @@ mod tests {
         assert!(p.check_basic("viewer", "abc").is_none());
         assert!(p.check_basic("nobody", "abc").is_none());
         assert_eq!(p.check_bearer("abc").map(|p| &*p.name), Some("ci"));
+        let cert = TokenHash::of("abc");
+        assert!(
+            p.check_certificate(&cert).is_none(),
+            "a token is no certificate"
+        );
+        let with_cert = format!(
+            "{FILE}\n[[certificate]]\nprincipal = \"viewer\"\nsha256 = \"{}\"\n",
+            cert.to_hex().to_ascii_uppercase()
+        );
+        let p = Principals::parse(&with_cert).unwrap();
+        assert_eq!(p.check_certificate(&cert).map(|p| &*p.name), Some("viewer"));
         assert!(p.check_bearer("").is_none());
         let ci = p.get("ci").unwrap();
         assert!(

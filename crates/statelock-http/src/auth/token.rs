@@ -24,7 +24,11 @@ pub struct TokenHash(pub [u8; 32]);
 
 impl TokenHash {
     pub fn of(token: &str) -> TokenHash {
-        TokenHash(Sha256::digest(token.as_bytes()).into())
+        TokenHash::of_bytes(token.as_bytes())
+    }
+
+    pub fn of_bytes(bytes: &[u8]) -> TokenHash {
+        TokenHash(Sha256::digest(bytes).into())
     }
 
     /// 64 hex digits, as stored in the principals file.

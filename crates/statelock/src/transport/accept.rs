@@ -14,6 +14,7 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use statelock_http::auth::ClientCertificate;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
@@ -51,10 +52,19 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let Some(acceptor) = acceptor else {
-                return run_connection(tcp, remote, app, timeout, watcher).await;
+                return run_connection(tcp, remote, None, app, timeout, watcher).await;
             };
             match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => run_connection(tls, remote, app, timeout, watcher).await,
+                Ok(Ok(tls)) => {
+                    // Present only when verified against --tls-client-ca.
+                    let certificate = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .map(|leaf| ClientCertificate::from_der(leaf));
+                    run_connection(tls, remote, certificate, app, timeout, watcher).await;
+                }
                 Ok(Err(e)) => tracing::info!(%remote, %e, "TLS handshake refused"),
                 Err(_) => tracing::info!(%remote, "TLS handshake timed out"),
             }
@@ -75,6 +85,7 @@ pub async fn serve(
 async fn run_connection<I>(
     io: I,
     remote: SocketAddr,
+    certificate: Option<ClientCertificate>,
     app: Router,
     header_timeout: Duration,
     watcher: Watcher,
@@ -83,6 +94,9 @@ async fn run_connection<I>(
 {
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(remote));
+        if let Some(certificate) = certificate {
+            request.extensions_mut().insert(certificate);
+        }
         app.clone().oneshot(request.map(axum::body::Body::new))
     });
     let mut builder = hyper::server::conn::http1::Builder::new();

@@ -47,7 +47,8 @@ pub struct TransportArgs {
 
     /// Require every client to present a certificate signed by a CA in this PEM file before
     /// anything is read (mutual TLS; Terraform >= 1.4 `client_certificate_pem`, OpenTofu).
-    /// Principals still authenticate with their tokens on top.
+    /// With --principals, a request without a token is identified by its certificate's
+    /// SHA-256 fingerprint, listed in a [[certificate]] table of the principals file.
     #[arg(
         long,
         env = "STATELOCK_TLS_CLIENT_CA",
