@@ -1,5 +1,5 @@
-// What the access-control tests share: principals made with `statelock token create`,
-// requests with credentials, and Terraform working directories that log in.
+//! What the access-control tests share: principals made with `statelock token create`,
+//! requests with credentials, and Terraform working directories that log in.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
