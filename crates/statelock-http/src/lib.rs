@@ -24,27 +24,36 @@
 //! - `error`: every refusal, with its status code and body.
 //! - `history`: versions of every accepted write, their layout, crash invariant and retention.
 //! - `api`: the JSON history API.
+//! - `auth`: principals, tokens and grants; which request needs which permission.
+//! - `audit`: the audit trail of changes and refusals (file, stdout, store).
+//! - `metrics`, `health`: `/metrics` (Prometheus), `/healthz` and `/readyz`.
 //!
 //! This crate knows HTTP and Terraform's JSON; it knows nothing about which store it runs on.
 
 mod api;
 mod app;
+pub mod audit;
+pub mod auth;
 mod body;
 mod duration;
 mod endpoint;
 mod error;
 mod fence;
 mod guard;
+mod health;
 mod history;
 mod lock;
 mod lock_policy;
 mod lock_wait;
+mod metrics;
 mod routes;
 mod state;
 mod takeover;
 mod wait_queue;
 
-pub use app::{AppState, DEFAULT_HISTORY_RETENTION, DEFAULT_MAX_STATE_SIZE, HttpConfig};
+pub use app::{
+    AppState, DEFAULT_BODY_TIMEOUT, DEFAULT_HISTORY_RETENTION, DEFAULT_MAX_STATE_SIZE, HttpConfig,
+};
 pub use duration::parse_duration;
 pub use lock_policy::{DEFAULT_LOCK_POLL_INTERVAL, LockPolicy, MAX_LOCK_WAIT, parse_lock_wait};
 pub use routes::router;

@@ -12,6 +12,8 @@ use statelock_core::{LockInfo, StateKey};
 use statelock_lock::LockError;
 
 use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEvent};
+use crate::auth::{self, Permission};
 use crate::body::read_limited;
 use crate::error::ApiError;
 use crate::lock_policy::requested_wait;
@@ -30,8 +32,17 @@ pub async fn lock(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let info = decode_record(&read_limited(headers, body, MAX_LOCK_BODY, "lock record").await?)?
-        .ok_or_else(|| ApiError::BadRequest("LOCK needs a lock record as its body".to_owned()))?;
+    let info = decode_record(
+        &read_limited(
+            headers,
+            body,
+            MAX_LOCK_BODY,
+            "lock record",
+            app.config().body_timeout,
+        )
+        .await?,
+    )?
+    .ok_or_else(|| ApiError::BadRequest("LOCK needs a lock record as its body".to_owned()))?;
     if info.id.is_empty() {
         return Err(ApiError::BadRequest(
             "the lock record has an empty ID; the client must choose the ID it will unlock with"
@@ -39,8 +50,17 @@ pub async fn lock(
         ));
     }
     let wait = requested_wait(uri.query())?.unwrap_or(app.config().locking.wait);
-    let held = lock_wait::acquire(app, key, info, wait).await?;
+    let started = std::time::Instant::now();
+    let outcome = lock_wait::acquire(app, key, info, wait).await;
+    app.metrics().lock_waited(started.elapsed());
+    let held = outcome?;
+    app.metrics().lock_taken();
     tracing::info!(%key, id = %held.id, who = %held.who, operation = %held.operation, "lock acquired");
+    audit::record(
+        app,
+        AuditEvent::new(AuditAction::Lock, Some(key)).lock_id(&held.id),
+    )
+    .await;
     Ok(json(StatusCode::OK, held.encode()))
 }
 
@@ -52,24 +72,44 @@ pub async fn unlock(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let record = decode_record(&read_limited(headers, body, MAX_LOCK_BODY, "lock record").await?)?;
+    let record = decode_record(
+        &read_limited(
+            headers,
+            body,
+            MAX_LOCK_BODY,
+            "lock record",
+            app.config().body_timeout,
+        )
+        .await?,
+    )?;
+    if record.as_ref().is_none_or(LockInfo::is_id_only) {
+        auth::require(app, Permission::Admin, key)?;
+    }
     let outcome = match &record {
         None => app.locks().break_lock(key, None).await.map(|broken| {
             let id = broken.info.map(|i| i.id).unwrap_or_default();
             tracing::warn!(%key, %id, "force-unlock (empty UNLOCK body): lock removed");
+            (AuditAction::ForceUnlock, id)
         }),
         Some(info) => app.locks().release(key, &info.id).await.map(|released| {
+            let id = released.info.id;
             if info.is_id_only() {
-                tracing::warn!(%key, id = %released.info.id, "force-unlock (ID-only UNLOCK body): lock removed");
+                tracing::warn!(%key, %id, "force-unlock (ID-only UNLOCK body): lock removed");
+                (AuditAction::ForceUnlock, id)
             } else {
-                tracing::info!(%key, id = %released.info.id, "lock released");
+                tracing::info!(%key, %id, "lock released");
+                (AuditAction::Unlock, id)
             }
         }),
     };
     // Whatever the outcome, the lock may be free now: let this replica's first waiter look.
     app.waiting().wake_head(key);
     match outcome {
-        Ok(()) => Ok((StatusCode::OK, format!("state {key} unlocked\n")).into_response()),
+        Ok((action, id)) => {
+            app.metrics().lock_released();
+            audit::record(app, AuditEvent::new(action, Some(key)).lock_id(id)).await;
+            Ok((StatusCode::OK, format!("state {key} unlocked\n")).into_response())
+        }
         // Nothing to release: a retried UNLOCK whose first attempt landed, or a lock already
         // force-unlocked. Either way the caller's goal holds.
         Err(LockError::NotLocked { .. }) => {

@@ -1,6 +1,7 @@
 //! The router: one fallback that classifies each request into an [`Endpoint`] and dispatches.
 
 use axum::Router;
+use axum::routing::get;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -9,11 +10,24 @@ use axum::response::{IntoResponse, Response};
 use crate::app::AppState;
 use crate::endpoint::{Action, Endpoint};
 use crate::error::ApiError;
-use crate::{api, lock, state};
+use crate::{api, auth, health, lock, metrics, state};
 
 /// The HTTP API over `state`'s store.
 pub fn router(state: AppState) -> Router {
-    Router::new().fallback(dispatch).with_state(state)
+    Router::new()
+        .route("/metrics", get(metrics::serve))
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .fallback(dispatch)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count,
+        ))
+        .with_state(state)
 }
 
 async fn dispatch(State(app): State<AppState>, request: Request) -> Response {
@@ -33,6 +47,7 @@ async fn handle(app: AppState, request: Request) -> Result<Response, ApiError> {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let Endpoint { key, action } = Endpoint::parse(&parts.method, parts.uri.path())?;
+    auth::require(&app, auth::needed(action), &key)?;
     match action {
         Action::ReadState => state::read(&app, &key).await,
         Action::WriteState => {

@@ -16,6 +16,7 @@ use statelock_core::StateKey;
 use statelock_store::{DeleteMode, ObjectStoreExt, PutMode, StoreError, Version};
 
 use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEvent};
 use crate::body::read_limited;
 use crate::error::ApiError;
 use crate::fence;
@@ -55,10 +56,19 @@ pub async fn write(
 ) -> Result<Response, ApiError> {
     let id = lock_id(uri)?;
     let config = app.config();
-    let bytes = read_limited(headers, body, config.max_state_size, "state").await?;
+    let bytes = read_limited(
+        headers,
+        body,
+        config.max_state_size,
+        "state",
+        config.body_timeout,
+    )
+    .await?;
     let header = StateHeader::parse(&bytes)
         .map_err(|e| ApiError::BadRequest(format!("the body is not a state document: {e}")))?;
     let holder = fence::check(app.locks(), key, id.as_deref()).await?;
+    // Without the guard nothing reads the old state, so its serial is not audited.
+    let mut before = None;
     let current = if config.stale_write_guard {
         let found = app.store().get_if_exists(key.as_str()).await?;
         if let Some(found) = &found {
@@ -68,7 +78,10 @@ pub async fn write(
                 return Ok(StatusCode::OK.into_response());
             }
         }
-        found.map(|f| f.meta.version)
+        found.map(|f| {
+            before = Some(f.body);
+            f.meta.version
+        })
     } else {
         head_version(app, key).await?
     };
@@ -77,9 +90,15 @@ pub async fn write(
         None => PutMode::Create,
     };
     let author = Author::of_write(Kind::Write, holder.as_ref(), client);
+    let size = bytes.len();
+    let event = AuditEvent::new(AuditAction::Write, Some(key))
+        .lock_id(id.clone().unwrap_or_default())
+        .states(before.as_deref(), Some(&bytes));
     match history::put_state(app, key, bytes, mode, author).await {
         Ok(_) => {
             tracing::info!(%key, serial = ?header.serial, lineage = ?header.lineage, id = ?id, "state written");
+            app.metrics().state_written(size);
+            audit::record(app, event).await;
             Ok(StatusCode::OK.into_response())
         }
         Err(StoreError::Precondition { .. } | StoreError::AlreadyExists { .. }) => {
@@ -108,6 +127,9 @@ pub async fn delete(
         .ok_or_else(|| ApiError::NoState(key.clone()))?;
     let version = found.meta.version;
     let author = Author::of_write(Kind::Delete, holder.as_ref(), client);
+    let event = AuditEvent::new(AuditAction::Delete, Some(key))
+        .lock_id(id.clone().unwrap_or_default())
+        .states(Some(&found.body), None);
     history::record_snapshot(app, key, found.body, author).await?;
     match app
         .store()
@@ -116,6 +138,7 @@ pub async fn delete(
     {
         Ok(()) => {
             tracing::warn!(%key, id = ?id, "state deleted");
+            audit::record(app, event).await;
             Ok((StatusCode::OK, format!("state {key} deleted\n")).into_response())
         }
         Err(StoreError::NotFound { .. }) => Err(ApiError::NoState(key.clone())),

@@ -35,6 +35,8 @@ use statelock_lock::LockError;
 use statelock_store::{ObjectMeta, PutMode, PutOptions, StoreError, Version};
 
 use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEvent};
+use crate::auth::{self, Permission};
 use crate::history::{self, Author, Kind};
 
 /// Tries to take `key`'s lock for `info`; with a TTL configured, a lock held by someone else
@@ -64,6 +66,10 @@ pub async fn attempt(
     if idle <= ttl {
         return Err(held);
     }
+    if !auth::may(Permission::Admin, key) {
+        tracing::info!(%key, idle_secs = idle.as_secs(), "idle lock not taken over: the caller has no admin permission on this state");
+        return Err(held);
+    }
     let record = app.locks().record_for(key, info.clone());
     let put = app
         .store()
@@ -86,7 +92,18 @@ pub async fn attempt(
                 "STUCK LOCK TAKEN OVER: the lock was idle for longer than --lock-ttl; \
                  writes under the old lock ID are refused from now on"
             );
+            app.metrics().lock_takeover();
             record_in_history(app, key, holder, &record).await;
+            let event = AuditEvent::new(AuditAction::Takeover, Some(key))
+                .lock_id(&record.id)
+                .reason(format!(
+                    "took over lock {} of {}, idle for {}s (--lock-ttl {}s)",
+                    holder.id,
+                    holder.who,
+                    idle.as_secs(),
+                    ttl.as_secs()
+                ));
+            audit::record(app, event).await;
             Ok(record)
         }
         // Another taker won, or the holder released meanwhile: a plain attempt says which.

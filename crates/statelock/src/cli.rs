@@ -37,6 +37,8 @@ pub enum Command {
     /// List states, their history (S3 versions and server history), show, diff and roll back.
     #[command(long_about = crate::commands::state::ABOUT)]
     State(crate::commands::state::StateArgs),
+    /// Create tokens for the principals file of `serve --principals`.
+    Token(crate::commands::token::TokenArgs),
 }
 
 const SERVE_ABOUT: &str = "\
@@ -125,6 +127,12 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub locking: LockArgs,
+
+    #[command(flatten)]
+    pub security: crate::security::SecurityArgs,
+
+    #[command(flatten)]
+    pub transport: crate::transport::TransportArgs,
 
     #[command(flatten)]
     pub s3: S3Args,

@@ -288,7 +288,7 @@ mod tests {
             "{e}"
         );
         assert!(
-            e.contains("valid keys are: allow-unsafe-store, bucket-name,"),
+            e.contains("valid keys are: allow-unsafe-store, audit-log, audit-store, body-timeout, bucket-name,"),
             "{e}"
         );
         assert!(e.contains("s3-path-style"), "{e}");

@@ -5,9 +5,11 @@ mod cli;
 mod commands;
 mod config_file;
 mod lock_args;
+mod security;
 mod serve;
 mod size;
 mod store_url;
+mod transport;
 
 use std::process::ExitCode;
 
@@ -44,6 +46,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(args) => commands::doctor::run(args),
         Command::IamPolicy(args) => commands::iam_policy::run(args),
         Command::State(args) => commands::state::run(args),
+        Command::Token(args) => commands::token::run(args),
     }
 }
 

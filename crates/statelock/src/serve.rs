@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::{S3Args, ServeArgs};
 use crate::store_url::StoreUrl;
+use crate::transport::Transport;
 
 /// Everything `serve` needs, validated.
 #[derive(Debug)]
@@ -20,6 +21,7 @@ pub struct ServeConfig {
     store: StoreUrl,
     s3: S3Args,
     http: HttpConfig,
+    transport: Transport,
 }
 
 impl ServeConfig {
@@ -36,12 +38,17 @@ impl ServeConfig {
         http.stale_write_guard = !args.no_stale_write_guard;
         http.history_retention = args.history_retention;
         http.locking = args.locking.policy();
+        http.auth = args.security.authenticator(args.listen)?;
+        http.audit = args.security.audit_log()?;
+        http.body_timeout = args.transport.body_timeout;
+        let transport = Transport::from_args(&args.transport)?;
         Ok(ServeConfig {
             config_file: args.config,
             listen: args.listen,
             store,
             s3: args.s3,
             http,
+            transport,
         })
     }
 }
@@ -56,9 +63,8 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let store = config.store.open(&config.s3).await?;
-    if config.store.is_remote() {
-        check_conditional_writes(&*store, config.s3.allow_unsafe_store).await?;
-    }
+    let checked = config.store.is_remote()
+        && check_conditional_writes(&*store, config.s3.allow_unsafe_store).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -74,36 +80,45 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         history_retention = config.http.history_retention,
         lock_wait = ?config.http.locking.wait,
         lock_ttl = ?config.http.locking.ttl,
-        "statelock serving on http://{addr}"
+        principals = ?config.http.auth.as_ref().map(|a| a.path()),
+        "statelock serving on {}://{addr}",
+        config.transport.scheme()
     );
     // Written, not printed: a reader that closes stdout after the first line (a script that
     // only wanted the address) must not take the server down with a broken pipe.
     let mut stdout = std::io::stdout();
-    let _ = writeln!(stdout, "{}", backend_block(addr)).and_then(|()| stdout.flush());
+    let mut block = backend_block(config.transport.scheme(), addr);
+    if config.http.auth.is_some() {
+        block.push_str(
+            "\n# This server needs credentials: add username = \"<principal>\" to the block and \
+             set TF_HTTP_PASSWORD=<token> (see `statelock token create --help`).",
+        );
+    }
+    let _ = writeln!(stdout, "{block}").and_then(|()| stdout.flush());
+    if let Some(auth) = &config.http.auth {
+        crate::security::reload_on_sighup(auth.clone())?;
+    }
     let state = AppState::new(store, config.http);
+    if checked {
+        state.store_checked();
+    }
     let app = router(state.clone());
-    // Connect info gives history entries the client's address when no lock names the writer.
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    crate::transport::serve(listener, app, config.transport, async move {
         shutdown_signal().await;
         // Waiting LOCKs would otherwise hold graceful shutdown up for their whole wait.
         state.begin_shutdown();
     })
-    .await
-    .context("the server failed")?;
+    .await;
     tracing::info!("statelock stopped");
     Ok(())
 }
 
 /// Refuses to serve on a store that ignores conditional writes, where locks would protect
-/// nothing, unless the operator insists.
+/// nothing, unless the operator insists. Returns whether the store passed.
 async fn check_conditional_writes(
     store: &dyn statelock_store::ObjectStore,
     allow_unsafe: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let report = statelock_store::probe_conditional_writes(store)
         .await
         .context("the start-up check of the store failed")?;
@@ -112,7 +127,7 @@ async fn check_conditional_writes(
     }
     if report.locking_is_safe() {
         tracing::info!(store = %store.describe(), "store honours conditional writes");
-        return Ok(());
+        return Ok(true);
     }
     if allow_unsafe {
         tracing::error!(
@@ -120,7 +135,7 @@ async fn check_conditional_writes(
             "STARTING ANYWAY (--allow-unsafe-store): this store ignores conditional writes, so \
              locks do not exclude each other and concurrent applies can lose state"
         );
-        return Ok(());
+        return Ok(false);
     }
     anyhow::bail!(
         "refusing to serve: the store does not honour conditional writes, so its locks would \
@@ -130,10 +145,10 @@ async fn check_conditional_writes(
 }
 
 /// The ready-to-paste configuration; its first line is also how scripts learn the address.
-fn backend_block(addr: SocketAddr) -> String {
-    let url = format!("http://{addr}/v1/states/terraform.tfstate");
+fn backend_block(scheme: &str, addr: SocketAddr) -> String {
+    let url = format!("{scheme}://{addr}/v1/states/terraform.tfstate");
     format!(
-        "statelock listening on http://{addr}\n\
+        "statelock listening on {scheme}://{addr}\n\
          # Paste into your Terraform configuration; replace terraform.tfstate with the state's key.\n\
          terraform {{\n  backend \"http\" {{\n    address        = \"{url}\"\n    lock_address   = \"{url}\"\n    \
          unlock_address = \"{url}\"\n    lock_method    = \"LOCK\"\n    unlock_method  = \"UNLOCK\"\n  }}\n}}"

@@ -21,6 +21,7 @@ use serde::Serialize;
 use statelock_core::StateKey;
 
 use crate::app::AppState;
+use crate::auth::{self, Permission};
 use crate::endpoint::percent_decode;
 use crate::error::ApiError;
 use crate::history::{VersionId, check_server_key};
@@ -42,6 +43,11 @@ pub async fn handle(app: &AppState, parts: &Parts) -> Result<Response, ApiError>
     let (key, action) = split_action(rest).ok_or_else(|| no_endpoint(path))?;
     let key = StateKey::parse(&percent_decode(key)?).map_err(ApiError::BadKey)?;
     check_server_key(&key)?;
+    let needs = match action {
+        ApiAction::Rollback => Permission::Admin,
+        _ => Permission::Read,
+    };
+    auth::require(app, needs, &key)?;
     match action {
         ApiAction::Versions => {
             allow(&parts.method, Method::GET)?;

@@ -14,6 +14,7 @@ use statelock_core::{LockInfo, StateKey};
 use statelock_store::{ObjectStoreExt, PutMode, StoreError};
 
 use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEvent};
 use crate::error::ApiError;
 use crate::history::{self, Author, Kind};
 
@@ -73,6 +74,10 @@ async fn copy_forward(
             e @ RollbackError::NotAState { .. } => ApiError::Unprocessable(e.to_string()),
         },
     )?;
+    let event = AuditEvent::new(AuditAction::Rollback, Some(key))
+        .lock_id(lock_id)
+        .states(current.as_ref().map(|c| &c.body[..]), Some(&plan.body[..]))
+        .reason(format!("rolled back to version {id}"));
     let mode = match &current {
         Some(c) => PutMode::Update(c.meta.version.clone()),
         None => PutMode::Create,
@@ -86,6 +91,7 @@ async fn copy_forward(
     match history::put_state(app, key, Bytes::from(plan.body), mode, author).await {
         Ok(_) => {
             tracing::warn!(%key, to = %id, serial, "state rolled back");
+            audit::record(app, event).await;
             Ok(super::json(&serde_json::json!({
                 "key": key.as_str(),
                 "rolled_back_to": id.to_string(),

@@ -9,6 +9,7 @@ use statelock_lock::LockState;
 use statelock_store::ObjectStoreExt;
 
 use crate::app::AppState;
+use crate::auth::{self, Permission};
 use crate::error::ApiError;
 use crate::history::check_server_key;
 
@@ -47,7 +48,7 @@ pub async fn list(app: &AppState) -> Result<Response, ApiError> {
         let Ok(key) = StateKey::parse(&object.key) else {
             continue;
         };
-        if check_server_key(&key).is_err() {
+        if check_server_key(&key).is_err() || !auth::may(Permission::Read, &key) {
             continue;
         }
         let lock = if locked.contains(key.as_str()) {

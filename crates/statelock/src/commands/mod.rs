@@ -10,6 +10,7 @@ pub mod prompt;
 pub mod state;
 pub mod store_args;
 pub mod table;
+pub mod token;
 
 use std::process::ExitCode;
 

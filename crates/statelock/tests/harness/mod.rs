@@ -12,6 +12,8 @@ use std::sync::Barrier;
 
 use statelock_test_support::{S3Server, terraform_bin, unique_name};
 
+pub mod auth;
+
 /// Where a server keeps its states.
 #[derive(Clone, Debug)]
 pub enum StoreSpec {
@@ -46,6 +48,8 @@ pub struct Server {
     pub child: Child,
     _stdout: BufReader<ChildStdout>,
     pub addr: String,
+    /// `http` or `https`.
+    pub scheme: String,
     pub store: StoreSpec,
     log: PathBuf,
     _dir: tempfile::TempDir,
@@ -56,21 +60,34 @@ impl Server {
     pub fn start() -> Server {
         let dir = tempfile::tempdir().unwrap();
         let store = StoreSpec::Dir(dir.path().join("data"));
-        Server::start_in(dir, &store, &[])
+        Server::start_in(dir, &store, &[], &[])
     }
 
     /// A server on `store`, with extra `serve` flags.
     pub fn start_on(store: &StoreSpec, extra: &[&str]) -> Server {
-        Server::start_in(tempfile::tempdir().unwrap(), store, extra)
+        Server::start_in(tempfile::tempdir().unwrap(), store, extra, &[])
     }
 
-    fn start_in(dir: tempfile::TempDir, store: &StoreSpec, extra: &[&str]) -> Server {
+    /// A server on a fresh local directory, with extra `serve` flags and environment.
+    pub fn start_with(extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StoreSpec::Dir(dir.path().join("data"));
+        Server::start_in(dir, &store, extra, env)
+    }
+
+    fn start_in(
+        dir: tempfile::TempDir,
+        store: &StoreSpec,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let log = dir.path().join("server.log");
         let mut command = Command::new(env!("CARGO_BIN_EXE_statelock"));
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .env("STATELOCK_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap());
         match store {
@@ -89,20 +106,22 @@ impl Server {
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
         stdout.read_line(&mut first).unwrap();
-        let addr = first
+        let (scheme, addr) = first
             .trim()
-            .strip_prefix("statelock listening on http://")
+            .strip_prefix("statelock listening on ")
+            .and_then(|url| url.split_once("://"))
             .unwrap_or_else(|| {
                 panic!(
                     "unexpected first line {first:?}; log:\n{}",
                     std::fs::read_to_string(&log).unwrap_or_default()
                 )
-            })
-            .to_owned();
+            });
+        let (scheme, addr) = (scheme.to_owned(), addr.to_owned());
         Server {
             child,
             _stdout: stdout,
             addr,
+            scheme,
             store: store.clone(),
             log,
             _dir: dir,
@@ -110,7 +129,7 @@ impl Server {
     }
 
     pub fn url(&self, key: &str) -> String {
-        format!("http://{}/v1/states/{key}", self.addr)
+        format!("{}://{}/v1/states/{key}", self.scheme, self.addr)
     }
 
     pub fn log(&self) -> String {
@@ -165,8 +184,9 @@ pub fn request(addr: &str, method: &str, path: &str, body: &str) -> (u16, String
 /// whose state is `key` on a server.
 pub struct Workdir {
     pub dir: tempfile::TempDir,
-    /// Extra environment for Terraform, e.g. AWS credentials for `backend "s3"`.
-    pub env: Vec<(&'static str, String)>,
+    /// Extra environment for every `terraform` run (e.g. `TF_HTTP_PASSWORD`, or AWS
+    /// credentials for `backend "s3"`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Workdir {
@@ -177,22 +197,29 @@ impl Workdir {
 
     /// The lock address carries `query` (e.g. `?wait=5m`).
     pub fn with_lock_query(server: &Server, key: &str, query: &str) -> Workdir {
+        let w = Workdir::uninitialised(&server.url(key), query, "", Vec::new());
+        w.ok(&["init", "-input=false"]);
+        w
+    }
+
+    /// A working directory for the state at `url`, with `backend_extra` lines in the backend
+    /// block and `env` for every run, before `terraform init`.
+    pub fn uninitialised(
+        url: &str,
+        lock_query: &str,
+        backend_extra: &str,
+        env: Vec<(String, String)>,
+    ) -> Workdir {
         let dir = tempfile::tempdir().unwrap();
-        let url = server.url(key);
         std::fs::write(
             dir.path().join("main.tf"),
             format!(
-                "terraform {{\n  backend \"http\" {{\n    address = \"{url}\"\n    lock_address = \"{url}{query}\"\n    unlock_address = \"{url}\"\n    lock_method = \"LOCK\"\n    unlock_method = \"UNLOCK\"\n  }}\n}}\n\
+                "terraform {{\n  backend \"http\" {{\n    address = \"{url}\"\n    lock_address = \"{url}{lock_query}\"\n    unlock_address = \"{url}\"\n    lock_method = \"LOCK\"\n    unlock_method = \"UNLOCK\"\n{backend_extra}  }}\n}}\n\
                  variable \"n\" {{\n  default = 0\n}}\noutput \"n\" {{\n  value = var.n\n}}\n"
             ),
         )
         .unwrap();
-        let w = Workdir {
-            dir,
-            env: Vec::new(),
-        };
-        w.ok(&["init", "-input=false"]);
-        w
+        Workdir { dir, env }
     }
 
     /// Terraform 1.0.3's own `backend "s3"` on `bucket` of a test S3 server (no statelock
@@ -213,7 +240,11 @@ impl Workdir {
         .unwrap();
         let w = Workdir {
             dir,
-            env: server.aws_env(),
+            env: server
+                .aws_env()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
         };
         w.ok(&["init", "-input=false"]);
         w

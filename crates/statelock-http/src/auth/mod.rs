@@ -1,0 +1,169 @@
+//! Who may touch which state: principals with tokens and grants, checked on every request.
+//!
+//! - `grants`: permissions (`read` < `lock` < `write` < `admin`) on key patterns.
+//! - `token`: generating tokens and comparing their SHA-256 digests in constant time.
+//! - `principals`: the TOML principals file, its validation, and appending new tokens.
+//! - `credentials`: HTTP Basic and Bearer from the `Authorization` header; without one, a
+//!   verified client certificate listed in the principals file.
+//! - `middleware`: authenticates each request (401) and runs the handler as that caller.
+//!
+//! # Which request needs what
+//!
+//! | request                                                   | needs   |
+//! |-----------------------------------------------------------|---------|
+//! | GET a state, the history API (versions, diff)             | `read`  |
+//! | LOCK, UNLOCK with the holder's own record                 | `lock`  |
+//! | POST/PUT/DELETE a state                                   | `write` |
+//! | force-unlock (empty or ID-only UNLOCK body)               | `admin` |
+//! | taking over a lock idle for longer than `--lock-ttl`      | `admin` |
+//! | rollback                                                  | `admin` |
+//!
+//! A write is accepted only from the lock holder (fencing), which is why `write` implies
+//! `lock`. `GET /v1/api/states` lists only the states the caller may read. There is no
+//! per-request override of the stale-write guard; `--no-stale-write-guard` is the operator's.
+//!
+//! # How handlers learn the caller
+//!
+//! The middleware runs the rest of the request inside a task-local scope holding the
+//! [`Caller`]. The checks deep in the lock path (force-unlock, takeover) read it from there
+//! instead of having it threaded through every signature in between. Nothing in request
+//! handling spawns tasks, so the scope covers all of it. Outside any scope (a router built
+//! without the middleware, which only in-crate code can do) every check allows.
+
+mod credentials;
+mod grants;
+mod middleware;
+mod principals;
+mod token;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use statelock_core::StateKey;
+
+use crate::app::AppState;
+use crate::endpoint::Action;
+use crate::error::ApiError;
+
+pub use grants::{Grant, KeyPattern, Permission};
+pub use middleware::authenticate;
+pub use principals::{Principal, Principals, PrincipalsError, create_token};
+pub use token::{TOKEN_PREFIX, TokenHash};
+
+/// The principals the server checks requests against, reloadable from their file.
+pub struct Authenticator {
+    path: PathBuf,
+    principals: RwLock<Arc<Principals>>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("path", &self.path)
+            .field("principals", &self.current().len())
+            .finish()
+    }
+}
+
+impl Authenticator {
+    pub fn load(path: &Path) -> Result<Authenticator, PrincipalsError> {
+        Ok(Authenticator {
+            path: path.to_owned(),
+            principals: RwLock::new(Arc::new(Principals::load(path)?)),
+        })
+    }
+
+    /// Reads the file again. On any error the principals in use stay as they were, so a typo
+    /// in the file never locks everyone out (or lets everyone in). Returns how many there are.
+    pub fn reload(&self) -> Result<usize, PrincipalsError> {
+        let fresh = Arc::new(Principals::load(&self.path)?);
+        let count = fresh.len();
+        *self.principals.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(count)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn current(&self) -> Arc<Principals> {
+        self.principals
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// The SHA-256 fingerprint of the certificate a client presented in the TLS handshake, once
+/// verified against `--tls-client-ca`; the accept loop puts it into each request's extensions.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientCertificate(pub TokenHash);
+
+impl ClientCertificate {
+    pub fn from_der(der: &[u8]) -> ClientCertificate {
+        ClientCertificate(TokenHash::of_bytes(der))
+    }
+}
+
+/// Who sent the request being handled.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// `None` when the server runs without principals: everything is allowed.
+    pub principal: Option<Arc<Principal>>,
+    pub remote: Option<SocketAddr>,
+}
+
+impl Caller {
+    /// The principal's name, `anonymous` without authentication.
+    pub fn name(&self) -> &str {
+        self.principal.as_ref().map_or("anonymous", |p| &p.name)
+    }
+
+    pub fn may(&self, wanted: Permission, key: &str) -> bool {
+        self.principal
+            .as_ref()
+            .is_none_or(|p| p.allows(wanted, key))
+    }
+}
+
+tokio::task_local! {
+    static CALLER: Caller;
+}
+
+/// The caller of the request being handled, if it runs under the middleware.
+pub fn current() -> Option<Caller> {
+    CALLER.try_with(Clone::clone).ok()
+}
+
+/// Whether the current caller may do `wanted` on `key`.
+pub fn may(wanted: Permission, key: &StateKey) -> bool {
+    current().is_none_or(|c| c.may(wanted, key.as_str()))
+}
+
+/// 403 naming the missing permission unless the current caller has it.
+pub fn require(app: &AppState, wanted: Permission, key: &StateKey) -> Result<(), ApiError> {
+    let Some(caller) = current() else {
+        return Ok(());
+    };
+    if caller.may(wanted, key.as_str()) {
+        return Ok(());
+    }
+    let refusal = ApiError::Forbidden {
+        principal: caller.name().to_owned(),
+        permission: wanted,
+        key: key.clone(),
+    };
+    crate::audit::denied(app, Some(key), 403, &refusal.message(), None);
+    Err(refusal)
+}
+
+/// The permission an `http` backend request needs before it is looked at further; UNLOCK
+/// bodies that force-unlock need `admin` on top, checked once the body is read.
+pub fn needed(action: Action) -> Permission {
+    match action {
+        Action::ReadState => Permission::Read,
+        Action::Lock | Action::Unlock => Permission::Lock,
+        Action::WriteState | Action::DeleteState => Permission::Write,
+    }
+}

@@ -1,0 +1,256 @@
+//! Access control end to end, with the real Terraform 1.0.3 binary logging in with
+//! `username`/`password` (the token in `TF_HTTP_PASSWORD`), principals made by
+//! `statelock token create`, and the server reloading them on SIGHUP.
+//!
+//! Index:
+//! - `terraform_with_principals`: a writer applies; a `lock:` principal (what iam-policy calls
+//!   read-only) plans but its apply is refused with 403; a `read:` principal plans with
+//!   -lock=false only; a team-a principal cannot touch team-b; no or a wrong password is 401;
+//!   no token appears in the server's log
+//!   nor in the audit trail, which records each lock, write, unlock and refusal; /metrics
+//!   counts the refusals
+//! - `sighup_loads_new_tokens`: a token created while the server runs works after SIGHUP
+//! - `refuses_to_serve_the_network_without_principals`: 0.0.0.0 without principals
+
+mod harness;
+
+use std::process::Command;
+
+use harness::auth::{basic, create_token, request_as, workdir_as};
+use harness::{Server, text};
+
+const TEAM_A: &str = "team-a/prod/terraform.tfstate";
+const TEAM_B: &str = "team-b/prod/terraform.tfstate";
+
+#[test]
+fn terraform_with_principals() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("principals.toml");
+    let writer = create_token(&file, "ci-team-a", &["write:team-a/**"]);
+    let planner = create_token(&file, "planner", &["lock:**"]);
+    let reader = create_token(&file, "reader", &["read:**"]);
+    let admin = create_token(&file, "root", &["admin:**"]);
+    let audit = dir.path().join("audit.log");
+    let server = Server::start_with(
+        &[
+            "--principals",
+            file.to_str().unwrap(),
+            "--audit-log",
+            audit.to_str().unwrap(),
+        ],
+        &[("STATELOCK_LOG", "debug")],
+    );
+
+    let w = workdir_as(&server, TEAM_A, "ci-team-a", &writer, "");
+    w.ok(&["init", "-input=false"]);
+    w.ok(&["apply", "-input=false", "-auto-approve", "-var", "n=1"]);
+    let (status, _, body) = request_as(
+        &server.addr,
+        Some(&basic("root", &admin)),
+        "GET",
+        &format!("/v1/states/{TEAM_A}"),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let stored = body;
+
+    // The planner locks and reads, so plan works; apply's write is refused, and Terraform
+    // shows the 403.
+    let p = workdir_as(&server, TEAM_A, "planner", &planner, "");
+    p.ok(&["init", "-input=false"]);
+    let plan = p.run(&["plan", "-input=false", "-detailed-exitcode", "-var", "n=1"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let apply = p.fails(&["apply", "-input=false", "-auto-approve", "-var", "n=2"]);
+    println!("terraform apply as a lock-only principal printed:\n{apply}");
+    assert!(apply.contains("HTTP error: 403"), "{apply}");
+    let (_, _, after) = request_as(
+        &server.addr,
+        Some(&basic("root", &admin)),
+        "GET",
+        &format!("/v1/states/{TEAM_A}"),
+        "",
+    );
+    assert_eq!(after, stored, "a refused apply changed the state");
+    assert!(
+        server.log().contains(
+            "\"planner\" lacks the write permission on state team-a/prod/terraform.tfstate"
+        ),
+        "{}",
+        server.log()
+    );
+
+    // A read-only principal cannot even take plan's lock, only plan with -lock=false.
+    let r = workdir_as(&server, TEAM_A, "reader", &reader, "");
+    r.ok(&["init", "-input=false"]);
+    let locked_plan = r.fails(&["plan", "-input=false", "-var", "n=1"]);
+    println!("terraform plan as a read-only principal printed:\n{locked_plan}");
+    assert!(locked_plan.contains("invalid auth"), "{locked_plan}");
+    r.ok(&["plan", "-input=false", "-lock=false", "-var", "n=1"]);
+
+    // team-a's principal on team-b's state: refused from the first read.
+    let b = workdir_as(&server, TEAM_B, "ci-team-a", &writer, "");
+    let init = b.run(&["init", "-input=false"]);
+    let output = format!(
+        "{}{}",
+        text(&init),
+        if init.status.success() {
+            b.fails(&["apply", "-input=false", "-auto-approve", "-var", "n=1"])
+        } else {
+            String::new()
+        }
+    );
+    println!("terraform on team-b as the team-a principal printed:\n{output}");
+    assert!(output.contains("invalid auth"), "{output}");
+    assert!(
+        server.log().contains(
+            "\"ci-team-a\" lacks the read permission on state team-b/prod/terraform.tfstate"
+        ),
+        "{}",
+        server.log()
+    );
+    let (status, _, _) = request_as(
+        &server.addr,
+        Some(&basic("root", &admin)),
+        "GET",
+        &format!("/v1/states/{TEAM_B}"),
+        "",
+    );
+    assert_eq!(status, 404, "nothing was written to team-b");
+
+    // No password, and a wrong one: 401, which Terraform reports as "requires auth".
+    let anonymous = harness::Workdir::uninitialised(&server.url(TEAM_A), "", "", Vec::new());
+    let refused = anonymous.fails(&["init", "-input=false"]);
+    assert!(refused.contains("requires auth"), "{refused}");
+    let wrong = workdir_as(&server, TEAM_A, "ci-team-a", "slt_not-the-token", "");
+    let refused = wrong.fails(&["init", "-input=false"]);
+    assert!(refused.contains("requires auth"), "{refused}");
+
+    // The audit trail: the writer's apply, the planner's refused write, the anonymous init.
+    let trail = std::fs::read_to_string(&audit).unwrap();
+    println!("audit trail:\n{trail}");
+    let events: Vec<(String, String, String)> = trail
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|e| {
+            (
+                e["principal"].as_str().unwrap_or("-").to_owned(),
+                e["action"].as_str().unwrap().to_owned(),
+                e["key"].as_str().unwrap_or("-").to_owned(),
+            )
+        })
+        .collect();
+    let has = |who: &str, action: &str, key: &str| {
+        events.contains(&(who.to_owned(), action.to_owned(), key.to_owned()))
+    };
+    assert!(
+        has("ci-team-a", "lock", TEAM_A)
+            && has("ci-team-a", "write", TEAM_A)
+            && has("ci-team-a", "unlock", TEAM_A),
+        "{trail}"
+    );
+    assert!(
+        has("planner", "lock", TEAM_A) && has("planner", "denied", TEAM_A),
+        "{trail}"
+    );
+    assert!(
+        has("ci-team-a", "denied", TEAM_B) && has("-", "denied", "-"),
+        "{trail}"
+    );
+    assert!(
+        !events.iter().any(|e| e.0 == "planner" && e.1 == "write"),
+        "{trail}"
+    );
+
+    // /metrics needs no credentials and counts the refusals by operation and status.
+    let (status, _, metrics) = request_as(&server.addr, None, "GET", "/metrics", "");
+    assert_eq!(status, 200, "{metrics}");
+    for line in [
+        "statelock_requests_total{operation=\"write\",status=\"403\"} 1",
+        "statelock_requests_total{operation=\"lock\",status=\"403\"} 1",
+        "statelock_requests_total{operation=\"read\",status=\"401\"} 2",
+        "statelock_requests_total{operation=\"write\",status=\"200\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    assert!(!metrics.contains("team-a"), "metrics never name keys");
+
+    let log = server.log();
+    assert!(log.contains("request refused: not authenticated"), "{log}");
+    for (name, token) in [
+        ("ci-team-a", &writer),
+        ("planner", &planner),
+        ("reader", &reader),
+        ("root", &admin),
+    ] {
+        assert!(
+            !log.contains(token.as_str()),
+            "a token is in the server log:\n{log}"
+        );
+        assert!(
+            !log.contains(&basic(name, token)["Basic ".len()..]),
+            "a Basic header is in the server log"
+        );
+        assert!(
+            !trail.contains(token.as_str()),
+            "a token is in the audit trail"
+        );
+    }
+}
+
+#[test]
+fn sighup_loads_new_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("principals.toml");
+    let first = create_token(&file, "ops", &["admin:**"]);
+    let server = Server::start_with(&["--principals", file.to_str().unwrap()], &[]);
+    let list = |token: &str| {
+        request_as(
+            &server.addr,
+            Some(&format!("Bearer {token}")),
+            "GET",
+            "/v1/api/states",
+            "",
+        )
+        .0
+    };
+    assert_eq!(list(&first), 200);
+
+    let second = create_token(&file, "ops", &[]);
+    assert_eq!(list(&second), 401, "not loaded before SIGHUP");
+    let hup = Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let mut status = 0;
+    for _ in 0..100 {
+        status = list(&second);
+        if status == 200 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(status, 200, "{}", server.log());
+    assert_eq!(list(&first), 200, "the first token still works");
+    assert!(
+        server.log().contains("SIGHUP: principals reloaded"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn refuses_to_serve_the_network_without_principals() {
+    let out = Command::new(env!("CARGO_BIN_EXE_statelock"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--store", "memory://"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("refusing to serve on 0.0.0.0:0 without authentication"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--insecure-no-auth"), "{stderr}");
+    assert!(out.stdout.is_empty(), "it never listened");
+}

@@ -1,0 +1,80 @@
+//! What the access-control tests share: principals made with `statelock token create`,
+//! requests with credentials, and Terraform working directories that log in.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+
+use base64::Engine;
+
+use super::{Server, Workdir};
+
+/// Runs `statelock token create NAME --grant G... --principals FILE --json` and returns the
+/// token, checking that stderr and the file never show it.
+pub fn create_token(file: &Path, name: &str, grants: &[&str]) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_statelock"));
+    command
+        .args(["token", "create", name, "--principals"])
+        .arg(file);
+    for g in grants {
+        command.args(["--grant", g]);
+    }
+    let out = command.arg("--json").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "token create failed: {stderr}");
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let token = reply["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("slt_") && token.len() > 40, "{token}");
+    assert!(!stderr.contains(&token));
+    assert!(!std::fs::read_to_string(file).unwrap().contains(&token));
+    token
+}
+
+pub fn basic(name: &str, token: &str) -> String {
+    let pair = base64::engine::general_purpose::STANDARD.encode(format!("{name}:{token}"));
+    format!("Basic {pair}")
+}
+
+/// One HTTP/1.1 request with an `Authorization` header; returns status, head and body.
+pub fn request_as(
+    addr: &str,
+    authorization: Option<&str>,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    let status = reply[9..12].parse().unwrap();
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// A Terraform working directory for `key` on `server` that logs in as `name` with `token`
+/// (`username` in the backend block, the token in `TF_HTTP_PASSWORD`, so it is in no file);
+/// `backend_extra` adds lines to the backend block. Not yet initialised.
+pub fn workdir_as(
+    server: &Server,
+    key: &str,
+    name: &str,
+    token: &str,
+    backend_extra: &str,
+) -> Workdir {
+    Workdir::uninitialised(
+        &server.url(key),
+        "",
+        &format!("    username = \"{name}\"\n{backend_extra}"),
+        vec![("TF_HTTP_PASSWORD".to_owned(), token.to_owned())],
+    )
+}

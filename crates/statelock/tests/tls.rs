@@ -1,0 +1,260 @@
+//! TLS end to end: certificates made with the `openssl` command line, Terraform 1.0.3 over
+//! HTTPS with `skip_cert_verification = true` (and refusing the self-signed certificate
+//! without it), and client certificates required by `--tls-client-ca` and standing for a
+//! principal, checked with curl (Terraform 1.0.3 cannot send one; that came in 1.4).
+
+mod harness;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use harness::auth::{create_token, workdir_as};
+use harness::{Server, text};
+
+/// Runs `openssl` with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl {args:?}: {}", text(&out));
+}
+
+/// A P-256 key and a certificate for 127.0.0.1: self-signed, or signed by `ca` (name of a
+/// `<ca>.pem`/`<ca>.key` pair in `dir`). Returns the certificate and key paths.
+fn certificate(dir: &Path, name: &str, ca: Option<&str>) -> (PathBuf, PathBuf) {
+    let (key, cert) = (format!("{name}.key"), format!("{name}.pem"));
+    openssl(
+        dir,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            &key,
+        ],
+    );
+    let subject = format!("/CN={name}");
+    match ca {
+        None => openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                &key,
+                "-out",
+                &cert,
+                "-days",
+                "2",
+                "-subj",
+                &subject,
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+            ],
+        ),
+        Some(ca) => {
+            let csr = format!("{name}.csr");
+            openssl(
+                dir,
+                &["req", "-new", "-key", &key, "-out", &csr, "-subj", &subject],
+            );
+            std::fs::write(dir.join("ext.cnf"), "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth,serverAuth\nsubjectAltName=IP:127.0.0.1\n").unwrap();
+            openssl(
+                dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &csr,
+                    "-CA",
+                    &format!("{ca}.pem"),
+                    "-CAkey",
+                    &format!("{ca}.key"),
+                    "-CAcreateserial",
+                    "-out",
+                    &cert,
+                    "-days",
+                    "2",
+                    "-extfile",
+                    "ext.cnf",
+                ],
+            );
+        }
+    }
+    (dir.join(cert), dir.join(key))
+}
+
+fn curl(args: &[&str]) -> Output {
+    Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn terraform_over_tls_with_skip_cert_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path(), "server", None);
+    let principals = dir.path().join("principals.toml");
+    let token = create_token(&principals, "ci", &["write:**"]);
+    let server = Server::start_with(
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--principals",
+            principals.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(server.scheme, "https");
+    let state = "team-a/tls.tfstate";
+
+    // Terraform checks the certificate unless told not to.
+    let strict = workdir_as(&server, state, "ci", &token, "    retry_max = 0\n");
+    let refused = strict.fails(&["init", "-input=false"]);
+    println!("terraform init against a self-signed certificate printed:\n{refused}");
+    assert!(
+        refused.contains("x509: certificate signed by unknown authority"),
+        "{refused}"
+    );
+
+    let w = workdir_as(
+        &server,
+        state,
+        "ci",
+        &token,
+        "    skip_cert_verification = true\n",
+    );
+    w.ok(&["init", "-input=false"]);
+    w.ok(&["apply", "-input=false", "-auto-approve", "-var", "n=7"]);
+    assert_eq!(w.ok(&["output", "-raw", "n"]), "7");
+
+    // The same state over HTTPS with curl, trusting the certificate this time.
+    let url = server.url(state);
+    let got = curl(&[
+        "--cacert",
+        cert.to_str().unwrap(),
+        "-u",
+        &format!("ci:{token}"),
+        &url,
+    ]);
+    assert!(got.status.success(), "{}", text(&got));
+    let body: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
+    assert_eq!(body["outputs"]["n"]["value"], "7");
+    // Plain HTTP to the TLS port gets no answer from the application.
+    let plain = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &url.replace("https://", "http://"),
+    ]);
+    assert_ne!(String::from_utf8_lossy(&plain.stdout), "200");
+}
+
+#[test]
+fn client_certificates_are_required_with_tls_client_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    certificate(d, "ca", None);
+    let (cert, key) = certificate(d, "server", Some("ca"));
+    let client = certificate(d, "client", Some("ca"));
+    let unlisted = certificate(d, "unlisted", Some("ca"));
+    certificate(d, "stranger-ca", None);
+    let stranger = certificate(d, "stranger", Some("stranger-ca"));
+    // The client's certificate stands for a read-only principal; "ops" has a token.
+    let principals = d.join("principals.toml");
+    let token = create_token(&principals, "ops", &["admin:**"]);
+    let mut file = std::fs::read_to_string(&principals).unwrap();
+    file.push_str(&format!(
+        "\n[[principal]]\nname = \"deploy-bot\"\ngrants = [\"read:**\"]\n\n\
+         [[certificate]]\nprincipal = \"deploy-bot\"\nsha256 = \"{}\"\n",
+        fingerprint(&client.0)
+    ));
+    std::fs::write(&principals, file).unwrap();
+    let server = Server::start_with(
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--tls-client-ca",
+            d.join("ca.pem").to_str().unwrap(),
+            "--principals",
+            principals.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let ca = d.join("ca.pem");
+    let list = format!("https://{}/v1/api/states", server.addr);
+    let state = format!("https://{}/v1/states/x.tfstate", server.addr);
+    let body = r#"{"version":4,"serial":1,"lineage":"l","outputs":{},"resources":[]}"#;
+    // curl with `identity` (certificate, key) and `extra` arguments; returns the HTTP status
+    // ("000" when the handshake failed) and stderr.
+    let call = |identity: Option<&(PathBuf, PathBuf)>, extra: &[&str]| {
+        let mut args = vec!["--cacert".to_owned(), ca.display().to_string()];
+        if let Some((cert, key)) = identity {
+            args.extend(["--cert".to_owned(), cert.display().to_string()]);
+            args.extend(["--key".to_owned(), key.display().to_string()]);
+        }
+        args.extend(["-o", "/dev/null", "-w", "%{http_code}"].map(str::to_owned));
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = curl(&args);
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    assert_eq!(call(Some(&client), &[&list]).0, "200");
+    // The certificate's principal may read, not write; a token on the same connection wins.
+    let post = ["-X", "POST", "--data", body, &state];
+    assert_eq!(call(Some(&client), &post).0, "403");
+    let as_ops = format!("ops:{token}");
+    assert_eq!(
+        call(Some(&client), &[&["-u", &as_ops][..], &post].concat()).0,
+        "200"
+    );
+    // Signed by the CA but not listed: the handshake passes, the request is not authenticated.
+    assert_eq!(call(Some(&unlisted), &[&list]).0, "401");
+
+    let none = call(None, &[&list]);
+    assert_eq!(
+        none.0, "000",
+        "served without a client certificate: {none:?}"
+    );
+    let foreign = call(Some(&stranger), &[&list]);
+    assert_eq!(
+        foreign.0, "000",
+        "served a certificate of another CA: {foreign:?}"
+    );
+    println!("curl without a client certificate: {}", none.1);
+    println!("curl with another CA's certificate: {}", foreign.1);
+    assert!(
+        server.log().contains("TLS handshake refused"),
+        "{}",
+        server.log()
+    );
+}
+
+/// The SHA-256 fingerprint as `openssl x509 -fingerprint` prints it (`AB:CD:…`).
+fn fingerprint(cert: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(cert)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.trim().rsplit_once('=').unwrap().1.to_owned()
+}
