@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use statelock_lock::LockClient;
+use statelock_lock::{LockClient, SecondaryLock};
 use statelock_store::ObjectStore;
 
 use crate::lock_policy::LockPolicy;
@@ -29,6 +29,9 @@ pub struct HttpConfig {
     pub history_retention: usize,
     /// Lock waiting and stuck-lock takeover.
     pub locking: LockPolicy,
+    /// Dual-lock mode: a second lock taken with every `.tflock` lock and told about every
+    /// state write (a DynamoDB table during a migration).
+    pub secondary_lock: Option<Arc<dyn SecondaryLock>>,
 }
 
 impl HttpConfig {
@@ -40,6 +43,7 @@ impl HttpConfig {
             stale_write_guard: true,
             history_retention: DEFAULT_HISTORY_RETENTION,
             locking: LockPolicy::default(),
+            secondary_lock: None,
         }
     }
 }
@@ -61,7 +65,8 @@ struct Inner {
 impl AppState {
     /// A server over `store`.
     pub fn new(store: Arc<dyn ObjectStore>, config: HttpConfig) -> AppState {
-        let locks = LockClient::new(store.clone(), config.bucket.clone());
+        let locks = LockClient::new(store.clone(), config.bucket.clone())
+            .with_secondary(config.secondary_lock.clone());
         AppState {
             inner: Arc::new(Inner {
                 store,

@@ -65,6 +65,8 @@ pub async fn write(
             guard::check(&found.body, &bytes, &header).map_err(ApiError::conflict)?;
             if found.body == bytes {
                 tracing::info!(%key, "write of identical bytes: nothing to store");
+                // A retry of a write whose digest update failed heals the digest.
+                app.locks().state_written(key, &bytes).await;
                 return Ok(StatusCode::OK.into_response());
             }
         }
@@ -116,6 +118,7 @@ pub async fn delete(
     {
         Ok(()) => {
             tracing::warn!(%key, id = ?id, "state deleted");
+            app.locks().state_deleted(key).await;
             Ok((StatusCode::OK, format!("state {key} deleted\n")).into_response())
         }
         Err(StoreError::NotFound { .. }) => Err(ApiError::NoState(key.clone())),

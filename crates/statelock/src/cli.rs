@@ -34,6 +34,8 @@ pub enum Command {
     /// Print the least-privilege IAM policy for Terraform's S3 backend with lockfile locking.
     #[command(long_about = crate::commands::iam_policy::ABOUT)]
     IamPolicy(crate::commands::iam_policy::IamPolicyArgs),
+    /// Move from DynamoDB locking to S3-native .tflock locks: plan, apply, usage check.
+    Migrate(crate::commands::migrate::MigrateArgs),
 }
 
 const SERVE_ABOUT: &str = "\
@@ -125,6 +127,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub s3: S3Args,
+
+    #[command(flatten)]
+    pub dual_lock: crate::dual_lock::DualLockArgs,
 }
 
 /// How to reach an `s3://` store. Credentials always come from the standard AWS environment

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod config_file;
+mod dual_lock;
 mod lock_args;
 mod serve;
 mod size;
@@ -43,6 +44,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Probe(args) => commands::probe::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
         Command::IamPolicy(args) => commands::iam_policy::run(args),
+        Command::Migrate(args) => commands::migrate::run(args),
     }
 }
 

@@ -19,6 +19,7 @@ pub struct ServeConfig {
     listen: SocketAddr,
     store: StoreUrl,
     s3: S3Args,
+    dual_lock: crate::dual_lock::DualLockArgs,
     http: HttpConfig,
 }
 
@@ -36,11 +37,14 @@ impl ServeConfig {
         http.stale_write_guard = !args.no_stale_write_guard;
         http.history_retention = args.history_retention;
         http.locking = args.locking.policy();
+        args.dual_lock
+            .validate(&store, http.locking.ttl.is_some())?;
         Ok(ServeConfig {
             config_file: args.config,
             listen: args.listen,
             store,
             s3: args.s3,
+            dual_lock: args.dual_lock,
             http,
         })
     }
@@ -54,11 +58,19 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
         .block_on(serve(config))
 }
 
-async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
     let store = config.store.open(&config.s3).await?;
     if config.store.is_remote() {
         check_conditional_writes(&*store, config.s3.allow_unsafe_store).await?;
     }
+    config.http.secondary_lock = config
+        .dual_lock
+        .open(
+            &config.store,
+            &config.http.bucket,
+            config.s3.s3_region.clone(),
+        )
+        .await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -4,6 +4,8 @@
 //! Each test target uses a different part, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod dynamo;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -165,6 +167,8 @@ pub fn request(addr: &str, method: &str, path: &str, body: &str) -> (u16, String
 /// whose state is `key` on a server.
 pub struct Workdir {
     pub dir: tempfile::TempDir,
+    /// Extra environment for Terraform (AWS credentials for `backend "s3"`).
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Workdir {
@@ -185,15 +189,24 @@ impl Workdir {
             ),
         )
         .unwrap();
-        let w = Workdir { dir };
+        let w = Workdir {
+            dir,
+            env: Vec::new(),
+        };
         w.ok(&["init", "-input=false"]);
         w
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// The `terraform` command for `args`, not yet started.
+    pub fn command(&self, args: &[&str]) -> Command {
         // Flags go after the (sub)command words, e.g. `state push -no-color`.
         let words = if args[0] == "state" { 2 } else { 1 };
-        Command::new(terraform_bin())
+        let mut command = Command::new(terraform_bin());
+        command
             .args(&args[..words])
             .arg("-no-color")
             .args(&args[words..])
@@ -203,8 +216,8 @@ impl Workdir {
             .env("TF_DATA_DIR", self.dir.path().join(".tfdata"))
             .env("TF_CLI_CONFIG_FILE", self.dir.path().join("none.tfrc"))
             .env_remove("TF_LOG")
-            .output()
-            .unwrap()
+            .envs(self.env.iter().cloned());
+        command
     }
 
     /// `terraform apply` setting the output to `n`.
