@@ -1,6 +1,6 @@
-// DynamoDB lock tables on moto (which serves S3 and DynamoDB on one port), set up and read
-// with boto3, and Terraform 1.0.3 working directories using `backend "s3"` with
-// `dynamodb_table` against them (spec §6).
+//! DynamoDB lock tables on moto (which serves S3 and DynamoDB on one port), set up and read
+//! with boto3, and Terraform 1.0.3 working directories using `backend "s3"` with
+//! `dynamodb_table` against them (spec §6).
 
 use std::process::{Child, ChildStdin, Output, Stdio};
 use std::time::{Duration, Instant};
