@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::config::Region;
+use aws_sdk_dynamodb::config::{Credentials, Region};
 
 /// One lock table.
 #[derive(Clone, Debug)]
@@ -14,6 +14,8 @@ pub struct DynamoConfig {
     /// A custom endpoint (DynamoDB Local, moto, LocalStack), e.g. `http://127.0.0.1:8000`.
     pub endpoint: Option<String>,
     pub region: Option<String>,
+    /// `(access key, secret key)`, overriding the credential chain.
+    pub static_credentials: Option<(String, String)>,
 }
 
 impl DynamoConfig {
@@ -22,6 +24,7 @@ impl DynamoConfig {
             table: table.into(),
             endpoint: None,
             region: None,
+            static_credentials: None,
         }
     }
 
@@ -32,6 +35,11 @@ impl DynamoConfig {
 
     pub fn region(mut self, region: Option<String>) -> DynamoConfig {
         self.region = region;
+        self
+    }
+
+    pub fn static_credentials(mut self, access_key: &str, secret_key: &str) -> DynamoConfig {
+        self.static_credentials = Some((access_key.to_owned(), secret_key.to_owned()));
         self
     }
 
@@ -56,6 +64,15 @@ impl DynamoConfig {
         }
         if let Some(endpoint) = &self.endpoint {
             loader = loader.endpoint_url(endpoint.clone());
+        }
+        if let Some((access, secret)) = &self.static_credentials {
+            loader = loader.credentials_provider(Credentials::new(
+                access.clone(),
+                secret.clone(),
+                None,
+                None,
+                "statelock-static",
+            ));
         }
         let shared = loader.load().await;
         let mut builder = aws_sdk_dynamodb::config::Builder::from(&shared);

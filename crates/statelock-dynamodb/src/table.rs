@@ -24,6 +24,8 @@ pub struct LockTable {
     client: Client,
     table: String,
     describe: String,
+    /// `Limit` of each scan page; the service's default (1 MB of items) if unset.
+    scan_page_size: Option<i32>,
 }
 
 /// A lock item as read: the record verbatim and decoded.
@@ -40,7 +42,14 @@ impl LockTable {
             client: config.client().await,
             table: config.table.clone(),
             describe: config.describe(),
+            scan_page_size: None,
         }
+    }
+
+    /// Scans `size` items per page (tests use this to cross page boundaries).
+    pub fn scan_page_size(mut self, size: i32) -> LockTable {
+        self.scan_page_size = Some(size);
+        self
     }
 
     pub fn table(&self) -> &str {
@@ -223,6 +232,7 @@ impl LockTable {
                 .scan()
                 .table_name(&self.table)
                 .consistent_read(true)
+                .set_limit(self.scan_page_size)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
