@@ -155,6 +155,41 @@ fn server_writes_keep_the_digest_for_clients_on_dynamodb() {
     assert_eq!(via_server.ok(&["output", "-raw", "n"]).trim(), "6");
     apply_ok(&via_server, 7);
     assert_eq!(direct.ok(&["output", "-raw", "n"]).trim(), "7");
+
+    // A rollback (to the oldest write, n = 4) through the API is a state write too: the
+    // digest follows it.
+    let (status, body) = server.request_path("GET", "/v1/api/states/env/prod.tfstate/versions", "");
+    assert_eq!(status, 200, "{body}");
+    let versions: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let oldest = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|v| v["kind"] == "write")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = server.request_path(
+        "POST",
+        &format!("/v1/api/states/env/prod.tfstate/rollback?to={oldest}"),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let start = Instant::now();
+    assert_eq!(direct.ok(&["output", "-raw", "n"]).trim(), "4");
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "Terraform waited for the digest"
+    );
+
+    // Deleting the state deletes its digest, as Terraform's workspace delete does.
+    let (status, body) = server.request("DELETE", "env/prod.tfstate", "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        setup.item(&format!("{}/env/prod.tfstate-md5", setup.bucket)),
+        None
+    );
 }
 
 #[test]
