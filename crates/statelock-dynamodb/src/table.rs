@@ -12,8 +12,11 @@ use crate::config::DynamoConfig;
 use crate::error::TableError;
 use crate::item::{
     ATTR_DIGEST, ATTR_INFO, ATTR_LOCK_ID, ATTR_WRITTEN, ATTR_WRITTEN_BY, TableItem,
-    WRITTEN_BY_STATELOCK, digest_id, is_valid_digest, lock_id,
+    WRITTEN_BY_STATELOCK, digest_id, is_valid_digest,
 };
+
+/// How often a lock put is tried when the holder vanishes before it can be read.
+const LOCK_ATTEMPTS: usize = 3;
 
 /// The DynamoDB error code of a failed `ConditionExpression`.
 const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
@@ -76,30 +79,42 @@ impl LockTable {
         raw_info: &str,
         id: &str,
     ) -> Result<(), TableError> {
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(
-                self.marked(&[(ATTR_LOCK_ID, lock_id), (ATTR_INFO, raw_info)]),
-            ))
-            .condition_expression("attribute_not_exists(LockID)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(()),
-            Err(e) if code(&e) == Some(CONDITION_FAILED) => match self.get_lock(lock_id).await? {
-                Some(held) if held.info.id == id => Ok(()),
-                Some(held) => Err(TableError::Held {
-                    table: self.table.clone(),
-                    lock_id: lock_id.to_owned(),
-                    holder: held.info,
-                }),
-                // Released between the put and the read: a retry decides.
-                None => Box::pin(self.put_lock_record(lock_id, raw_info, id)).await,
-            },
-            Err(e) => Err(self.service("PutItem (lock)", e)),
+        for _ in 0..LOCK_ATTEMPTS {
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(
+                    self.marked(&[(ATTR_LOCK_ID, lock_id), (ATTR_INFO, raw_info)]),
+                ))
+                .condition_expression("attribute_not_exists(LockID)")
+                .send()
+                .await;
+            match put {
+                Ok(_) => return Ok(()),
+                Err(e) if code(&e) == Some(CONDITION_FAILED) => {
+                    match self.get_lock(lock_id).await? {
+                        Some(held) if held.info.id == id => return Ok(()),
+                        Some(held) => {
+                            return Err(TableError::Held {
+                                table: self.table.clone(),
+                                lock_id: lock_id.to_owned(),
+                                holder: held.info,
+                            });
+                        }
+                        // Released between the put and the read: try again.
+                        None => continue,
+                    }
+                }
+                Err(e) => return Err(self.service("PutItem (lock)", e)),
+            }
         }
+        Err(TableError::Service {
+            table: self.table.clone(),
+            operation: "PutItem (lock)",
+            source: format!("the lock kept appearing and vanishing over {LOCK_ATTEMPTS} attempts")
+                .into(),
+        })
     }
 
     /// The lock item `lock_id`, read consistently; `None` when unlocked.
@@ -243,11 +258,6 @@ impl LockTable {
                 _ => return Ok(items),
             }
         }
-    }
-
-    /// The lock ID of state object `key` in `bucket`, for callers that only know the key.
-    pub fn lock_id(bucket: &str, key: &str) -> String {
-        lock_id(bucket, key)
     }
 
     async fn get(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use statelock_dynamodb::{DynamoConfig, DynamoSecondary, LockTable};
+use statelock_dynamodb::{DynamoConfig, DynamoSecondary, LockTable, lock_id};
 use statelock_lock::SecondaryLock;
 
 use crate::store_url::StoreUrl;
@@ -65,7 +65,7 @@ impl DualLockArgs {
             .region(region);
         let table = LockTable::connect(&config).await;
         table
-            .get_lock(&LockTable::lock_id(bucket, ".statelock/start-up-check"))
+            .get_lock(&lock_id(bucket, ".statelock/start-up-check"))
             .await
             .with_context(|| format!("cannot read {}", config.describe()))?;
         tracing::info!(table = %config.describe(), "dual-lock mode: every lock is also taken in DynamoDB");
