@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use statelock_lock::LockClient;
+use statelock_lock::{LockClient, SecondaryLock};
 use statelock_store::ObjectStore;
 
 use crate::audit::AuditLog;
@@ -43,6 +43,9 @@ pub struct HttpConfig {
     pub audit: Option<Arc<AuditLog>>,
     /// Longest a request body may take to arrive; slower ones get 408 and change nothing.
     pub body_timeout: Duration,
+    /// Dual-lock mode: a second lock taken with every `.tflock` lock and told about every
+    /// state write (a DynamoDB table during a migration).
+    pub secondary_lock: Option<Arc<dyn SecondaryLock>>,
 }
 
 impl HttpConfig {
@@ -57,6 +60,7 @@ impl HttpConfig {
             auth: None,
             audit: None,
             body_timeout: DEFAULT_BODY_TIMEOUT,
+            secondary_lock: None,
         }
     }
 }
@@ -82,7 +86,8 @@ impl AppState {
     pub fn new(store: Arc<dyn ObjectStore>, config: HttpConfig) -> AppState {
         let metrics = Arc::new(Metrics::new());
         let store: Arc<dyn ObjectStore> = Arc::new(MeteredStore::new(store, metrics.clone()));
-        let locks = LockClient::new(store.clone(), config.bucket.clone());
+        let locks = LockClient::new(store.clone(), config.bucket.clone())
+            .with_secondary(config.secondary_lock.clone());
         AppState {
             inner: Arc::new(Inner {
                 store,

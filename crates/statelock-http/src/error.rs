@@ -218,6 +218,19 @@ impl From<LockError> for ApiError {
                 ),
                 holder: Box::new(holder),
             },
+            LockError::HeldIn { key, place, holder } => ApiError::Locked {
+                message: format!(
+                    "state {key} is locked in {place} by {} (lock ID {})",
+                    holder.who, holder.id
+                ),
+                holder: Box::new(holder),
+            },
+            // Retryable like any store outage (503): the `.tflock` lock was rolled back.
+            LockError::Secondary {
+                key,
+                place,
+                message,
+            } => ApiError::Store(StoreError::other(place, "lock", key.as_str(), message)),
             LockError::IdMismatch { key, given, holder } => ApiError::Conflict {
                 message: format!(
                     "lock ID {given:?} does not hold the lock on {key}; it is held by {} under lock ID {}",

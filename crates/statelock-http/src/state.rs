@@ -75,6 +75,8 @@ pub async fn write(
             guard::check(&found.body, &bytes, &header).map_err(ApiError::conflict)?;
             if found.body == bytes {
                 tracing::info!(%key, "write of identical bytes: nothing to store");
+                // A retry of a write whose digest update failed heals the digest.
+                app.locks().state_written(key, &bytes).await;
                 return Ok(StatusCode::OK.into_response());
             }
         }
@@ -138,6 +140,7 @@ pub async fn delete(
     {
         Ok(()) => {
             tracing::warn!(%key, id = ?id, "state deleted");
+            app.locks().state_deleted(key).await;
             audit::record(app, event).await;
             Ok((StatusCode::OK, format!("state {key} deleted\n")).into_response())
         }

@@ -8,6 +8,10 @@
 //!   landed and only its reply was lost (opentofu#4405): that is success, not a stuck lock.
 //! - Release reads, compares the ID, and deletes only if the lock object is unchanged, where
 //!   the store supports conditional delete; otherwise it deletes plainly and says so.
+//! - With a [`SecondaryLock`] attached (dual-lock mode, spec §2.7), acquire takes the file lock
+//!   first and then the secondary, releasing the file lock again if the secondary fails;
+//!   release attempts both, file first. This is Terraform's order with `use_lockfile` and
+//!   `dynamodb_table` both set, so statelock and such clients never deadlock each other.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -20,6 +24,7 @@ use statelock_store::{
 };
 
 use crate::error::LockError;
+use crate::secondary::{SecondaryError, SecondaryLock};
 
 /// How many times an acquire re-tries after the lock vanished under it or a request failed
 /// without landing.
@@ -33,6 +38,7 @@ const LIST_READ_CONCURRENCY: usize = 16;
 pub struct LockClient {
     store: Arc<dyn ObjectStore>,
     bucket: String,
+    secondary: Option<Arc<dyn SecondaryLock>>,
 }
 
 /// A lock as found in the store, with the version it was read or written at.
@@ -107,7 +113,19 @@ impl LockClient {
         LockClient {
             store,
             bucket: bucket.into(),
+            secondary: None,
         }
+    }
+
+    /// Also takes and releases `secondary` with every lock (dual-lock mode).
+    pub fn with_secondary(mut self, secondary: Option<Arc<dyn SecondaryLock>>) -> LockClient {
+        self.secondary = secondary;
+        self
+    }
+
+    /// The secondary lock, in dual-lock mode.
+    pub fn secondary(&self) -> Option<&Arc<dyn SecondaryLock>> {
+        self.secondary.as_ref()
     }
 
     /// The store this client locks in.
@@ -127,8 +145,44 @@ impl LockClient {
 
     /// Takes the lock on `key` with `info` (completed by [`LockClient::record_for`]).
     ///
-    /// Fails with [`LockError::Held`] (carrying the holder's record) when another ID holds it.
+    /// Fails with [`LockError::Held`] (carrying the holder's record) when another ID holds it,
+    /// and with [`LockError::HeldIn`] when only the secondary lock is held by someone else.
     pub async fn acquire(&self, key: &StateKey, info: LockInfo) -> Result<Acquired, LockError> {
+        let acquired = self.acquire_file(key, info).await?;
+        let Some(secondary) = &self.secondary else {
+            return Ok(acquired);
+        };
+        let error = match secondary.acquire(key, &acquired.lock.info).await {
+            Ok(()) => return Ok(acquired),
+            Err(e) => e,
+        };
+        let place = secondary.describe();
+        // Both locks or neither: the file lock must not outlive a failed secondary.
+        if let Err(rollback) = self.release_file(key, &acquired.lock.info.id).await {
+            return Err(LockError::Secondary {
+                key: key.clone(),
+                place,
+                message: format!(
+                    "failed to clean up the .tflock lock after the lock error: {rollback}; original error: {error}"
+                ),
+            });
+        }
+        Err(match error {
+            SecondaryError::Held { holder } => LockError::HeldIn {
+                key: key.clone(),
+                place,
+                holder,
+            },
+            other => LockError::Secondary {
+                key: key.clone(),
+                place,
+                message: format!("{other} (the .tflock lock was released again)"),
+            },
+        })
+    }
+
+    /// The `.tflock` half of [`LockClient::acquire`].
+    async fn acquire_file(&self, key: &StateKey, info: LockInfo) -> Result<Acquired, LockError> {
         let info = self.record_for(key, info);
         let body = Bytes::from(info.encode());
         let lock_key = key.lock_key();
@@ -231,7 +285,52 @@ impl LockClient {
 
     /// Releases the lock on `key` held under `id`: read, compare the ID, then delete only if the
     /// lock object is unchanged. This is also `force-unlock ID`: whoever knows the ID may release.
+    /// In dual-lock mode the secondary is released too, even when the file release fails.
     pub async fn release(&self, key: &StateKey, id: &str) -> Result<Released, LockError> {
+        let file = self.release_file(key, id).await;
+        let Some(secondary) = &self.secondary else {
+            return file;
+        };
+        match (file, secondary.release(key, id).await) {
+            (file, Ok(())) => file,
+            (file, Err(SecondaryError::NotLocked)) => {
+                tracing::info!(%key, %id, place = %secondary.describe(), "the secondary lock was already gone");
+                file
+            }
+            (Ok(_), Err(e)) => Err(LockError::Secondary {
+                key: key.clone(),
+                place: secondary.describe(),
+                message: format!("the .tflock lock was released but this one was not: {e}"),
+            }),
+            (Err(file), Err(e)) => {
+                tracing::warn!(%key, %id, place = %secondary.describe(), error = %e, "the secondary lock was not released either");
+                Err(file)
+            }
+        }
+    }
+
+    /// Tells the secondary lock (if any) that `body` is now the state at `key`. A failure is
+    /// logged, not returned: the write has happened, as upstream's `putMD5` treats it.
+    pub async fn state_written(&self, key: &StateKey, body: &[u8]) {
+        if let Some(secondary) = &self.secondary
+            && let Err(e) = secondary.state_written(key, body).await
+        {
+            tracing::error!(%key, place = %secondary.describe(), error = %e, "the state was written but its digest was not updated; clients still locking there will refuse it until it is refreshed (statelock migrate dynamodb --apply --stale-digests refresh)");
+        }
+    }
+
+    /// Tells the secondary lock (if any) that the state at `key` was deleted; failures are
+    /// logged.
+    pub async fn state_deleted(&self, key: &StateKey) {
+        if let Some(secondary) = &self.secondary
+            && let Err(e) = secondary.state_deleted(key).await
+        {
+            tracing::warn!(%key, place = %secondary.describe(), error = %e, "the state was deleted but its digest was not");
+        }
+    }
+
+    /// The `.tflock` half of [`LockClient::release`].
+    async fn release_file(&self, key: &StateKey, id: &str) -> Result<Released, LockError> {
         let held = match self.inspect(key).await? {
             None => return Err(LockError::NotLocked { key: key.clone() }),
             Some(LockState::Unreadable {
@@ -279,8 +378,19 @@ impl LockClient {
             return Err(LockError::Changed { key: key.clone() });
         }
         let method = self.delete_lock_object(key, found.meta.version).await?;
+        let info = LockInfo::decode(&found.body).ok();
+        // The secondary lock was taken under the same ID; without a readable record there is
+        // no ID to release it with, and it is left for an operator.
+        if let (Some(secondary), Some(info)) = (&self.secondary, &info) {
+            match secondary.release(key, &info.id).await {
+                Ok(()) | Err(SecondaryError::NotLocked) => {}
+                Err(e) => {
+                    tracing::warn!(%key, id = %info.id, place = %secondary.describe(), error = %e, "the .tflock lock was broken but the secondary lock was not released")
+                }
+            }
+        }
         Ok(Broken {
-            info: LockInfo::decode(&found.body).ok(),
+            info,
             raw: found.body,
             method,
         })

@@ -43,6 +43,24 @@ pub enum LockError {
     #[error("the lock on {key} changed while it was being released; nothing was deleted")]
     Changed { key: StateKey },
 
+    /// The `.tflock` lock was free but the secondary lock (e.g. DynamoDB, during a
+    /// migration) is held; the `.tflock` lock just taken was rolled back.
+    #[error("state {key} is already locked in {place} by {} (lock ID {})\n{}", holder.who, holder.id, holder.render())]
+    HeldIn {
+        key: StateKey,
+        place: String,
+        holder: LockInfo,
+    },
+
+    /// The secondary lock failed for another reason; `message` says what happened to the
+    /// `.tflock` lock as well.
+    #[error("state {key}: {place}: {message}")]
+    Secondary {
+        key: StateKey,
+        place: String,
+        message: String,
+    },
+
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -52,7 +70,9 @@ impl LockError {
     /// The holder's record, when the error is a conflict with a readable lock.
     pub fn holder(&self) -> Option<&LockInfo> {
         match self {
-            LockError::Held { holder, .. } | LockError::IdMismatch { holder, .. } => Some(holder),
+            LockError::Held { holder, .. }
+            | LockError::HeldIn { holder, .. }
+            | LockError::IdMismatch { holder, .. } => Some(holder),
             _ => None,
         }
     }

@@ -5,14 +5,20 @@
 //! and breaks such locks; the records and keys are exactly those of Terraform's
 //! `backend "s3"` with `use_lockfile = true`, so statelock and Terraform exclude each other.
 //!
+//! During a migration from DynamoDB locking a [`SecondaryLock`] can be attached: it is taken
+//! after the `.tflock` lock (which is rolled back if it fails), released with it, and told
+//! about every state write, as Terraform does with both `use_lockfile` and `dynamodb_table`.
+//!
 //! This crate knows the lock protocol and nothing about HTTP or the CLI.
 
 mod client;
 mod error;
+mod secondary;
 mod who;
 
 pub use client::{
     Acquired, Broken, DeleteMethod, HeldLock, ListedLock, LockClient, LockState, Released,
 };
 pub use error::LockError;
+pub use secondary::{SecondaryError, SecondaryLock};
 pub use who::{hostname, user_at_host};

@@ -21,7 +21,7 @@ pub struct Cli {
 pub enum Command {
     /// Serve the Terraform/OpenTofu `http` state backend.
     #[command(long_about = SERVE_ABOUT, after_help = SERVE_EXAMPLE)]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// List, show and remove `.tflock` locks in a bucket (Terraform/OpenTofu `use_lockfile`).
     Locks(crate::commands::locks::LocksArgs),
     /// Check that a store gives real mutual exclusion for lockfile locking.
@@ -39,6 +39,8 @@ pub enum Command {
     State(crate::commands::state::StateArgs),
     /// Create tokens for the principals file of `serve --principals`.
     Token(crate::commands::token::TokenArgs),
+    /// Move from DynamoDB locking to S3-native .tflock locks: plan, apply, usage check.
+    Migrate(crate::commands::migrate::MigrateArgs),
 }
 
 const SERVE_ABOUT: &str = "\
@@ -136,6 +138,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub s3: S3Args,
+
+    #[command(flatten)]
+    pub dual_lock: crate::dual_lock::DualLockArgs,
 }
 
 /// How to reach an `s3://` store. Credentials always come from the standard AWS environment
@@ -218,7 +223,7 @@ mod tests {
             let Command::Serve(args) = parse(extra).unwrap().command else {
                 panic!("not serve")
             };
-            crate::serve::ServeConfig::from_args(args)
+            crate::serve::ServeConfig::from_args(*args)
         };
         assert!(config(&["--s3-kms-key-id", "k"]).is_err());
         assert!(config(&["--s3-sse", "kms", "--s3-kms-key-id", "k"]).is_ok());

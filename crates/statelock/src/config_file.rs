@@ -168,7 +168,7 @@ mod tests {
         let Command::Serve(args) = Cli::from_arg_matches(&matches)?.command else {
             anyhow::bail!("not serve")
         };
-        Ok(args)
+        Ok(*args)
     }
 
     fn error(toml: &str) -> String {

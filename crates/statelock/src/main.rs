@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod config_file;
+mod dual_lock;
 mod lock_args;
 mod security;
 mod serve;
@@ -39,7 +40,7 @@ fn fail(e: &anyhow::Error) -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
-            serve::run(serve::ServeConfig::from_args(args)?).map(|()| ExitCode::SUCCESS)
+            serve::run(serve::ServeConfig::from_args(*args)?).map(|()| ExitCode::SUCCESS)
         }
         Command::Locks(args) => commands::locks::run(args),
         Command::Probe(args) => commands::probe::run(args),
@@ -47,6 +48,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::IamPolicy(args) => commands::iam_policy::run(args),
         Command::State(args) => commands::state::run(args),
         Command::Token(args) => commands::token::run(args),
+        Command::Migrate(args) => commands::migrate::run(args),
     }
 }
 

@@ -20,6 +20,7 @@ pub struct ServeConfig {
     listen: SocketAddr,
     store: StoreUrl,
     s3: S3Args,
+    dual_lock: crate::dual_lock::DualLockArgs,
     http: HttpConfig,
     transport: Transport,
 }
@@ -42,11 +43,14 @@ impl ServeConfig {
         http.audit = args.security.audit_log()?;
         http.body_timeout = args.transport.body_timeout;
         let transport = Transport::from_args(&args.transport)?;
+        args.dual_lock
+            .validate(&store, http.locking.ttl.is_some())?;
         Ok(ServeConfig {
             config_file: args.config,
             listen: args.listen,
             store,
             s3: args.s3,
+            dual_lock: args.dual_lock,
             http,
             transport,
         })
@@ -61,10 +65,18 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
         .block_on(serve(config))
 }
 
-async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
     let store = config.store.open(&config.s3).await?;
     let checked = config.store.is_remote()
         && check_conditional_writes(&*store, config.s3.allow_unsafe_store).await?;
+    config.http.secondary_lock = config
+        .dual_lock
+        .open(
+            &config.store,
+            &config.http.bucket,
+            config.s3.s3_region.clone(),
+        )
+        .await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

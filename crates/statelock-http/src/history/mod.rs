@@ -99,11 +99,12 @@ pub async fn put_state(
         })?;
     match app
         .store()
-        .put(key.as_str(), bytes, PutOptions::json(mode))
+        .put(key.as_str(), bytes.clone(), PutOptions::json(mode))
         .await
     {
         Ok(written) => {
             tracing::info!(%key, version = %id, kind = ?meta.kind, "history version recorded");
+            app.locks().state_written(key, &bytes).await;
             if let Some((mut listed, orphans)) = before {
                 listed.push(Listed {
                     id,

@@ -5,6 +5,7 @@
 pub mod doctor;
 pub mod iam_policy;
 pub mod locks;
+pub mod migrate;
 pub mod probe;
 pub mod prompt;
 pub mod state;
@@ -20,6 +21,9 @@ pub const EXIT_NOTHING_OR_REFUSED: u8 = 2;
 
 /// `statelock probe` found the store unsafe for lockfile locking.
 pub const EXIT_UNSAFE: u8 = 3;
+
+/// `statelock migrate dynamodb ... usage` found clients still writing to the lock table.
+pub const EXIT_STILL_IN_USE: u8 = 5;
 
 pub fn nothing_or_refused() -> ExitCode {
     ExitCode::from(EXIT_NOTHING_OR_REFUSED)

@@ -4,6 +4,8 @@
 //! Each test target uses a different part, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod dynamo;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -240,20 +242,22 @@ impl Workdir {
         .unwrap();
         let w = Workdir {
             dir,
-            env: server
-                .aws_env()
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
+            env: owned_aws_env(server),
         };
         w.ok(&["init", "-input=false"]);
         w
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// The `terraform` command for `args`, not yet started.
+    pub fn command(&self, args: &[&str]) -> Command {
         // Flags go after the (sub)command words, e.g. `state push -no-color`.
         let words = if args[0] == "state" { 2 } else { 1 };
-        Command::new(terraform_bin())
+        let mut command = Command::new(terraform_bin());
+        command
             .args(&args[..words])
             .arg("-no-color")
             .args(&args[words..])
@@ -263,9 +267,8 @@ impl Workdir {
             .env("TF_DATA_DIR", self.dir.path().join(".tfdata"))
             .env("TF_CLI_CONFIG_FILE", self.dir.path().join("none.tfrc"))
             .env_remove("TF_LOG")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .unwrap()
+            .envs(self.env.iter().cloned());
+        command
     }
 
     /// `terraform apply` setting the output to `n`.
@@ -387,5 +390,14 @@ pub fn log_ids(log: &str, event: &str) -> Vec<String> {
                 .find_map(|w| w.strip_prefix("id="))
                 .map(str::to_owned)
         })
+        .collect()
+}
+
+/// `server`'s AWS environment in the form `Workdir::env` keeps.
+pub fn owned_aws_env(server: &S3Server) -> Vec<(String, String)> {
+    server
+        .aws_env()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
         .collect()
 }

@@ -3,7 +3,7 @@
 //! removed with the same compare-then-conditional-delete as a normal release.
 
 mod unlock;
-mod view;
+pub(crate) mod view;
 
 use std::process::ExitCode;
 use std::time::Duration;
