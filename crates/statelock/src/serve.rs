@@ -140,7 +140,7 @@ fn backend_block(addr: SocketAddr) -> String {
     )
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(%e, "cannot listen for Ctrl-C");

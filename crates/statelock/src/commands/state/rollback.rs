@@ -1,10 +1,11 @@
 //! `state rollback KEY --to VERSION`: copies a version forward as the next serial on the same
 //! lineage, holding the state's `.tflock` lock, and writes it with compare-and-swap.
 //!
-//! Order: lock (refused, naming the holder, if someone has it) → read the version and the
-//! current state → plan ([`plan_rollback`], shared with the server) → show and ask → write only
-//! if the state is still the one read → release the lock, on every path → DynamoDB digest.
-//! `--dry-run` plans without locking and writes nothing.
+//! Order: read the version and the current state → plan ([`plan_rollback`], shared with the
+//! server) → show and ask, all without the lock (`--dry-run` stops there) → lock (refused,
+//! naming the holder, if someone has it) → re-read the state and refuse if it is no longer the
+//! one confirmed → write with compare-and-swap → DynamoDB digest → release the lock, on every
+//! path, including Ctrl-C and SIGTERM.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -33,12 +34,14 @@ Roll a state back to an earlier version: its content is written as a new state w
 current serial + 1 and the current lineage, so Terraform and OpenTofu read it as the next state
 (and `terraform apply` carries on from it).
 
-The state's .tflock lock is held meanwhile (Who = user@host, Operation = \"statelock state
-rollback\"); if someone else holds it, nothing is written and the holder is named. The write is
-a compare-and-swap on the state read under the lock, so a writer that ignores the lock is
-detected, not overwritten. A version of another lineage is refused unless --force (the copy then
-gets the current lineage). The plan and the changes from the current state are shown first;
-on a terminal you are asked to confirm (--yes skips that; --dry-run stops there).
+The plan and the changes from the current state are shown first, without locking; on a
+terminal you are asked to confirm (--yes skips that; --dry-run stops there). Only then is the
+state's .tflock lock taken (Who = user@host, Operation = \"statelock state rollback\"); if
+someone else holds it, nothing is written and the holder is named. If the state changed since
+it was shown, nothing is written and you are asked to run again. The write is a
+compare-and-swap on the state confirmed, so a writer that ignores the lock is detected, not
+overwritten. The lock is released on every path, Ctrl-C and SIGTERM included. A version of
+another lineage is refused unless --force (the copy then gets the current lineage).
 
 The DynamoDB `-md5` digest (for backends with dynamodb_table) is not updated yet: the command
 prints the new MD5 and the `aws dynamodb put-item` that updates it.";
@@ -92,20 +95,24 @@ async fn rollback(
     args: &RollbackArgs,
 ) -> anyhow::Result<ExitCode> {
     let key = state_key(&args.target.key)?;
+    // Planned, shown and confirmed without the lock, so an operator who walks away from the
+    // prompt (or interrupts it) blocks nobody; the write below refuses if the state moved.
+    let p = match prepare(&*store, &key, args).await? {
+        Ok(p) => p,
+        Err(refusal) => return Ok(refuse(refusal)),
+    };
+    show_plan(&key, &p, args);
     if args.dry_run {
-        return Ok(match prepare(&*store, &key, args).await? {
-            Ok(p) => {
-                show_plan(&key, &p, args);
-                if args.json {
-                    let mut doc = summary_json(&key, &p, &md5_hex(&p.plan.body));
-                    doc["dry_run"] = json!(true);
-                    println!("{}", serde_json::to_string_pretty(&doc)?);
-                }
-                eprintln!("dry run: nothing was written");
-                ExitCode::SUCCESS
-            }
-            Err(refusal) => refuse(refusal),
-        });
+        if args.json {
+            let mut doc = summary_json(&key, &p, &md5_hex(&p.plan.body));
+            doc["dry_run"] = json!(true);
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        eprintln!("dry run: nothing was written");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(refusal) = ask(args)? {
+        return Ok(refuse(refusal));
     }
     let locks = LockClient::new(store.clone(), bucket);
     let mut info = LockInfo::new(OPERATION, &user_at_host(), env!("CARGO_PKG_VERSION"));
@@ -117,7 +124,14 @@ async fn rollback(
         }
         Err(e) => return Err(e.into()),
     };
-    let outcome = locked(&*store, &key, args).await;
+    // A signal must not leave the lock behind: the locked work is dropped and the lock released.
+    let outcome = tokio::select! {
+        outcome = locked(&*store, &key, args, &p) => outcome,
+        () = crate::serve::shutdown_signal() => Err(anyhow::anyhow!(
+            "interrupted; the lock was released, but the rollback of {key} may or may not have \
+             been written: check `statelock state show {key}`"
+        )),
+    };
     if let Err(e) = locks.release(&key, &lock_id).await {
         eprintln!(
             "statelock: could not release the lock {lock_id} on {key}: {e}\n\
@@ -135,30 +149,36 @@ fn refuse(refusal: Refusal) -> ExitCode {
     nothing_or_refused()
 }
 
-/// Under the lock: plan, ask, write, and update the digest.
+/// Asks the operator unless `--yes`; the refusal when the answer is not yes.
+fn ask(args: &RollbackArgs) -> anyhow::Result<Option<Refusal>> {
+    if args.yes {
+        return Ok(None);
+    }
+    Ok(match confirm("Write this state?")? {
+        Answer::Yes => None,
+        Answer::NoTerminal => Some(Refusal(
+            "not asking without a terminal; pass --yes to roll back".to_owned(),
+        )),
+        Answer::No => Some(Refusal("not confirmed".to_owned())),
+    })
+}
+
+/// Under the lock: check the state is the one confirmed, write it, update the digest.
 async fn locked(
     store: &dyn ObjectStore,
     key: &StateKey,
     args: &RollbackArgs,
+    p: &Prepared,
 ) -> anyhow::Result<ExitCode> {
-    let p = match prepare(store, key, args).await? {
-        Ok(p) => p,
-        Err(refusal) => return Ok(refuse(refusal)),
-    };
-    show_plan(key, &p, args);
-    if !args.yes {
-        match confirm("Write this state?")? {
-            Answer::Yes => {}
-            Answer::NoTerminal => {
-                return Ok(refuse(Refusal(
-                    "not asking without a terminal; pass --yes to roll back".to_owned(),
-                )));
-            }
-            Answer::No => return Ok(refuse(Refusal("not confirmed".to_owned()))),
-        }
+    let now = store.get_if_exists(key.as_str()).await?;
+    let confirmed = p.current.as_ref().map(|c| &c.meta.version);
+    if now.as_ref().map(|c| &c.meta.version) != confirmed {
+        return Ok(refuse(Refusal(format!(
+            "the state {key} changed since you confirmed; run again"
+        ))));
     }
-    let mode = match &p.current {
-        Some(c) => PutMode::Update(c.meta.version.clone()),
+    let mode = match confirmed {
+        Some(version) => PutMode::Update(version.clone()),
         None => PutMode::Create,
     };
     let body = Bytes::from(p.plan.body.clone());
@@ -179,7 +199,7 @@ async fn locked(
         Some(k) => Some(digest::update_dynamodb_digest(k, &md5).await?),
         None => None,
     };
-    report(key, &p, args, &md5, digest_key.as_deref(), digest.as_ref());
+    report(key, p, args, &md5, digest_key.as_deref(), digest.as_ref());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -328,7 +348,7 @@ fn report(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
 
     use async_trait::async_trait;
     use clap::Parser;
@@ -340,12 +360,41 @@ mod tests {
 
     const KEY: &str = "app.tfstate";
 
-    /// A memory store where, when armed, another writer replaces the state just before our
-    /// write lands: a client that ignores the lock.
-    #[derive(Debug)]
+    /// What the other client does, once, and when.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Trigger {
+        /// Replaces the state just before our write lands: a client that ignores the lock.
+        BeforeStateWrite,
+        /// Replaces the state (properly) just before we take the lock: a change made while the
+        /// operator was reading the plan.
+        BeforeLock,
+    }
+
+    /// A memory store with another client acting at one point, and a record of whether our
+    /// lock was there when the state was written.
+    #[derive(Debug, Default)]
     struct Intruder {
         inner: MemoryStore,
-        armed: AtomicBool,
+        trigger: Mutex<Option<Trigger>>,
+        lock_at_write: Mutex<Option<bool>>,
+    }
+
+    impl Intruder {
+        fn fire(&self, at: Trigger) -> bool {
+            let mut trigger = self.trigger.lock().unwrap();
+            if *trigger == Some(at) {
+                *trigger = None;
+                return true;
+            }
+            false
+        }
+
+        async fn intrude(&self) -> StoreResult<ObjectMeta> {
+            let theirs = Bytes::from(doc(9, "intruder"));
+            self.inner
+                .put(KEY, theirs, PutOptions::new(PutMode::Overwrite))
+                .await
+        }
     }
 
     #[async_trait]
@@ -368,11 +417,17 @@ mod tests {
             body: Bytes,
             options: PutOptions,
         ) -> StoreResult<ObjectMeta> {
-            if key == KEY && self.armed.swap(false, Ordering::SeqCst) {
-                let theirs = Bytes::from(doc(9, "intruder"));
-                self.inner
-                    .put(key, theirs, PutOptions::new(PutMode::Overwrite))
-                    .await?;
+            if key == lock_key() && self.fire(Trigger::BeforeLock) {
+                self.intrude().await?;
+            }
+            if key == KEY {
+                let lock = self.inner.get_if_exists(&lock_key()).await?;
+                let ours =
+                    lock.is_some_and(|l| String::from_utf8_lossy(&l.body).contains(OPERATION));
+                *self.lock_at_write.lock().unwrap() = Some(ours);
+                if self.fire(Trigger::BeforeStateWrite) {
+                    self.intrude().await?;
+                }
             }
             self.inner.put(key, body, options).await
         }
@@ -407,17 +462,23 @@ mod tests {
     }
 
     async fn setup() -> (Arc<Intruder>, String) {
-        let store = Arc::new(Intruder {
-            inner: MemoryStore::new(),
-            armed: AtomicBool::new(false),
-        });
+        let store = Arc::new(Intruder::default());
         for (serial, n) in [(1, "one"), (2, "two")] {
             let body = Bytes::from(doc(serial, n));
             let options = PutOptions::new(PutMode::Overwrite);
             store.put(KEY, body, options).await.unwrap();
         }
+        *store.lock_at_write.lock().unwrap() = None;
         let versions = store.list_versions(KEY).await.unwrap();
         (store, versions.last().unwrap().version_id.clone())
+    }
+
+    fn lock_key() -> String {
+        format!("{KEY}{}", statelock_core::LOCK_SUFFIX)
+    }
+
+    async fn locked(store: &Intruder) -> bool {
+        store.get_if_exists(&lock_key()).await.unwrap().is_some()
     }
 
     async fn current(store: &Intruder) -> String {
@@ -427,14 +488,27 @@ mod tests {
     #[tokio::test]
     async fn a_writer_ignoring_the_lock_is_detected_and_the_lock_released() {
         let (store, first) = setup().await;
-        store.armed.store(true, Ordering::SeqCst);
+        *store.trigger.lock().unwrap() = Some(Trigger::BeforeStateWrite);
         let err = rollback(store.clone(), "b".into(), &args(&first))
             .await
             .unwrap_err();
         assert!(err.to_string().contains("ignored the lock"), "{err}");
+        assert_eq!(*store.lock_at_write.lock().unwrap(), Some(true));
         assert_eq!(current(&store).await, doc(9, "intruder"));
-        let lock = format!("{KEY}{}", statelock_core::LOCK_SUFFIX);
-        assert!(store.get_if_exists(&lock).await.unwrap().is_none());
+        assert!(!locked(&store).await);
+    }
+
+    #[tokio::test]
+    async fn a_state_changed_after_the_plan_is_refused_and_nothing_written() {
+        let (store, first) = setup().await;
+        *store.trigger.lock().unwrap() = Some(Trigger::BeforeLock);
+        let code = rollback(store.clone(), "b".into(), &args(&first))
+            .await
+            .unwrap();
+        assert_eq!(code, nothing_or_refused());
+        assert_eq!(*store.lock_at_write.lock().unwrap(), None);
+        assert_eq!(current(&store).await, doc(9, "intruder"));
+        assert!(!locked(&store).await);
     }
 
     #[tokio::test]
