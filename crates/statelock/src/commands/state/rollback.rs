@@ -16,7 +16,7 @@ use serde_json::json;
 use statelock_core::state::{RollbackError, RollbackPlan, StateDiff, diff, plan_rollback};
 use statelock_core::{LockInfo, StateKey};
 use statelock_http::server_history::md5_hex;
-use statelock_lock::{LockClient, LockError, user_at_host};
+use statelock_lock::{HeldLock, LockClient, LockError, LockState, user_at_host};
 use statelock_store::{GetResult, ObjectStore, ObjectStoreExt, PutMode, PutOptions, StoreError};
 
 use super::KeyArgs;
@@ -38,7 +38,8 @@ The plan and the changes from the current state are shown first, without locking
 terminal you are asked to confirm (--yes skips that; --dry-run stops there). Only then is the
 state's .tflock lock taken (Who = user@host, Operation = \"statelock state rollback\"); if
 someone else holds it, nothing is written and the holder is named. If the state changed since
-it was shown, nothing is written and you are asked to run again. The write is a
+it was shown, or the lock was taken over (force-unlocked and taken) before the write, nothing
+is written and you are told why. The write is a
 compare-and-swap on the state confirmed, so a writer that ignores the lock is detected, not
 overwritten. The lock is released on every path, Ctrl-C and SIGTERM included. A version of
 another lineage is refused unless --force (the copy then gets the current lineage).
@@ -117,8 +118,8 @@ async fn rollback(
     let locks = LockClient::new(store.clone(), bucket);
     let mut info = LockInfo::new(OPERATION, &user_at_host(), env!("CARGO_PKG_VERSION"));
     info.info = format!("rolling back to version {}", args.to);
-    let lock_id = match locks.acquire(&key, info).await {
-        Ok(acquired) => acquired.lock.info.id,
+    let lock = match locks.acquire(&key, info).await {
+        Ok(acquired) => acquired.lock,
         Err(e @ (LockError::Held { .. } | LockError::Unreadable { .. })) => {
             return Ok(refuse(Refusal(format!("{e}"))));
         }
@@ -126,13 +127,20 @@ async fn rollback(
     };
     // A signal must not leave the lock behind: the locked work is dropped and the lock released.
     let outcome = tokio::select! {
-        outcome = locked(&*store, &key, args, &p) => outcome,
+        outcome = locked(&locks, &lock, args, &p) => outcome,
         () = crate::serve::shutdown_signal() => Err(anyhow::anyhow!(
             "interrupted; the lock was released, but the rollback of {key} may or may not have \
              been written: check `statelock state show {key}`"
         )),
     };
-    if let Err(e) = locks.release(&key, &lock_id).await {
+    let outcome = match outcome {
+        // Not ours to release, and its holder must not be told to unlock our ID.
+        Ok(Locked::TakenOver(refusal)) => return Ok(refuse(refusal)),
+        Ok(Locked::Done(code)) => Ok(code),
+        Err(e) => Err(e),
+    };
+    let lock_id = &lock.info.id;
+    if let Err(e) = locks.release(&key, lock_id).await {
         eprintln!(
             "statelock: could not release the lock {lock_id} on {key}: {e}\n\
              Remove it with `statelock locks unlock {key} --id {lock_id}`."
@@ -163,18 +171,34 @@ fn ask(args: &RollbackArgs) -> anyhow::Result<Option<Refusal>> {
     })
 }
 
-/// Under the lock: check the state is the one confirmed, write it, update the digest.
+/// How the locked section ended.
+enum Locked {
+    Done(ExitCode),
+    /// Someone else holds the lock now: nothing was written, and there is nothing to release.
+    TakenOver(Refusal),
+}
+
+/// Under the lock: check the state is the one confirmed and the lock still ours, write the
+/// state, update the digest.
 async fn locked(
-    store: &dyn ObjectStore,
-    key: &StateKey,
+    locks: &LockClient,
+    lock: &HeldLock,
     args: &RollbackArgs,
     p: &Prepared,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Locked> {
+    let (store, key) = (&**locks.store(), &lock.key);
     let now = store.get_if_exists(key.as_str()).await?;
     let confirmed = p.current.as_ref().map(|c| &c.meta.version);
     if now.as_ref().map(|c| &c.meta.version) != confirmed {
-        return Ok(refuse(Refusal(format!(
+        return Ok(Locked::Done(refuse(Refusal(format!(
             "the state {key} changed since you confirmed; run again"
+        )))));
+    }
+    // Last check before the write: a lock broken and taken by someone else meanwhile (a
+    // force-unlock, a TTL takeover) means they may be writing this state now.
+    if let Some(holder) = lost_to(locks, lock).await? {
+        return Ok(Locked::TakenOver(Refusal(format!(
+            "your lock on {key} was taken over by {holder}"
         ))));
     }
     let mode = match confirmed {
@@ -200,7 +224,23 @@ async fn locked(
         None => None,
     };
     report(key, p, args, &md5, digest_key.as_deref(), digest.as_ref());
-    Ok(ExitCode::SUCCESS)
+    Ok(Locked::Done(ExitCode::SUCCESS))
+}
+
+/// Who holds `lock`'s lock object now, when it is no longer exactly the one we created.
+async fn lost_to(locks: &LockClient, lock: &HeldLock) -> anyhow::Result<Option<String>> {
+    Ok(match locks.inspect(&lock.key).await? {
+        Some(LockState::Held(now))
+            if now.info.id == lock.info.id && now.version == lock.version =>
+        {
+            None
+        }
+        Some(LockState::Held(now)) => Some(format!("{} (lock ID {})", now.info.who, now.info.id)),
+        Some(LockState::Unreadable { reason, .. }) => {
+            Some(format!("an unreadable lock object ({reason})"))
+        }
+        None => Some("nobody: it was removed".to_owned()),
+    })
 }
 
 /// Reads the version and the current state and plans the new document.
@@ -368,6 +408,8 @@ mod tests {
         /// Replaces the state (properly) just before we take the lock: a change made while the
         /// operator was reading the plan.
         BeforeLock,
+        /// Breaks our lock just after we took it and takes it: a force-unlock and a new lock.
+        TakeOverLock,
     }
 
     /// A memory store with another client acting at one point, and a record of whether our
@@ -429,7 +471,14 @@ mod tests {
                     self.intrude().await?;
                 }
             }
-            self.inner.put(key, body, options).await
+            let written = self.inner.put(key, body, options).await?;
+            if key == lock_key() && self.fire(Trigger::TakeOverLock) {
+                let theirs = LockInfo::new("OperationTypeApply", "mallory@box", "1.10.0");
+                let theirs = Bytes::from(theirs.encode());
+                let options = PutOptions::new(PutMode::Overwrite);
+                self.inner.put(key, theirs, options).await?;
+            }
+            Ok(written)
         }
         async fn delete(&self, key: &str, mode: DeleteMode) -> StoreResult<()> {
             self.inner.delete(key, mode).await
@@ -509,6 +558,20 @@ mod tests {
         assert_eq!(*store.lock_at_write.lock().unwrap(), None);
         assert_eq!(current(&store).await, doc(9, "intruder"));
         assert!(!locked(&store).await);
+    }
+
+    #[tokio::test]
+    async fn a_lock_taken_over_before_the_write_is_neither_written_nor_released() {
+        let (store, first) = setup().await;
+        *store.trigger.lock().unwrap() = Some(Trigger::TakeOverLock);
+        let code = rollback(store.clone(), "b".into(), &args(&first))
+            .await
+            .unwrap();
+        assert_eq!(code, nothing_or_refused());
+        assert_eq!(*store.lock_at_write.lock().unwrap(), None);
+        assert_eq!(current(&store).await, doc(2, "two"));
+        let lock = store.get(&lock_key()).await.unwrap();
+        assert!(String::from_utf8_lossy(&lock.body).contains("mallory@box"));
     }
 
     #[tokio::test]
