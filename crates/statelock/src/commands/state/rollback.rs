@@ -129,27 +129,58 @@ async fn rollback(
     let outcome = tokio::select! {
         outcome = locked(&locks, &lock, args, &p) => outcome,
         () = crate::serve::shutdown_signal() => Err(anyhow::anyhow!(
-            "interrupted; the lock was released, but the rollback of {key} may or may not have \
-             been written: check `statelock state show {key}`"
+            "interrupted; the rollback of {key} may or may not have been written: check \
+             `statelock state show {key}`"
         )),
     };
     let outcome = match outcome {
         // Not ours to release, and its holder must not be told to unlock our ID.
         Ok(Locked::TakenOver(refusal)) => return Ok(refuse(refusal)),
-        Ok(Locked::Done(code)) => Ok(code),
+        Ok(Locked::Written(written)) => Ok(Ok(written)),
+        Ok(Locked::Refused(refusal)) => Ok(Err(refusal)),
         Err(e) => Err(e),
     };
-    let lock_id = &lock.info.id;
-    if let Err(e) = locks.release(&key, lock_id).await {
+    let released = locks.release(&key, &lock.info.id).await;
+    let not_released = |e: &LockError| {
         eprintln!(
-            "statelock: could not release the lock {lock_id} on {key}: {e}\n\
-             Remove it with `statelock locks unlock {key} --id {lock_id}`."
+            "statelock: could not release the lock {} on {key}: {e}\n{}",
+            lock.info.id,
+            unlock_hint(&key, &lock)
         );
-        if outcome.is_ok() {
-            anyhow::bail!("the lock on {key} was not released");
+    };
+    let written = match outcome {
+        Ok(Ok(written)) => written,
+        Ok(Err(refusal)) => {
+            if let Err(e) = &released {
+                not_released(e);
+            }
+            return Ok(refuse(refusal));
         }
+        Err(e) => {
+            if let Err(e) = &released {
+                not_released(e);
+            }
+            return Err(e);
+        }
+    };
+    // The state is written whatever happens now: report it first, then what failed.
+    report(&key, &p, args, &written, released.is_ok());
+    if let Err(e) = released {
+        eprintln!(
+            "statelock: warning: rolled back (serial {} written) but the lock could not be \
+             released: {e}\n{}",
+            p.plan.serial,
+            unlock_hint(&key, &lock)
+        );
     }
-    outcome
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unlock_hint(key: &StateKey, lock: &HeldLock) -> String {
+    format!(
+        "Remove it with `statelock locks unlock {key} --id {}`.",
+        lock.info.id
+    )
 }
 
 fn refuse(refusal: Refusal) -> ExitCode {
@@ -173,7 +204,9 @@ fn ask(args: &RollbackArgs) -> anyhow::Result<Option<Refusal>> {
 
 /// How the locked section ended.
 enum Locked {
-    Done(ExitCode),
+    Written(Written),
+    /// Nothing was written.
+    Refused(Refusal),
     /// Someone else holds the lock now: nothing was written, and there is nothing to release.
     TakenOver(Refusal),
 }
@@ -190,9 +223,9 @@ async fn locked(
     let now = store.get_if_exists(key.as_str()).await?;
     let confirmed = p.current.as_ref().map(|c| &c.meta.version);
     if now.as_ref().map(|c| &c.meta.version) != confirmed {
-        return Ok(Locked::Done(refuse(Refusal(format!(
+        return Ok(Locked::Refused(Refusal(format!(
             "the state {key} changed since you confirmed; run again"
-        )))));
+        ))));
     }
     // Last check before the write: a lock broken and taken by someone else meanwhile (a
     // force-unlock, a TTL takeover) means they may be writing this state now.
@@ -217,14 +250,35 @@ async fn locked(
         }
         Err(e) => return Err(e.into()),
     }
+    // Nothing after the put may fail the command: the state is written.
     let md5 = md5_hex(&body);
-    let digest_key = digest::digest_key(&args.target.store.url()?, key);
+    let digest_key = args
+        .target
+        .store
+        .url()
+        .ok()
+        .and_then(|url| digest::digest_key(&url, key));
     let digest = match &digest_key {
-        Some(k) => Some(digest::update_dynamodb_digest(k, &md5).await?),
+        Some(k) => Some(
+            digest::update_dynamodb_digest(k, &md5)
+                .await
+                .map_err(|e| format!("{e:#}")),
+        ),
         None => None,
     };
-    report(key, p, args, &md5, digest_key.as_deref(), digest.as_ref());
-    Ok(Locked::Done(ExitCode::SUCCESS))
+    Ok(Locked::Written(Written {
+        md5,
+        digest_key,
+        digest,
+    }))
+}
+
+/// A state written, and what became of its DynamoDB digest.
+struct Written {
+    md5: String,
+    digest_key: Option<String>,
+    /// `None` when the store is no S3 bucket, so no digest applies.
+    digest: Option<Result<DigestUpdate, String>>,
 }
 
 /// Who holds `lock`'s lock object now, when it is no longer exactly the one we created.
@@ -351,23 +405,22 @@ fn summary_json(key: &StateKey, p: &Prepared, md5: &str) -> serde_json::Value {
     })
 }
 
-fn report(
-    key: &StateKey,
-    p: &Prepared,
-    args: &RollbackArgs,
-    md5: &str,
-    digest_key: Option<&str>,
-    digest: Option<&DigestUpdate>,
-) {
-    let pending = matches!(digest, Some(DigestUpdate::Pending));
+/// The written rollback, then what failed after the write (the digest), as warnings.
+fn report(key: &StateKey, p: &Prepared, args: &RollbackArgs, w: &Written, lock_released: bool) {
+    let md5 = &w.md5;
+    let digest = match &w.digest {
+        None => "not-applicable",
+        Some(Ok(DigestUpdate::Pending)) => "not-updated",
+        Some(Err(_)) => "failed",
+    };
     if args.json {
         let mut doc = summary_json(key, p, md5);
-        doc["dynamodb_digest_key"] = json!(digest_key);
-        doc["dynamodb_digest"] = json!(if pending {
-            "not-updated"
-        } else {
-            "not-applicable"
-        });
+        doc["dynamodb_digest_key"] = json!(w.digest_key);
+        doc["dynamodb_digest"] = json!(digest);
+        if let Some(Err(e)) = &w.digest {
+            doc["dynamodb_digest_error"] = json!(e);
+        }
+        doc["lock_released"] = json!(lock_released);
         println!(
             "{}",
             serde_json::to_string_pretty(&doc).expect("a JSON value serialises")
@@ -381,8 +434,14 @@ fn report(
             quoted(p.plan.lineage.as_deref()),
         );
     }
-    if let (Some(k), true) = (digest_key, pending) {
-        eprintln!("{}", digest::pending_note(k, md5));
+    match (&w.digest_key, &w.digest) {
+        (Some(k), Some(Ok(DigestUpdate::Pending))) => eprintln!("{}", digest::pending_note(k, md5)),
+        (Some(k), Some(Err(e))) => eprintln!(
+            "statelock: warning: the state was written but its DynamoDB digest {k} could not be \
+             updated: {e}\n{}",
+            digest::pending_note(k, md5)
+        ),
+        _ => {}
     }
 }
 
@@ -410,6 +469,8 @@ mod tests {
         BeforeLock,
         /// Breaks our lock just after we took it and takes it: a force-unlock and a new lock.
         TakeOverLock,
+        /// Fails the release of our lock (deleting the lock object).
+        FailRelease,
     }
 
     /// A memory store with another client acting at one point, and a record of whether our
@@ -481,6 +542,14 @@ mod tests {
             Ok(written)
         }
         async fn delete(&self, key: &str, mode: DeleteMode) -> StoreResult<()> {
+            if key == lock_key() && self.fire(Trigger::FailRelease) {
+                return Err(StoreError::other(
+                    "intruder",
+                    "delete",
+                    key,
+                    "connection reset",
+                ));
+            }
             self.inner.delete(key, mode).await
         }
         async fn list(&self, prefix: &str, continuation: Option<&str>) -> StoreResult<ListPage> {
@@ -572,6 +641,19 @@ mod tests {
         assert_eq!(current(&store).await, doc(2, "two"));
         let lock = store.get(&lock_key()).await.unwrap();
         assert!(String::from_utf8_lossy(&lock.body).contains("mallory@box"));
+    }
+
+    #[tokio::test]
+    async fn a_lock_not_released_after_the_write_is_a_warning_not_a_failure() {
+        let (store, first) = setup().await;
+        *store.trigger.lock().unwrap() = Some(Trigger::FailRelease);
+        let code = rollback(store.clone(), "b".into(), &args(&first))
+            .await
+            .unwrap();
+        assert_eq!(code, ExitCode::SUCCESS);
+        let now: serde_json::Value = serde_json::from_str(&current(&store).await).unwrap();
+        assert_eq!(now["serial"], 3);
+        assert!(locked(&store).await);
     }
 
     #[tokio::test]
