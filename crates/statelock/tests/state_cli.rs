@@ -11,6 +11,8 @@
 //!   version history and is released.
 //! - `history_merges_the_server_history`: `statelock serve` on the same bucket records its own
 //!   history; `state history` lists both sources, and show, diff and rollback take either ID.
+//! - `rollback_refuses_a_store_that_ignores_conditional_writes`: on s3rver, which ignores
+//!   If-None-Match / If-Match, rollback refuses before locking unless `--allow-unsafe-store`.
 //!
 //! Needs `bash scripts/setup-test-tools.sh` (or `STATELOCK_TOOLS` pointing at its output).
 
@@ -20,7 +22,7 @@ use std::process::Output;
 
 use harness::{Server, StoreSpec, Workdir, statelock_on, text};
 use serde_json::Value;
-use statelock_test_support::{S3Server, moto, unique_name};
+use statelock_test_support::{S3Server, moto, s3rver, unique_name};
 
 fn ok(o: Output) -> String {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -60,13 +62,13 @@ fn output_n(shown: &Value) -> Value {
     outputs.iter().find(|o| o["name"] == "n").unwrap()["value"].clone()
 }
 
-/// Puts `body` at `key` with boto3; returns the new S3 version ID.
+/// Puts `body` at `key` with boto3; returns the new S3 version ID (empty when unversioned).
 fn put(server: &S3Server, bucket: &str, key: &str, body: &str) -> String {
     server
         .boto3(
             r#"
 bucket, key, body = sys.argv[1:4]
-print(s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json")["VersionId"])
+print(s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json").get("VersionId", ""))
 "#,
             &[bucket, key, body],
         )
@@ -373,4 +375,37 @@ fn history_merges_the_server_history() {
         &["state", "show", key, "no-such-version"],
     ));
     assert!(missing.contains("no-such-version"), "{missing}");
+}
+
+#[test]
+fn rollback_refuses_a_store_that_ignores_conditional_writes() {
+    let server = s3rver();
+    let bucket = unique_name("statelock-state");
+    server.create_bucket(&bucket, false);
+    let key = "unsafe/app.tfstate";
+    put(server, &bucket, key, &state_doc("L1", 4, "four"));
+    let rollback = [
+        "state", "rollback", key, "--to", "current", "--yes", "--force",
+    ];
+
+    let out = statelock_on(server, &bucket, &rollback);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!("rollback on s3rver:\n{err}");
+    assert!(
+        err.contains("refusing to roll back") && err.contains("--allow-unsafe-store"),
+        "{err}"
+    );
+    assert_eq!(show(server, &bucket, key, "current")["state"]["serial"], 4);
+    let lock = format!("{key}.tflock");
+    let objects = server.boto3(
+        "print(json.dumps([o['Key'] for o in s3.list_objects_v2(Bucket=sys.argv[1]).get('Contents', [])]))",
+        &[&bucket],
+    );
+    assert!(!objects.contains(&lock), "{objects}");
+
+    let mut anyway = rollback.to_vec();
+    anyway.push("--allow-unsafe-store");
+    ok(statelock_on(server, &bucket, &anyway));
+    assert_eq!(show(server, &bucket, key, "current")["state"]["serial"], 5);
 }

@@ -41,7 +41,9 @@ someone else holds it, nothing is written and the holder is named. If the state 
 it was shown, or the lock was taken over (force-unlocked and taken) before the write, nothing
 is written and you are told why. The write is a
 compare-and-swap on the state confirmed, so a writer that ignores the lock is detected, not
-overwritten. The lock is released on every path, Ctrl-C and SIGTERM included. A version of
+overwritten. The lock is released on every path, Ctrl-C and SIGTERM included. On an S3 store
+the lock is only taken once the store has shown it honours If-None-Match / If-Match (the check
+`statelock serve` makes); a store that ignores them is refused unless --allow-unsafe-store. A version of
 another lineage is refused unless --force (the copy then gets the current lineage).
 
 The DynamoDB `-md5` digest (for backends with dynamodb_table) is not updated yet: the command
@@ -114,6 +116,11 @@ async fn rollback(
     }
     if let Some(refusal) = ask(args)? {
         return Ok(refuse(refusal));
+    }
+    if args.target.store.url()?.is_remote() {
+        // The lock and the compare-and-swap both rest on conditional writes.
+        let allow_unsafe = args.target.store.s3.allow_unsafe_store;
+        crate::serve::check_conditional_writes(&*store, allow_unsafe, "roll back").await?;
     }
     let locks = LockClient::new(store.clone(), bucket);
     let mut info = LockInfo::new(OPERATION, &user_at_host(), env!("CARGO_PKG_VERSION"));
