@@ -45,13 +45,15 @@ pub enum RollbackError {
     },
 }
 
-/// Plans copying `version` forward over `current` (`None`: no state stored). A version of
-/// another lineage is refused unless `force`, and then gets the current lineage.
+/// Plans copying `version` forward over `current` (`None`, or an empty body, which spec §5.1
+/// reads as "no state": no state stored). A version of another lineage is refused unless
+/// `force`, and then gets the current lineage.
 pub fn plan_rollback(
     version: &[u8],
     current: Option<&[u8]>,
     force: bool,
 ) -> Result<RollbackPlan, RollbackError> {
+    let current = current.filter(|c| !c.is_empty());
     if is_encrypted(version) || current.is_some_and(is_encrypted) {
         return Err(RollbackError::Encrypted);
     }
@@ -160,6 +162,8 @@ mod tests {
         );
         let fresh = plan_rollback(state("L", 2, "old").as_bytes(), None, false).unwrap();
         assert_eq!((fresh.serial, fresh.lineage.as_deref()), (3, Some("L")));
+        let over_empty = plan_rollback(state("L", 2, "old").as_bytes(), Some(b""), false);
+        assert_eq!(over_empty, Ok(fresh));
     }
 
     #[test]

@@ -315,12 +315,13 @@ async fn prepare(
         Err(e) if e.is_missing() => return Ok(Err(Refusal(e.to_string()))),
         Err(e) => return Err(e.into()),
     };
+    // An empty object is "no state" (spec §5.1), but still the object the write must replace.
     let current = store.get_if_exists(key.as_str()).await?;
-    let plan = match plan_rollback(
-        &version.body,
-        current.as_ref().map(|c| &c.body[..]),
-        args.force,
-    ) {
+    let current_body = current
+        .as_ref()
+        .map(|c| &c.body[..])
+        .filter(|b| !b.is_empty());
+    let plan = match plan_rollback(&version.body, current_body, args.force) {
         Ok(plan) => plan,
         Err(RollbackError::LineageMismatch {
             version: v,
@@ -342,9 +343,7 @@ async fn prepare(
         }
         Err(e) => anyhow::bail!("cannot roll {key} back to {}: {e}", args.to),
     };
-    let changes = current
-        .as_ref()
-        .and_then(|c| diff(&c.body, &plan.body).ok());
+    let changes = current_body.and_then(|c| diff(c, &plan.body).ok());
     Ok(Ok(Prepared {
         version,
         current,
@@ -364,6 +363,7 @@ fn serial_text(serial: Option<u64>) -> String {
 /// The plan, to stdout (stderr with `--json`, so stdout stays one JSON document).
 fn show_plan(key: &StateKey, p: &Prepared, args: &RollbackArgs) {
     let current = match &p.current {
+        Some(c) if c.body.is_empty() => "none (the state object is empty)".to_owned(),
         Some(_) => format!(
             "serial {}, lineage {}",
             serial_text(p.plan.current_serial),
@@ -661,6 +661,31 @@ mod tests {
         let now: serde_json::Value = serde_json::from_str(&current(&store).await).unwrap();
         assert_eq!(now["serial"], 3);
         assert!(locked(&store).await);
+    }
+
+    #[tokio::test]
+    async fn an_empty_state_object_is_no_state_and_is_replaced_by_compare_and_swap() {
+        let (store, first) = setup().await;
+        let empty = PutOptions::new(PutMode::Overwrite);
+        store.put(KEY, Bytes::new(), empty.clone()).await.unwrap();
+        let key = StateKey::parse(KEY).unwrap();
+        let shown = versions::fetch(&*store, &key, versions::CURRENT).await;
+        assert!(matches!(shown, Err(versions::FetchError::NoState { .. })));
+        *store.trigger.lock().unwrap() = Some(Trigger::BeforeStateWrite);
+        let err = rollback(store.clone(), "b".into(), &args(&first))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("ignored the lock"), "{err}");
+        store.put(KEY, Bytes::new(), empty).await.unwrap();
+        let code = rollback(store.clone(), "b".into(), &args(&first))
+            .await
+            .unwrap();
+        assert_eq!(code, ExitCode::SUCCESS);
+        let now: serde_json::Value = serde_json::from_str(&current(&store).await).unwrap();
+        assert_eq!(
+            (now["serial"].as_u64(), now["lineage"].as_str()),
+            (Some(2), Some("L"))
+        );
     }
 
     #[tokio::test]

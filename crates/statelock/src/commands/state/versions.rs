@@ -191,7 +191,7 @@ pub struct Fetched {
 /// Why a version could not be fetched, when it is not a store failure.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("state {key} does not exist (no object at that key)")]
+    #[error("state {key} does not exist (no object at that key, or an empty one)")]
     NoState { key: StateKey },
     #[error("state {key} has no version {id:?}; `statelock state history {key}` lists them")]
     NoVersion { key: StateKey, id: String },
@@ -236,7 +236,10 @@ pub async fn fetch(
     };
     let (source, body) = if id == CURRENT {
         let got = store.get_if_exists(key.as_str()).await.map_err(failed)?;
-        let got = got.ok_or_else(|| FetchError::NoState { key: key.clone() })?;
+        // An empty object is "no state" (spec §5.1).
+        let got = got
+            .filter(|g| !g.body.is_empty())
+            .ok_or_else(|| FetchError::NoState { key: key.clone() })?;
         (Source::Current, got.body)
     } else if let Some(version) = VersionId::parse(id) {
         let body = server_history::body(store, key, &version)
