@@ -38,11 +38,20 @@ pub enum RollbackError {
     /// `what` is "the version" or "the current state".
     #[error("{what} is not a state document: {reason}")]
     NotAState { what: &'static str, reason: String },
-    #[error("the version has lineage {version:?} but the current state has lineage {current:?}")]
+    #[error(
+        "the version has lineage {} but the current state has lineage {}",
+        lineage_text(version.as_deref()),
+        lineage_text(current.as_deref())
+    )]
     LineageMismatch {
         version: Option<String>,
         current: Option<String>,
     },
+}
+
+/// A lineage for messages: `"L1"` (quoted, as it may be any string), or `(none)`.
+pub fn lineage_text(lineage: Option<&str>) -> String {
+    lineage.map_or_else(|| "(none)".to_owned(), |l| format!("{l:?}"))
 }
 
 /// Plans copying `version` forward over `current` (`None`, or an empty body, which spec §5.1
@@ -181,6 +190,18 @@ mod tests {
         let forced = plan_rollback(version.as_bytes(), Some(current.as_bytes()), true).unwrap();
         assert!(forced.lineage_forced);
         assert_eq!((forced.serial, forced.lineage.as_deref()), (8, Some("L")));
+    }
+
+    #[test]
+    fn lineage_mismatches_read_as_text() {
+        let err = RollbackError::LineageMismatch {
+            version: Some("L1".into()),
+            current: None,
+        };
+        assert_eq!(
+            err.to_string(),
+            r#"the version has lineage "L1" but the current state has lineage (none)"#
+        );
     }
 
     #[test]

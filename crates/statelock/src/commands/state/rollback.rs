@@ -13,7 +13,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use clap::Args;
 use serde_json::json;
-use statelock_core::state::{RollbackError, RollbackPlan, StateDiff, diff, plan_rollback};
+use statelock_core::state::{
+    RollbackError, RollbackPlan, StateDiff, diff, lineage_text, plan_rollback,
+};
 use statelock_core::{LockInfo, StateKey};
 use statelock_http::server_history::md5_hex;
 use statelock_lock::{HeldLock, LockClient, LockError, LockState, user_at_host};
@@ -331,8 +333,8 @@ async fn prepare(
                 "version {} has lineage {} but the current state of {key} has lineage {}; \
                  add --force to roll back across lineages (the copy gets the current lineage)",
                 args.to,
-                quoted(v.as_deref()),
-                quoted(c.as_deref())
+                lineage_text(v.as_deref()),
+                lineage_text(c.as_deref())
             ))));
         }
         Err(e @ RollbackError::Encrypted) => {
@@ -352,10 +354,6 @@ async fn prepare(
     }))
 }
 
-fn quoted(lineage: Option<&str>) -> String {
-    lineage.map_or_else(|| "(none)".to_owned(), |l| format!("{l:?}"))
-}
-
 fn serial_text(serial: Option<u64>) -> String {
     serial.map_or_else(|| "-".to_owned(), |s| s.to_string())
 }
@@ -367,7 +365,7 @@ fn show_plan(key: &StateKey, p: &Prepared, args: &RollbackArgs) {
         Some(_) => format!(
             "serial {}, lineage {}",
             serial_text(p.plan.current_serial),
-            quoted(p.plan.lineage.as_deref())
+            lineage_text(p.plan.lineage.as_deref())
         ),
         None => "none (the state object does not exist)".to_owned(),
     };
@@ -377,7 +375,7 @@ fn show_plan(key: &StateKey, p: &Prepared, args: &RollbackArgs) {
         p.version.source.name(),
         serial_text(p.plan.version_serial),
         p.plan.serial,
-        quoted(p.plan.lineage.as_deref()),
+        lineage_text(p.plan.lineage.as_deref()),
         if p.plan.lineage_forced {
             " (carried over by --force)"
         } else {
@@ -438,7 +436,7 @@ fn report(key: &StateKey, p: &Prepared, args: &RollbackArgs, w: &Written, lock_r
             p.version.id,
             serial_text(p.plan.current_serial),
             p.plan.serial,
-            quoted(p.plan.lineage.as_deref()),
+            lineage_text(p.plan.lineage.as_deref()),
         );
     }
     match (&w.digest_key, &w.digest) {
