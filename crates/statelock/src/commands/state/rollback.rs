@@ -46,7 +46,9 @@ compare-and-swap on the state confirmed, so a writer that ignores the lock is de
 overwritten. The lock is released on every path, Ctrl-C and SIGTERM included. On an S3 store
 the lock is only taken once the store has shown it honours If-None-Match / If-Match (the check
 `statelock serve` makes); a store that ignores them is refused unless --allow-unsafe-store. A version of
-another lineage is refused unless --force (the copy then gets the current lineage).
+another lineage is refused unless --force (the copy then gets the current lineage). A version
+that holds what the current state holds is \"no changes\": nothing is written unless --force.
+The copy keeps the version's key order and layout; only serial and lineage are replaced.
 
 The DynamoDB `-md5` digest (for backends with dynamodb_table) is not updated yet: the command
 prints the new MD5 and the `aws dynamodb put-item` that updates it.";
@@ -106,6 +108,14 @@ async fn rollback(
         Ok(p) => p,
         Err(refusal) => return Ok(refuse(refusal)),
     };
+    if p.plan.same_as_current && !args.force {
+        eprintln!(
+            "no changes: version {} holds what the current state of {key} holds; nothing was \
+             written (--force writes it anyway, as a new serial)",
+            args.to
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     show_plan(&key, &p, args);
     if args.dry_run {
         if args.json {
@@ -684,6 +694,25 @@ mod tests {
             (now["serial"].as_u64(), now["lineage"].as_str()),
             (Some(2), Some("L"))
         );
+    }
+
+    #[tokio::test]
+    async fn the_current_content_is_no_change_unless_forced() {
+        let (store, _) = setup().await;
+        let newest = store.list_versions(KEY).await.unwrap().remove(0).version_id;
+        let code = rollback(store.clone(), "b".into(), &args(&newest))
+            .await
+            .unwrap();
+        assert_eq!(code, ExitCode::SUCCESS);
+        assert_eq!(store.list_versions(KEY).await.unwrap().len(), 2);
+        let lock_versions = store.list_versions(&lock_key()).await.unwrap();
+        assert!(lock_versions.is_empty(), "{lock_versions:?}");
+
+        let mut forced = args(&newest);
+        forced.force = true;
+        let code = rollback(store.clone(), "b".into(), &forced).await.unwrap();
+        assert_eq!(code, ExitCode::SUCCESS);
+        assert!(current(&store).await.contains("\"serial\": 3"));
     }
 
     #[tokio::test]
