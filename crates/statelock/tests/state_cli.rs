@@ -11,6 +11,8 @@
 //!   version history and is released.
 //! - `history_merges_the_server_history`: `statelock serve` on the same bucket records its own
 //!   history; `state history` lists both sources, and show, diff and rollback take either ID.
+//! - `a_delete_marker_is_named_not_missing`: a version ID that is a delete marker (the state was
+//!   deleted then) is refused with exit 2 saying so.
 //! - `rollback_refuses_a_store_that_ignores_conditional_writes`: on s3rver, which ignores
 //!   If-None-Match / If-Match, rollback refuses before locking unless `--allow-unsafe-store`.
 //!
@@ -408,4 +410,33 @@ fn rollback_refuses_a_store_that_ignores_conditional_writes() {
     anyway.push("--allow-unsafe-store");
     ok(statelock_on(server, &bucket, &anyway));
     assert_eq!(show(server, &bucket, key, "current")["state"]["serial"], 5);
+}
+
+#[test]
+fn a_delete_marker_is_named_not_missing() {
+    let server = moto();
+    let bucket = unique_name("statelock-state");
+    server.create_bucket(&bucket, true);
+    let key = "deleted/app.tfstate";
+    put(server, &bucket, key, &state_doc("L1", 1, "one"));
+    let marker = server
+        .boto3(
+            r#"print(s3.delete_object(Bucket=sys.argv[1], Key=sys.argv[2])["VersionId"])"#,
+            &[&bucket, key],
+        )
+        .trim()
+        .to_owned();
+    put(server, &bucket, key, &state_doc("L1", 2, "two"));
+    for args in [
+        vec!["state", "show", key, &marker],
+        vec!["state", "diff", key, &marker],
+        vec!["state", "rollback", key, "--to", &marker, "--yes"],
+    ] {
+        let err = refused(statelock_on(server, &bucket, &args));
+        assert!(
+            err.contains("is a delete marker") && err.contains("pick the version before it"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(show(server, &bucket, key, "current")["state"]["serial"], 2);
 }

@@ -196,6 +196,11 @@ pub enum FetchError {
     #[error("state {key} has no version {id:?}; `statelock state history {key}` lists them")]
     NoVersion { key: StateKey, id: String },
     #[error(
+        "version {id:?} of {key} is a delete marker (the state was deleted then); pick the \
+         version before it in `statelock state history {key}`"
+    )]
+    DeleteMarker { key: StateKey, id: String },
+    #[error(
         "{id:?} is not a server history ID, and {store} keeps no object versions; \
          `statelock state history {key}` lists the versions there are"
     )]
@@ -249,7 +254,16 @@ pub async fn fetch(
     } else {
         match store.get_version(key.as_str(), id).await {
             Ok(got) => (Source::S3Version, got.body),
-            Err(StoreError::NotFound { .. }) => return Err(missing()),
+            Err(StoreError::NotFound { .. }) => {
+                return Err(if is_delete_marker(store, key, id).await {
+                    FetchError::DeleteMarker {
+                        key: key.clone(),
+                        id: id.to_owned(),
+                    }
+                } else {
+                    missing()
+                });
+            }
             Err(StoreError::NotImplemented { store, .. }) => {
                 return Err(FetchError::NoObjectVersions {
                     key: key.clone(),
@@ -265,4 +279,17 @@ pub async fn fetch(
         source,
         body,
     })
+}
+
+/// Whether `id` is one of `key`'s delete markers, which have no body to read. Best effort: a
+/// failed listing just leaves the plainer "no such version".
+async fn is_delete_marker(store: &dyn ObjectStore, key: &StateKey, id: &str) -> bool {
+    store
+        .list_versions(key.as_str())
+        .await
+        .is_ok_and(|versions| {
+            versions
+                .iter()
+                .any(|v| v.version_id == id && v.is_delete_marker)
+        })
 }
