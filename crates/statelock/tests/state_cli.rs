@@ -4,11 +4,12 @@
 //! - `terraform_applies_then_rollback`: Terraform 1.0.3 with its own `backend "s3"` applies
 //!   three times; history lists the S3 versions with their serials, show and diff read old
 //!   ones, rollback brings the first output back for `terraform output`, and a further apply
-//!   carries on from the new serial.
+//!   carries on from the new serial. Dry runs and a rollback without `--yes` (no terminal)
+//!   write nothing and never lock; a sensitive output's value never appears in any output.
 //! - `rollback_refuses_a_held_lock_and_another_lineage`: a `.tflock` written by boto3 as
 //!   Terraform ≥ 1.10 does: rollback names the holder and writes nothing; a version of another
-//!   lineage is refused without `--force`; the lock a rollback takes is left in the bucket's
-//!   version history and is released.
+//!   lineage is refused without `--force`, before any lock is taken; the lock a rollback takes
+//!   is left in the bucket's version history and is released.
 //! - `history_merges_the_server_history`: `statelock serve` on the same bucket records its own
 //!   history; `state history` lists both sources, and show, diff and rollback take either ID.
 //! - `a_delete_marker_is_named_not_missing`: a version ID that is a delete marker (the state was
@@ -22,13 +23,19 @@ mod harness;
 
 use std::process::Output;
 
-use harness::{Server, StoreSpec, Workdir, statelock_on, text};
+use harness::{SECRET_PREFIX, Server, StoreSpec, Workdir, statelock_on, text};
 use serde_json::Value;
 use statelock_test_support::{S3Server, moto, s3rver, unique_name};
 
 fn ok(o: Output) -> String {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    no_secret(&o);
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// No statelock output shows a sensitive value, on either stream.
+fn no_secret(o: &Output) {
+    assert!(!text(o).contains(SECRET_PREFIX), "{}", text(o));
 }
 
 fn ok_json(o: Output) -> Value {
@@ -37,6 +44,7 @@ fn ok_json(o: Output) -> Value {
 
 fn refused(o: Output) -> String {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    no_secret(&o);
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
@@ -143,7 +151,10 @@ fn terraform_applies_then_rollback() {
     ));
     assert_eq!(
         diff["outputs"]["changed"],
-        serde_json::json!([{"name": "n", "from": "1", "to": "3"}]),
+        serde_json::json!([
+            {"name": "n", "from": "1", "to": "3"},
+            {"name": "secret", "sensitive": true}
+        ]),
         "{diff}"
     );
     let diff_text = ok(statelock_on(
@@ -181,6 +192,19 @@ fn terraform_applies_then_rollback() {
         (Some(true), Some(before + 1))
     );
     assert_eq!(history(server, &bucket, key).len(), versions.len());
+    // Without --yes and without a terminal to ask on: refused, before any lock is taken.
+    let unconfirmed = refused(statelock_on(
+        server,
+        &bucket,
+        &["state", "rollback", key, "--to", &first],
+    ));
+    assert!(unconfirmed.contains("pass --yes"), "{unconfirmed}");
+    assert_eq!(history(server, &bucket, key).len(), versions.len());
+    assert_eq!(
+        lock_history(server, &bucket, key),
+        serde_json::json!({"bodies": [], "delete_markers": 0}),
+        "dry runs and unconfirmed rollbacks never lock"
+    );
 
     let rolled = ok_json(statelock_on(
         server,
@@ -202,6 +226,8 @@ fn terraform_applies_then_rollback() {
     let after = show(server, &bucket, key, "current");
     assert_eq!(after["state"]["serial"], before + 2);
     assert_eq!(output_n(&after), "4");
+    let secret = show(server, &bucket, key, "current")["state"]["outputs"].to_string();
+    assert!(secret.contains(r#""sensitive":true"#), "{secret}");
 }
 
 const LOCK: &str = r#"
@@ -218,6 +244,11 @@ bodies = [s3.get_object(Bucket=bucket, Key=key, VersionId=v["VersionId"])["Body"
 markers = [m for m in out.get("DeleteMarkers", []) if m["Key"] == key]
 print(json.dumps({"bodies": bodies, "delete_markers": len(markers)}))
 "#;
+
+/// The versions of `key`'s lock object: their bodies and how many delete markers.
+fn lock_history(server: &S3Server, bucket: &str, key: &str) -> Value {
+    serde_json::from_str(&server.boto3(LOCK_HISTORY, &[bucket, &format!("{key}.tflock")])).unwrap()
+}
 
 #[test]
 fn rollback_refuses_a_held_lock_and_another_lineage() {
@@ -275,11 +306,10 @@ fn rollback_refuses_a_held_lock_and_another_lineage() {
     assert_eq!(output_n(&now), "one");
     assert_eq!(now["state"]["lineage"], "L2");
 
-    // The two rollbacks that got the lock took it as a record of their own and released it
-    // (each a delete marker, as is alice's removed lock); nothing is left behind.
-    let locks: Value =
-        serde_json::from_str(&server.boto3(LOCK_HISTORY, &[&bucket, &format!("{key}.tflock")]))
-            .unwrap();
+    // Only the rollback that got as far as writing took the lock (the refusals came before
+    // it), as a record of its own, and released it (a delete marker, as is alice's removed
+    // lock); nothing is left behind.
+    let locks = lock_history(server, &bucket, key);
     let ours = locks["bodies"]
         .as_array()
         .unwrap()
@@ -290,8 +320,8 @@ fn rollback_refuses_a_held_lock_and_another_lineage() {
                 .contains(r#""Operation":"statelock state rollback""#)
         })
         .count();
-    assert_eq!(ours, 2, "{locks}");
-    assert_eq!(locks["delete_markers"], 3, "{locks}");
+    assert_eq!(ours, 1, "{locks}");
+    assert_eq!(locks["delete_markers"], 2, "{locks}");
     let left = statelock_on(server, &bucket, &["locks", "ls", "--json"]);
     assert_eq!(
         String::from_utf8_lossy(&left.stdout).trim(),

@@ -730,5 +730,8 @@ mod tests {
             ),
             (Some(3), Some("one"))
         );
+        assert_eq!(now["lineage"], "L");
+        assert_eq!(*store.lock_at_write.lock().unwrap(), Some(true));
+        assert!(!locked(&store).await);
     }
 }
