@@ -11,7 +11,8 @@
 //!   lineage is refused without `--force`, before any lock is taken; the lock a rollback takes
 //!   is left in the bucket's version history and is released.
 //! - `history_merges_the_server_history`: `statelock serve` on the same bucket records its own
-//!   history; `state history` lists both sources, and show, diff and rollback take either ID.
+//!   history; `state history` lists both sources, and show, diff and rollback take either ID;
+//!   the CLI's rollback is recorded in the server history as well.
 //! - `a_delete_marker_is_named_not_missing`: a version ID that is a delete marker (the state was
 //!   deleted then) is refused with exit 2 saying so.
 //! - `rollback_refuses_a_store_that_ignores_conditional_writes`: on s3rver, which ignores
@@ -399,7 +400,20 @@ fn history_merges_the_server_history() {
     ));
     assert_eq!(rolled["source"], "server-history");
     assert_eq!(rolled["new_serial"], 3);
+    assert_eq!(rolled["recorded_in_server_history"], true);
     assert_eq!(output_n(&show(server, bucket, key, "current")), "a");
+    // The server's history has the rollback too, as the server itself records one.
+    let versions = history(server, bucket, key);
+    let newest = versions
+        .iter()
+        .find(|v| v["source"] == "server-history")
+        .unwrap();
+    assert_eq!(
+        (&newest["kind"], &newest["serial"], &newest["md5"]),
+        (&Value::from("rollback"), &Value::from(3), &rolled["md5"]),
+        "{versions:?}"
+    );
+    assert!(newest["who"].as_str().unwrap().contains('@'), "{newest}");
 
     let missing = refused(statelock_on(
         server,

@@ -17,7 +17,7 @@ use statelock_core::state::{
     RollbackError, RollbackPlan, StateDiff, diff, lineage_text, plan_rollback,
 };
 use statelock_core::{LockInfo, StateKey};
-use statelock_http::server_history::md5_hex;
+use statelock_http::server_history::{self, Author, Kind, md5_hex};
 use statelock_lock::{HeldLock, LockClient, LockError, LockState, user_at_host};
 use statelock_store::{GetResult, ObjectStore, ObjectStoreExt, PutMode, PutOptions, StoreError};
 
@@ -27,6 +27,7 @@ use super::versions::{self, Fetched};
 use crate::commands::locks::state_key;
 use crate::commands::nothing_or_refused;
 use crate::commands::prompt::{Answer, confirm};
+use crate::store_url::StoreUrl;
 
 /// The lock record's `Operation` while a rollback runs.
 pub const OPERATION: &str = "statelock state rollback";
@@ -246,6 +247,7 @@ async fn locked(
             "the state {key} changed since you confirmed; run again"
         ))));
     }
+    let in_server_history = server_serves(store, args, key).await?;
     // Last check before the write: a lock broken and taken by someone else meanwhile (a
     // force-unlock, a TTL takeover) means they may be writing this state now.
     if let Some(holder) = lost_to(locks, lock).await? {
@@ -260,7 +262,18 @@ async fn locked(
     let body = Bytes::from(p.plan.body.clone());
     // Content-MD5 as Terraform's SDK-v1 S3 backend sends it, which Object Lock buckets need.
     let options = PutOptions::json(mode).with_content_md5();
-    match store.put(key.as_str(), body.clone(), options).await {
+    let put = if in_server_history {
+        let author = Author {
+            kind: Kind::Rollback,
+            who: lock.info.who.clone(),
+            lock_id: Some(lock.info.id.clone()),
+        };
+        // Retention 0: pruning is left to the server's next write, with its own setting.
+        server_history::write_state(store, 0, key, body.clone(), options, author).await
+    } else {
+        store.put(key.as_str(), body.clone(), options).await
+    };
+    match put {
         Ok(_) => {}
         Err(StoreError::Precondition { .. } | StoreError::AlreadyExists { .. }) => {
             anyhow::bail!(
@@ -289,7 +302,22 @@ async fn locked(
         md5,
         digest_key,
         digest,
+        in_server_history,
     }))
+}
+
+/// Whether `statelock serve` serves this state too, so the rollback belongs in its history: a
+/// file:// store (a statelock directory), or a bucket with history recorded for this key.
+async fn server_serves(
+    store: &dyn ObjectStore,
+    args: &RollbackArgs,
+    key: &StateKey,
+) -> anyhow::Result<bool> {
+    if matches!(args.target.store.url()?, StoreUrl::File(_)) {
+        return Ok(true);
+    }
+    let page = store.list(&server_history::state_prefix(key), None).await?;
+    Ok(!page.objects.is_empty())
 }
 
 /// A state written, and what became of its DynamoDB digest.
@@ -298,6 +326,8 @@ struct Written {
     digest_key: Option<String>,
     /// `None` when the store is no S3 bucket, so no digest applies.
     digest: Option<Result<DigestUpdate, String>>,
+    /// The version was also recorded in the server's history.
+    in_server_history: bool,
 }
 
 /// Who holds `lock`'s lock object now, when it is no longer exactly the one we created.
@@ -436,17 +466,23 @@ fn report(key: &StateKey, p: &Prepared, args: &RollbackArgs, w: &Written, lock_r
             doc["dynamodb_digest_error"] = json!(e);
         }
         doc["lock_released"] = json!(lock_released);
+        doc["recorded_in_server_history"] = json!(w.in_server_history);
         println!(
             "{}",
             serde_json::to_string_pretty(&doc).expect("a JSON value serialises")
         );
     } else {
         println!(
-            "rolled back {key} to {}: serial {} -> {}, lineage {}, MD5 {md5}",
+            "rolled back {key} to {}: serial {} -> {}, lineage {}, MD5 {md5}{}",
             p.version.id,
             serial_text(p.plan.current_serial),
             p.plan.serial,
             lineage_text(p.plan.lineage.as_deref()),
+            if w.in_server_history {
+                " (recorded in the server history)"
+            } else {
+                ""
+            },
         );
     }
     match (&w.digest_key, &w.digest) {
@@ -585,13 +621,19 @@ mod tests {
     }
 
     fn args(to: &str) -> RollbackArgs {
+        args_on(to, "memory://", &[])
+    }
+
+    fn args_on(to: &str, store: &str, extra: &[&str]) -> RollbackArgs {
         #[derive(Parser)]
         struct Cli {
             #[command(flatten)]
             rollback: RollbackArgs,
         }
-        let argv = ["x", KEY, "--to", to, "--yes", "--store", "memory://"];
-        Cli::try_parse_from(argv).unwrap().rollback
+        let argv = ["x", KEY, "--to", to, "--yes", "--store", store];
+        Cli::try_parse_from(argv.iter().chain(extra))
+            .unwrap()
+            .rollback
     }
 
     async fn setup() -> (Arc<Intruder>, String) {
@@ -713,6 +755,30 @@ mod tests {
         let code = rollback(store.clone(), "b".into(), &forced).await.unwrap();
         assert_eq!(code, ExitCode::SUCCESS);
         assert!(current(&store).await.contains("\"serial\": 3"));
+    }
+
+    #[tokio::test]
+    async fn a_statelock_directory_records_the_rollback_in_the_server_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(statelock_store::LocalStore::open(dir.path()).unwrap());
+        for serial in [1, 2] {
+            let body = Bytes::from(doc(serial, "n"));
+            let options = PutOptions::new(PutMode::Overwrite);
+            store.put(KEY, body, options).await.unwrap();
+        }
+        let url = format!("file://{}", dir.path().display());
+        let forced = args_on(versions::CURRENT, &url, &["--force"]);
+        let code = rollback(store.clone(), "b".into(), &forced).await.unwrap();
+        assert_eq!(code, ExitCode::SUCCESS);
+        let key = StateKey::parse(KEY).unwrap();
+        let recorded = server_history::list(&*store, &key).await.unwrap();
+        assert_eq!(recorded.len(), 1, "{recorded:?}");
+        assert_eq!(
+            (recorded[0].kind, recorded[0].serial),
+            (Kind::Rollback, Some(3))
+        );
+        let written = store.get(KEY).await.unwrap().body;
+        assert_eq!(recorded[0].md5.as_deref(), Some(md5_hex(&written).as_str()));
     }
 
     #[tokio::test]
