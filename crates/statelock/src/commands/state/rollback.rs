@@ -115,6 +115,10 @@ async fn rollback(
              written (--force writes it anyway, as a new serial)",
             args.to
         );
+        if args.json {
+            let doc = json!({"key": key.as_str(), "rolled_back_to": args.to, "no_changes": true});
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
         return Ok(ExitCode::SUCCESS);
     }
     show_plan(&key, &p, args);
