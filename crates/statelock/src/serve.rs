@@ -68,7 +68,7 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
 async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
     let store = config.store.open(&config.s3).await?;
     let checked = config.store.is_remote()
-        && check_conditional_writes(&*store, config.s3.allow_unsafe_store).await?;
+        && check_conditional_writes(&*store, config.s3.allow_unsafe_store, "serve").await?;
     config.http.secondary_lock = config
         .dual_lock
         .open(
@@ -125,15 +125,17 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refuses to serve on a store that ignores conditional writes, where locks would protect
-/// nothing, unless the operator insists. Returns whether the store passed.
-async fn check_conditional_writes(
+/// Refuses to `action` (`serve`, `roll back`) on a store that ignores conditional writes,
+/// where locks would protect nothing, unless the operator insists (`--allow-unsafe-store`).
+/// Returns whether the store passed.
+pub(crate) async fn check_conditional_writes(
     store: &dyn statelock_store::ObjectStore,
     allow_unsafe: bool,
+    action: &str,
 ) -> anyhow::Result<bool> {
     let report = statelock_store::probe_conditional_writes(store)
         .await
-        .context("the start-up check of the store failed")?;
+        .context("the conditional-write check of the store failed")?;
     for check in report.failures() {
         tracing::warn!(check = check.name, answer = %check.detail, "store probe failed a check");
     }
@@ -144,15 +146,15 @@ async fn check_conditional_writes(
     if allow_unsafe {
         tracing::error!(
             store = %store.describe(),
-            "STARTING ANYWAY (--allow-unsafe-store): this store ignores conditional writes, so \
-             locks do not exclude each other and concurrent applies can lose state"
+            "GOING ON ANYWAY (--allow-unsafe-store): this store ignores conditional writes, so \
+             locks do not exclude each other and concurrent writers can lose state"
         );
         return Ok(false);
     }
     anyhow::bail!(
-        "refusing to serve: the store does not honour conditional writes, so its locks would \
+        "refusing to {action}: the store does not honour conditional writes, so its locks would \
          not exclude each other.\n{report}Use a store that supports If-None-Match / If-Match, \
-         or pass --allow-unsafe-store to start anyway."
+         or pass --allow-unsafe-store to {action} anyway."
     )
 }
 
@@ -167,7 +169,7 @@ fn backend_block(scheme: &str, addr: SocketAddr) -> String {
     )
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(%e, "cannot listen for Ctrl-C");

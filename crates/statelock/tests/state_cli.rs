@@ -4,13 +4,19 @@
 //! - `terraform_applies_then_rollback`: Terraform 1.0.3 with its own `backend "s3"` applies
 //!   three times; history lists the S3 versions with their serials, show and diff read old
 //!   ones, rollback brings the first output back for `terraform output`, and a further apply
-//!   carries on from the new serial.
+//!   carries on from the new serial. Dry runs and a rollback without `--yes` (no terminal)
+//!   write nothing and never lock; a sensitive output's value never appears in any output.
 //! - `rollback_refuses_a_held_lock_and_another_lineage`: a `.tflock` written by boto3 as
 //!   Terraform ≥ 1.10 does: rollback names the holder and writes nothing; a version of another
-//!   lineage is refused without `--force`; the lock a rollback takes is left in the bucket's
-//!   version history and is released.
+//!   lineage is refused without `--force`, before any lock is taken; the lock a rollback takes
+//!   is left in the bucket's version history and is released.
 //! - `history_merges_the_server_history`: `statelock serve` on the same bucket records its own
-//!   history; `state history` lists both sources, and show, diff and rollback take either ID.
+//!   history; `state history` lists both sources, and show, diff and rollback take either ID;
+//!   the CLI's rollback is recorded in the server history as well.
+//! - `a_delete_marker_is_named_not_missing`: a version ID that is a delete marker (the state was
+//!   deleted then) is refused with exit 2 saying so.
+//! - `rollback_refuses_a_store_that_ignores_conditional_writes`: on s3rver, which ignores
+//!   If-None-Match / If-Match, rollback refuses before locking unless `--allow-unsafe-store`.
 //!
 //! Needs `bash scripts/setup-test-tools.sh` (or `STATELOCK_TOOLS` pointing at its output).
 
@@ -18,13 +24,19 @@ mod harness;
 
 use std::process::Output;
 
-use harness::{Server, StoreSpec, Workdir, statelock_on, text};
+use harness::{SECRET_PREFIX, Server, StoreSpec, Workdir, statelock_on, text};
 use serde_json::Value;
-use statelock_test_support::{S3Server, moto, unique_name};
+use statelock_test_support::{S3Server, moto, s3rver, unique_name};
 
 fn ok(o: Output) -> String {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    no_secret(&o);
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// No statelock output shows a sensitive value, on either stream.
+fn no_secret(o: &Output) {
+    assert!(!text(o).contains(SECRET_PREFIX), "{}", text(o));
 }
 
 fn ok_json(o: Output) -> Value {
@@ -33,6 +45,7 @@ fn ok_json(o: Output) -> Value {
 
 fn refused(o: Output) -> String {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    no_secret(&o);
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
@@ -60,13 +73,13 @@ fn output_n(shown: &Value) -> Value {
     outputs.iter().find(|o| o["name"] == "n").unwrap()["value"].clone()
 }
 
-/// Puts `body` at `key` with boto3; returns the new S3 version ID.
+/// Puts `body` at `key` with boto3; returns the new S3 version ID (empty when unversioned).
 fn put(server: &S3Server, bucket: &str, key: &str, body: &str) -> String {
     server
         .boto3(
             r#"
 bucket, key, body = sys.argv[1:4]
-print(s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json")["VersionId"])
+print(s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json").get("VersionId", ""))
 "#,
             &[bucket, key, body],
         )
@@ -139,7 +152,10 @@ fn terraform_applies_then_rollback() {
     ));
     assert_eq!(
         diff["outputs"]["changed"],
-        serde_json::json!([{"name": "n", "from": "1", "to": "3"}]),
+        serde_json::json!([
+            {"name": "n", "from": "1", "to": "3"},
+            {"name": "secret", "sensitive": true}
+        ]),
         "{diff}"
     );
     let diff_text = ok(statelock_on(
@@ -177,6 +193,19 @@ fn terraform_applies_then_rollback() {
         (Some(true), Some(before + 1))
     );
     assert_eq!(history(server, &bucket, key).len(), versions.len());
+    // Without --yes and without a terminal to ask on: refused, before any lock is taken.
+    let unconfirmed = refused(statelock_on(
+        server,
+        &bucket,
+        &["state", "rollback", key, "--to", &first],
+    ));
+    assert!(unconfirmed.contains("pass --yes"), "{unconfirmed}");
+    assert_eq!(history(server, &bucket, key).len(), versions.len());
+    assert_eq!(
+        lock_history(server, &bucket, key),
+        serde_json::json!({"bodies": [], "delete_markers": 0}),
+        "dry runs and unconfirmed rollbacks never lock"
+    );
 
     let rolled = ok_json(statelock_on(
         server,
@@ -198,6 +227,8 @@ fn terraform_applies_then_rollback() {
     let after = show(server, &bucket, key, "current");
     assert_eq!(after["state"]["serial"], before + 2);
     assert_eq!(output_n(&after), "4");
+    let secret = show(server, &bucket, key, "current")["state"]["outputs"].to_string();
+    assert!(secret.contains(r#""sensitive":true"#), "{secret}");
 }
 
 const LOCK: &str = r#"
@@ -214,6 +245,11 @@ bodies = [s3.get_object(Bucket=bucket, Key=key, VersionId=v["VersionId"])["Body"
 markers = [m for m in out.get("DeleteMarkers", []) if m["Key"] == key]
 print(json.dumps({"bodies": bodies, "delete_markers": len(markers)}))
 "#;
+
+/// The versions of `key`'s lock object: their bodies and how many delete markers.
+fn lock_history(server: &S3Server, bucket: &str, key: &str) -> Value {
+    serde_json::from_str(&server.boto3(LOCK_HISTORY, &[bucket, &format!("{key}.tflock")])).unwrap()
+}
 
 #[test]
 fn rollback_refuses_a_held_lock_and_another_lineage() {
@@ -271,11 +307,10 @@ fn rollback_refuses_a_held_lock_and_another_lineage() {
     assert_eq!(output_n(&now), "one");
     assert_eq!(now["state"]["lineage"], "L2");
 
-    // The two rollbacks that got the lock took it as a record of their own and released it
-    // (each a delete marker, as is alice's removed lock); nothing is left behind.
-    let locks: Value =
-        serde_json::from_str(&server.boto3(LOCK_HISTORY, &[&bucket, &format!("{key}.tflock")]))
-            .unwrap();
+    // Only the rollback that got as far as writing took the lock (the refusals came before
+    // it), as a record of its own, and released it (a delete marker, as is alice's removed
+    // lock); nothing is left behind.
+    let locks = lock_history(server, &bucket, key);
     let ours = locks["bodies"]
         .as_array()
         .unwrap()
@@ -286,8 +321,8 @@ fn rollback_refuses_a_held_lock_and_another_lineage() {
                 .contains(r#""Operation":"statelock state rollback""#)
         })
         .count();
-    assert_eq!(ours, 2, "{locks}");
-    assert_eq!(locks["delete_markers"], 3, "{locks}");
+    assert_eq!(ours, 1, "{locks}");
+    assert_eq!(locks["delete_markers"], 2, "{locks}");
     let left = statelock_on(server, &bucket, &["locks", "ls", "--json"]);
     assert_eq!(
         String::from_utf8_lossy(&left.stdout).trim(),
@@ -365,7 +400,20 @@ fn history_merges_the_server_history() {
     ));
     assert_eq!(rolled["source"], "server-history");
     assert_eq!(rolled["new_serial"], 3);
+    assert_eq!(rolled["recorded_in_server_history"], true);
     assert_eq!(output_n(&show(server, bucket, key, "current")), "a");
+    // The server's history has the rollback too, as the server itself records one.
+    let versions = history(server, bucket, key);
+    let newest = versions
+        .iter()
+        .find(|v| v["source"] == "server-history")
+        .unwrap();
+    assert_eq!(
+        (&newest["kind"], &newest["serial"], &newest["md5"]),
+        (&Value::from("rollback"), &Value::from(3), &rolled["md5"]),
+        "{versions:?}"
+    );
+    assert!(newest["who"].as_str().unwrap().contains('@'), "{newest}");
 
     let missing = refused(statelock_on(
         server,
@@ -373,4 +421,66 @@ fn history_merges_the_server_history() {
         &["state", "show", key, "no-such-version"],
     ));
     assert!(missing.contains("no-such-version"), "{missing}");
+}
+
+#[test]
+fn rollback_refuses_a_store_that_ignores_conditional_writes() {
+    let server = s3rver();
+    let bucket = unique_name("statelock-state");
+    server.create_bucket(&bucket, false);
+    let key = "unsafe/app.tfstate";
+    put(server, &bucket, key, &state_doc("L1", 4, "four"));
+    let rollback = [
+        "state", "rollback", key, "--to", "current", "--yes", "--force",
+    ];
+
+    let out = statelock_on(server, &bucket, &rollback);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!("rollback on s3rver:\n{err}");
+    assert!(
+        err.contains("refusing to roll back") && err.contains("--allow-unsafe-store"),
+        "{err}"
+    );
+    assert_eq!(show(server, &bucket, key, "current")["state"]["serial"], 4);
+    let lock = format!("{key}.tflock");
+    let objects = server.boto3(
+        "print(json.dumps([o['Key'] for o in s3.list_objects_v2(Bucket=sys.argv[1]).get('Contents', [])]))",
+        &[&bucket],
+    );
+    assert!(!objects.contains(&lock), "{objects}");
+
+    let mut anyway = rollback.to_vec();
+    anyway.push("--allow-unsafe-store");
+    ok(statelock_on(server, &bucket, &anyway));
+    assert_eq!(show(server, &bucket, key, "current")["state"]["serial"], 5);
+}
+
+#[test]
+fn a_delete_marker_is_named_not_missing() {
+    let server = moto();
+    let bucket = unique_name("statelock-state");
+    server.create_bucket(&bucket, true);
+    let key = "deleted/app.tfstate";
+    put(server, &bucket, key, &state_doc("L1", 1, "one"));
+    let marker = server
+        .boto3(
+            r#"print(s3.delete_object(Bucket=sys.argv[1], Key=sys.argv[2])["VersionId"])"#,
+            &[&bucket, key],
+        )
+        .trim()
+        .to_owned();
+    put(server, &bucket, key, &state_doc("L1", 2, "two"));
+    for args in [
+        vec!["state", "show", key, &marker],
+        vec!["state", "diff", key, &marker],
+        vec!["state", "rollback", key, "--to", &marker, "--yes"],
+    ] {
+        let err = refused(statelock_on(server, &bucket, &args));
+        assert!(
+            err.contains("is a delete marker") && err.contains("pick the version before it"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(show(server, &bucket, key, "current")["state"]["serial"], 2);
 }

@@ -20,5 +20,7 @@ mod summary;
 pub use diff::{DiffError, OutputChange, OutputDiff, ResourceDiff, Side, StateDiff, diff};
 pub use header::StateHeader;
 pub use raw::is_encrypted;
-pub use rollback::{RollbackError, RollbackPlan, plan_rollback, rewrite_serial_lineage};
+pub use rollback::{
+    RollbackError, RollbackPlan, lineage_text, plan_rollback, rewrite_serial_lineage,
+};
 pub use summary::{OutputSummary, StateSummary};

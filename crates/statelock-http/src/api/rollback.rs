@@ -9,7 +9,7 @@
 use axum::response::Response;
 use bytes::Bytes;
 use serde::Deserialize;
-use statelock_core::state::{RollbackError, plan_rollback};
+use statelock_core::state::{RollbackError, lineage_text, plan_rollback};
 use statelock_core::{LockInfo, StateKey};
 use statelock_store::{ObjectStoreExt, PutMode, StoreError};
 
@@ -68,8 +68,10 @@ async fn copy_forward(
                  on decrypt; fetch GET /v1/api/states/{key}/versions/{id} and `tofu state push` it instead"
             )),
             RollbackError::LineageMismatch { version, current } => ApiError::conflict(format!(
-                "version {id} has lineage {version:?} but the current state of {key} has lineage {current:?}; \
-                 add force=true to roll back across lineages (the copy gets the current lineage)"
+                "version {id} has lineage {} but the current state of {key} has lineage {}; \
+                 add force=true to roll back across lineages (the copy gets the current lineage)",
+                lineage_text(version.as_deref()),
+                lineage_text(current.as_deref())
             )),
             e @ RollbackError::NotAState { .. } => ApiError::Unprocessable(e.to_string()),
         },

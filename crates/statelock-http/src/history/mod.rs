@@ -37,7 +37,9 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use statelock_core::state::StateHeader;
 use statelock_core::{LockInfo, StateKey, Timestamp};
-use statelock_store::{DeleteMode, ObjectMeta, PutMode, PutOptions, StoreError, StoreResult};
+use statelock_store::{
+    DeleteMode, ObjectMeta, ObjectStore, PutMode, PutOptions, StoreError, StoreResult,
+};
 
 use crate::app::AppState;
 
@@ -84,7 +86,26 @@ pub async fn put_state(
     mode: PutMode,
     author: Author,
 ) -> StoreResult<ObjectMeta> {
-    let before = match scan(app.store(), key).await {
+    let retention = app.config().history_retention;
+    let options = PutOptions::json(mode);
+    let written = write_state(app.store(), retention, key, bytes.clone(), options, author).await?;
+    // Dual-lock mode: clients still on `dynamodb_table` check the state's `-md5` digest.
+    app.locks().state_written(key, &bytes).await;
+    Ok(written)
+}
+
+/// [`put_state`] on any store, for tools that write a state a server also serves (`statelock
+/// state rollback`): the state is put with `options`, and the newest `retention` versions
+/// kept (0: all, leaving pruning to the server's next write).
+pub async fn write_state(
+    store: &dyn ObjectStore,
+    retention: usize,
+    key: &StateKey,
+    bytes: Bytes,
+    options: PutOptions,
+    author: Author,
+) -> StoreResult<ObjectMeta> {
+    let before = match scan(store, key).await {
         Ok(found) => Some(found),
         Err(e) => {
             tracing::warn!(%key, %e, "cannot list the state's history; recording without it");
@@ -92,32 +113,27 @@ pub async fn put_state(
         }
     };
     let (id, meta) = new_version(before.as_ref().map(|(l, _)| l.as_slice()), &bytes, author);
-    record(app, key, &id, &meta, bytes.clone())
+    record(store, key, &id, &meta, bytes.clone())
         .await
         .inspect_err(|e| {
             tracing::error!(%key, %e, "could not record the history version; the state write is refused");
         })?;
-    match app
-        .store()
-        .put(key.as_str(), bytes.clone(), PutOptions::json(mode))
-        .await
-    {
+    match store.put(key.as_str(), bytes, options).await {
         Ok(written) => {
             tracing::info!(%key, version = %id, kind = ?meta.kind, "history version recorded");
-            app.locks().state_written(key, &bytes).await;
             if let Some((mut listed, orphans)) = before {
                 listed.push(Listed {
                     id,
                     size: meta.size,
                     has_meta: true,
                 });
-                prune(app, key, &listed, &orphans).await;
+                prune(store, retention, key, &listed, &orphans).await;
             }
             Ok(written)
         }
         Err(e @ (StoreError::Precondition { .. } | StoreError::AlreadyExists { .. })) => {
             // Definitely not written: the version would record a state that never existed.
-            remove(app, key, &id).await;
+            remove(store, key, &id).await;
             Err(e)
         }
         Err(e) => {
@@ -137,7 +153,7 @@ pub async fn record_snapshot(
 ) -> StoreResult<VersionId> {
     let listed = scan(app.store(), key).await.ok().map(|(l, _)| l);
     let (id, meta) = new_version(listed.as_deref(), &bytes, author);
-    record(app, key, &id, &meta, bytes).await?;
+    record(app.store(), key, &id, &meta, bytes).await?;
     Ok(id)
 }
 
@@ -182,21 +198,21 @@ fn next_id(listed: Option<&[Listed]>, serial: Option<u64>) -> VersionId {
 /// Metadata first, then the body: a body is the version, so it must not exist without its
 /// metadata except after a crash while pruning.
 async fn record(
-    app: &AppState,
+    store: &dyn ObjectStore,
     key: &StateKey,
     id: &VersionId,
     meta: &VersionMeta,
     bytes: Bytes,
 ) -> StoreResult<()> {
     let json = serde_json::to_vec(meta).expect("version metadata always serialises");
-    app.store()
+    store
         .put(
             &id.meta_key(key),
             Bytes::from(json),
             PutOptions::json(PutMode::Create),
         )
         .await?;
-    app.store()
+    store
         .put(&id.body_key(key), bytes, PutOptions::json(PutMode::Create))
         .await?;
     Ok(())
@@ -204,9 +220,9 @@ async fn record(
 
 /// Removes one version, best effort: body first, so a half-removed version is an orphaned
 /// metadata object, never a version that pretends to be complete.
-async fn remove(app: &AppState, key: &StateKey, id: &VersionId) {
+async fn remove(store: &dyn ObjectStore, key: &StateKey, id: &VersionId) {
     for object in [id.body_key(key), id.meta_key(key)] {
-        if let Err(e) = app.store().delete(&object, DeleteMode::Unconditional).await {
+        if let Err(e) = store.delete(&object, DeleteMode::Unconditional).await {
             tracing::warn!(%key, %object, %e, "could not remove a history object");
         }
     }
@@ -214,17 +230,22 @@ async fn remove(app: &AppState, key: &StateKey, id: &VersionId) {
 
 /// Drops versions beyond the retention setting, oldest first, and orphaned metadata older than
 /// the oldest version kept.
-async fn prune(app: &AppState, key: &StateKey, listed: &[Listed], orphans: &[VersionId]) {
-    let keep = app.config().history_retention;
+async fn prune(
+    store: &dyn ObjectStore,
+    keep: usize,
+    key: &StateKey,
+    listed: &[Listed],
+    orphans: &[VersionId],
+) {
     if keep == 0 || listed.len() <= keep {
         return;
     }
     let cutoff = &listed[listed.len() - keep].id;
     for old in &listed[..listed.len() - keep] {
-        remove(app, key, &old.id).await;
+        remove(store, key, &old.id).await;
     }
     for orphan in orphans.iter().filter(|o| *o < cutoff) {
-        remove(app, key, orphan).await;
+        remove(store, key, orphan).await;
     }
     tracing::info!(%key, pruned = listed.len() - keep, keep, "history pruned");
 }

@@ -24,6 +24,12 @@ pub(super) fn is_not_found<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
     }
 }
 
+/// `400 InvalidArgument`: S3's answer to a malformed parameter, e.g. a version ID of a shape
+/// it never issues.
+pub(super) fn is_invalid_argument<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
+    status(err) == Some(400) && err.code() == Some("InvalidArgument")
+}
+
 /// `412 PreconditionFailed`: an `If-None-Match: *` or `If-Match` condition did not hold.
 pub(super) fn is_precondition_failed<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
     status(err) == Some(412) || err.code() == Some("PreconditionFailed")

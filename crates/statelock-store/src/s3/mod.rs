@@ -157,10 +157,13 @@ impl S3Store {
         let mut out = match out {
             Ok(out) => out,
             // A version that is a delete marker answers 405 MethodNotAllowed: it has no body,
-            // which the port reports as absence, like the memory store.
+            // which the port reports as absence, like the memory store. A version ID that S3
+            // cannot even parse answers 400 InvalidArgument: no such version either.
             Err(e)
                 if is_not_found(&e)
-                    || (version_id.is_some() && errors::status(&e) == Some(405)) =>
+                    || (version_id.is_some()
+                        && (errors::status(&e) == Some(405)
+                            || errors::is_invalid_argument(&e))) =>
             {
                 let shown = match version_id {
                     Some(id) => format!("{key}?versionId={id}"),

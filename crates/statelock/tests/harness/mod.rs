@@ -182,6 +182,9 @@ pub fn request(addr: &str, method: &str, path: &str, body: &str) -> (u16, String
     (status, body.unwrap_or_default())
 }
 
+/// The start of the sensitive output's value in [`Workdir::s3_backend`] configurations.
+pub const SECRET_PREFIX: &str = "s3cr3t-value-";
+
 /// A Terraform working directory with an outputs-only configuration (no provider download)
 /// whose state is `key` on a server.
 pub struct Workdir {
@@ -225,7 +228,8 @@ impl Workdir {
     }
 
     /// Terraform 1.0.3's own `backend "s3"` on `bucket` of a test S3 server (no statelock
-    /// server in between), state at `key`. That release locks only with DynamoDB, so without a
+    /// server in between), state at `key`. Besides `n` it has a sensitive output whose value
+    /// starts with [`SECRET_PREFIX`], which no statelock output may ever show. That release locks only with DynamoDB, so without a
     /// table it writes the bucket unlocked.
     pub fn s3_backend(server: &S3Server, bucket: &str, key: &str) -> Workdir {
         let dir = tempfile::tempdir().unwrap();
@@ -235,7 +239,8 @@ impl Workdir {
                 "terraform {{\n  backend \"s3\" {{\n    bucket = \"{bucket}\"\n    key = \"{key}\"\n    region = \"us-east-1\"\n\
                  endpoint = \"{}\"\n    force_path_style = true\n    skip_credentials_validation = true\n\
                  skip_metadata_api_check = true\n    skip_region_validation = true\n  }}\n}}\n\
-                 variable \"n\" {{\n  default = 0\n}}\noutput \"n\" {{\n  value = var.n\n}}\n",
+                 variable \"n\" {{\n  default = 0\n}}\noutput \"n\" {{\n  value = var.n\n}}\n\
+                 output \"secret\" {{\n  value = \"{SECRET_PREFIX}${{var.n}}\"\n  sensitive = true\n}}\n",
                 server.endpoint
             ),
         )

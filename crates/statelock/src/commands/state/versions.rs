@@ -191,10 +191,15 @@ pub struct Fetched {
 /// Why a version could not be fetched, when it is not a store failure.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("state {key} does not exist (no object at that key)")]
+    #[error("state {key} does not exist (no object at that key, or an empty one)")]
     NoState { key: StateKey },
     #[error("state {key} has no version {id:?}; `statelock state history {key}` lists them")]
     NoVersion { key: StateKey, id: String },
+    #[error(
+        "version {id:?} of {key} is a delete marker (the state was deleted then); pick the \
+         version before it in `statelock state history {key}`"
+    )]
+    DeleteMarker { key: StateKey, id: String },
     #[error(
         "{id:?} is not a server history ID, and {store} keeps no object versions; \
          `statelock state history {key}` lists the versions there are"
@@ -236,7 +241,10 @@ pub async fn fetch(
     };
     let (source, body) = if id == CURRENT {
         let got = store.get_if_exists(key.as_str()).await.map_err(failed)?;
-        let got = got.ok_or_else(|| FetchError::NoState { key: key.clone() })?;
+        // An empty object is "no state" (spec §5.1).
+        let got = got
+            .filter(|g| !g.body.is_empty())
+            .ok_or_else(|| FetchError::NoState { key: key.clone() })?;
         (Source::Current, got.body)
     } else if let Some(version) = VersionId::parse(id) {
         let body = server_history::body(store, key, &version)
@@ -246,7 +254,16 @@ pub async fn fetch(
     } else {
         match store.get_version(key.as_str(), id).await {
             Ok(got) => (Source::S3Version, got.body),
-            Err(StoreError::NotFound { .. }) => return Err(missing()),
+            Err(StoreError::NotFound { .. }) => {
+                return Err(if is_delete_marker(store, key, id).await {
+                    FetchError::DeleteMarker {
+                        key: key.clone(),
+                        id: id.to_owned(),
+                    }
+                } else {
+                    missing()
+                });
+            }
             Err(StoreError::NotImplemented { store, .. }) => {
                 return Err(FetchError::NoObjectVersions {
                     key: key.clone(),
@@ -262,4 +279,17 @@ pub async fn fetch(
         source,
         body,
     })
+}
+
+/// Whether `id` is one of `key`'s delete markers, which have no body to read. Best effort: a
+/// failed listing just leaves the plainer "no such version".
+async fn is_delete_marker(store: &dyn ObjectStore, key: &StateKey, id: &str) -> bool {
+    store
+        .list_versions(key.as_str())
+        .await
+        .is_ok_and(|versions| {
+            versions
+                .iter()
+                .any(|v| v.version_id == id && v.is_delete_marker)
+        })
 }
