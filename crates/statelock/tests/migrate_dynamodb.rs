@@ -5,14 +5,17 @@
 //!   orphans, states without a digest) and changes nothing;
 //! - `--apply` refuses while a lock is held and `--move-held-locks` moves it byte for byte;
 //! - a stale digest makes Terraform 1.0.3 refuse the state, and `--stale-digests refresh`
-//!   fixes that; orphaned digests are deleted only on request, other buckets' never.
+//!   fixes that; orphaned digests are deleted only on request, other buckets' never;
+//! - `state rollback --dynamodb-table` sets the rolled-back state's digest, so Terraform 1.0.3
+//!   with `dynamodb_table` reads it; without the flag the digest is left stale and the
+//!   command says so; an unreachable table fails before anything is written.
 
 mod harness;
 
 use std::time::{Duration, Instant};
 
 use harness::dynamo::Setup;
-use harness::text;
+use harness::{statelock_on, text};
 use statelock_test_support::moto;
 
 /// A lock record as Terraform 1.0.3 writes it for `lock_id`.
@@ -292,5 +295,92 @@ fn stale_digests_can_be_deleted_and_other_stores_are_refused() {
         String::from_utf8_lossy(&out.stderr).contains("--store must be s3://"),
         "{}",
         text(&out)
+    );
+}
+
+/// `statelock state rollback` of `key` to `version` on the setup's bucket, with `extra` flags.
+fn rollback(setup: &Setup, key: &str, version: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["state", "rollback", key, "--to", version, "--yes", "--json"];
+    args.extend_from_slice(extra);
+    statelock_on(setup.server, &setup.bucket, &args)
+}
+
+#[test]
+fn rollback_keeps_the_digest_for_terraform_with_dynamodb_table() {
+    let setup = Setup::new(moto());
+    let key = "app.tfstate";
+    let w = setup.terraform(key);
+    for n in 1..=2 {
+        w.ok(&[
+            "apply",
+            "-input=false",
+            "-auto-approve",
+            "-var",
+            &format!("n={n}"),
+        ]);
+    }
+    let history = statelock_on(
+        setup.server,
+        &setup.bucket,
+        &["state", "history", key, "--json"],
+    );
+    assert!(history.status.success(), "{}", text(&history));
+    let history: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    let versions = history["versions"].as_array().unwrap();
+    let id = |i: usize| versions[i]["id"].as_str().unwrap().to_owned();
+    let (first, second) = (id(versions.len() - 1), id(versions.len() - 2));
+    let digest_id = format!("{}/{key}-md5", setup.bucket);
+    let endpoint = format!("--dynamodb-endpoint={}", setup.server.endpoint);
+    let table = ["--dynamodb-table", setup.table.as_str(), endpoint.as_str()];
+
+    // A table that does not exist: refused before the lock or the state is touched.
+    let before = setup.object(key).unwrap();
+    let missing = rollback(
+        &setup,
+        key,
+        &first,
+        &["--dynamodb-table", "no-such-table", &endpoint],
+    );
+    assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
+    assert!(
+        text(&missing).contains("no-such-table"),
+        "{}",
+        text(&missing)
+    );
+    assert_eq!(setup.object(key).unwrap(), before);
+    assert_eq!(setup.object(&format!("{key}.tflock")), None);
+
+    let done = rollback(&setup, key, &first, &table);
+    assert!(done.status.success(), "{}", text(&done));
+    let done: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(done["dynamodb_digest"], "updated", "{done:#}");
+    assert_eq!(done["dynamodb_digest_key"], digest_id.as_str());
+    assert_eq!(
+        setup.item(&digest_id).unwrap()["Digest"],
+        md5_of(&setup, key).as_str()
+    );
+    // Terraform 1.0.3 on `dynamodb_table` reads the rolled-back state at once, with no
+    // digest retry, and carries on from it.
+    let start = Instant::now();
+    assert_eq!(w.ok(&["output", "-raw", "n"]), "1");
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "Terraform waited for the digest"
+    );
+    w.ok(&["apply", "-input=false", "-auto-approve", "-var", "n=3"]);
+
+    // Without the flag the digest is not touched, and the command says so.
+    let stale = rollback(&setup, key, &second, &[]);
+    assert!(stale.status.success(), "{}", text(&stale));
+    let report: serde_json::Value = serde_json::from_slice(&stale.stdout).unwrap();
+    assert_eq!(report["dynamodb_digest"], "not-updated", "{report:#}");
+    assert!(
+        String::from_utf8_lossy(&stale.stderr).contains("aws dynamodb put-item"),
+        "{}",
+        text(&stale)
+    );
+    assert_ne!(
+        setup.item(&digest_id).unwrap()["Digest"],
+        md5_of(&setup, key).as_str()
     );
 }

@@ -22,7 +22,7 @@ use statelock_lock::{HeldLock, LockClient, LockError, LockState, user_at_host};
 use statelock_store::{GetResult, ObjectStore, ObjectStoreExt, PutMode, PutOptions, StoreError};
 
 use super::KeyArgs;
-use super::digest::{self, DigestUpdate};
+use super::digest::{self, DigestArgs, DigestTarget, DigestUpdate};
 use super::versions::{self, Fetched};
 use crate::commands::locks::state_key;
 use crate::commands::nothing_or_refused;
@@ -51,8 +51,15 @@ another lineage is refused unless --force (the copy then gets the current lineag
 that holds what the current state holds is \"no changes\": nothing is written unless --force.
 The copy keeps the version's key order and layout; only serial and lineage are replaced.
 
-The DynamoDB `-md5` digest (for backends with dynamodb_table) is not updated yet: the command
-prints the new MD5 and the `aws dynamodb put-item` that updates it.";
+If the backend also sets dynamodb_table, pass --dynamodb-table: the state's `-md5` digest item
+is then set to the new MD5 right after the write, as Terraform does after each write (without
+it, Terraform with dynamodb_table refuses the rolled-back state). Without the flag the command
+prints the new MD5 and the `aws dynamodb put-item` that updates it.
+
+Example:
+  statelock state history team-a/app.tfstate --store s3://tf-state
+  statelock state rollback team-a/app.tfstate --to <VERSION> --store s3://tf-state \\
+      --dynamodb-table tf-locks";
 
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
@@ -78,6 +85,9 @@ pub struct RollbackArgs {
     /// The result as one JSON object on stdout (the plan goes to stderr).
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub dynamodb: DigestArgs,
 }
 
 /// Everything read and planned before the write.
@@ -103,6 +113,15 @@ async fn rollback(
     args: &RollbackArgs,
 ) -> anyhow::Result<ExitCode> {
     let key = state_key(&args.target.key)?;
+    // Before anything is shown or locked: a table that cannot be reached fails the command
+    // while nothing has changed.
+    let digest_target = DigestTarget::connect(
+        &args.dynamodb,
+        &args.target.store.url()?,
+        &key,
+        args.target.store.s3.s3_region.clone(),
+    )
+    .await?;
     // Planned, shown and confirmed without the lock, so an operator who walks away from the
     // prompt (or interrupts it) blocks nobody; the write below refuses if the state moved.
     let p = match prepare(&*store, &key, args).await? {
@@ -151,7 +170,7 @@ async fn rollback(
     };
     // A signal must not leave the lock behind: the locked work is dropped and the lock released.
     let outcome = tokio::select! {
-        outcome = locked(&locks, &lock, args, &p) => outcome,
+        outcome = locked(&locks, &lock, args, &p, digest_target.as_ref()) => outcome,
         () = crate::serve::shutdown_signal() => Err(anyhow::anyhow!(
             "interrupted; the rollback of {key} may or may not have been written: check \
              `statelock state show {key}`"
@@ -242,6 +261,7 @@ async fn locked(
     lock: &HeldLock,
     args: &RollbackArgs,
     p: &Prepared,
+    digest_target: Option<&DigestTarget>,
 ) -> anyhow::Result<Locked> {
     let (store, key) = (&**locks.store(), &lock.key);
     let now = store.get_if_exists(key.as_str()).await?;
@@ -295,8 +315,8 @@ async fn locked(
         .ok()
         .and_then(|url| digest::digest_key(&url, key));
     let digest = match &digest_key {
-        Some(k) => Some(
-            digest::update_dynamodb_digest(k, &md5)
+        Some(_) => Some(
+            digest::update_dynamodb_digest(digest_target, &md5)
                 .await
                 .map_err(|e| format!("{e:#}")),
         ),
@@ -459,6 +479,7 @@ fn report(key: &StateKey, p: &Prepared, args: &RollbackArgs, w: &Written, lock_r
     let md5 = &w.md5;
     let digest = match &w.digest {
         None => "not-applicable",
+        Some(Ok(DigestUpdate::Updated)) => "updated",
         Some(Ok(DigestUpdate::Pending)) => "not-updated",
         Some(Err(_)) => "failed",
     };
