@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use statelock_core::LockInfo;
-use statelock_store::{DeleteMode, LocalStore, ObjectStore, PutMode, PutOptions};
+use statelock_store::{DeleteMode, ObjectStore, PutMode, PutOptions};
 
 use crate::client::Client;
 use crate::report::Table;
@@ -26,13 +26,11 @@ pub struct Pair {
 /// for that size).
 pub fn measure(
     server: &Server,
-    raw: &LocalStore,
+    raw: &dyn ObjectStore,
     lock_iterations: usize,
     sizes: &[(usize, usize)],
 ) -> anyhow::Result<Vec<Pair>> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     let mut pairs = vec![lock_unlock(server, raw, &rt, lock_iterations)?];
     for &(size, iterations) in sizes {
         pairs.extend(get_and_post(server, raw, &rt, size, iterations)?);
@@ -40,9 +38,24 @@ pub fn measure(
     Ok(pairs)
 }
 
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// LOCK+UNLOCK only, e.g. on the memory store, where no disk sync hides the server's own cost.
+pub fn measure_lock(
+    server: &Server,
+    raw: &dyn ObjectStore,
+    iterations: usize,
+) -> anyhow::Result<Pair> {
+    lock_unlock(server, raw, &runtime()?, iterations)
+}
+
 fn lock_unlock(
     server: &Server,
-    raw: &LocalStore,
+    raw: &dyn ObjectStore,
     rt: &tokio::runtime::Runtime,
     iterations: usize,
 ) -> anyhow::Result<Pair> {
@@ -76,7 +89,7 @@ fn lock_unlock(
 /// as Terraform writes, and the raw puts are compare-and-swaps on the version read.
 fn get_and_post(
     server: &Server,
-    raw: &LocalStore,
+    raw: &dyn ObjectStore,
     rt: &tokio::runtime::Runtime,
     size: usize,
     iterations: usize,
@@ -135,8 +148,9 @@ fn get_and_post(
 }
 
 /// The overhead table.
-pub fn table(pairs: &[Pair]) -> Table {
+pub fn table(pairs: &[(&str, Pair)]) -> Table {
     let mut table = Table::new(&[
+        "Store",
         "Operation",
         "State size",
         "Samples",
@@ -147,8 +161,9 @@ pub fn table(pairs: &[Pair]) -> Table {
         "Overhead p50",
         "Server / raw (p50)",
     ]);
-    for p in pairs {
+    for (store, p) in pairs {
         table.row(vec![
+            (*store).to_owned(),
             p.operation.clone(),
             p.size.map_or("-".to_owned(), size_label),
             p.server.len().to_string(),

@@ -72,6 +72,8 @@ pub struct Target {
     pub goal: String,
     pub measured: String,
     pub met: Option<bool>,
+    /// Why the target can be missed, printed when it is.
+    pub if_missed: &'static str,
 }
 
 /// The whole document.
@@ -115,6 +117,12 @@ impl Report {
             ]);
         }
         targets.render(&mut out);
+        for t in self.targets.iter().filter(|t| t.met == Some(false)) {
+            let _ = writeln!(out, "- Missed: {}. {}", t.what, t.if_missed);
+        }
+        if self.targets.iter().any(|t| t.met == Some(false)) {
+            out.push('\n');
+        }
         for section in &self.sections {
             let _ = writeln!(out, "## {}\n", section.title);
             for part in &section.parts {

@@ -14,6 +14,8 @@ use statelock_test_support::S3Server;
 pub enum Store<'a> {
     /// A local directory (`file://`).
     Dir(&'a Path),
+    /// `memory://`: no disk, so only the server's own cost remains.
+    Memory,
     /// A versioned bucket on an S3-compatible test server.
     S3 {
         server: &'static S3Server,
@@ -26,6 +28,7 @@ impl Store<'_> {
     pub fn label(&self) -> String {
         match self {
             Store::Dir(_) => "local disk".to_owned(),
+            Store::Memory => "memory".to_owned(),
             Store::S3 { server, .. } => server.name.to_owned(),
         }
     }
@@ -70,6 +73,9 @@ impl Server {
         match store {
             Store::Dir(path) => {
                 command.arg(format!("--store=file://{}", path.display()));
+            }
+            Store::Memory => {
+                command.arg("--store=memory://");
             }
             Store::S3 { server, bucket } => {
                 command

@@ -160,14 +160,18 @@ ddb.create_table(
         .map_err(anyhow::Error::msg)
 }
 
+/// Terraform's first error with the lines that explain it, on one line.
 fn first_error(out: &Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
-    stderr
+    let lines: Vec<&str> = stderr
         .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("Error:"))
-        .unwrap_or_else(|| stderr.lines().next().unwrap_or("no output"))
-        .to_owned()
+        .map(|l| l.trim().trim_start_matches('│').trim())
+        .filter(|l| !l.is_empty() && !l.starts_with('╷') && !l.starts_with('╵'))
+        .collect();
+    match lines.iter().position(|l| l.starts_with("Error:")) {
+        Some(at) => lines[at..lines.len().min(at + 6)].join(" "),
+        None => lines.first().copied().unwrap_or("no output").to_owned(),
+    }
 }
 
 fn text(out: &Output) -> String {

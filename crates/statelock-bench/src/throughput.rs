@@ -16,6 +16,8 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// Every request's latency.
     pub requests: Samples,
+    /// The POSTs' latency alone: three fsynced puts each.
+    pub posts: Samples,
     /// Completed LOCK..UNLOCK sequences.
     pub applies: usize,
     /// Server CPU time used during the run.
@@ -31,11 +33,11 @@ pub fn run(server: &Server, clients: usize, duration: Duration) -> anyhow::Resul
     let threads: Vec<_> = (0..clients)
         .map(|i| {
             let (addr, start) = (server.addr.clone(), start.clone());
-            std::thread::spawn(move || -> anyhow::Result<(Samples, usize)> {
+            std::thread::spawn(move || -> anyhow::Result<(Samples, Samples, usize)> {
                 let key = format!("throughput/c{clients}/client-{i}.tfstate");
                 let mut client = Client::new(&addr, &key, &format!("bench-tp-{i}"))?;
                 let mut doc = StateDoc::new(1024, "bench-throughput");
-                let mut samples = Samples::default();
+                let (mut samples, mut posts) = (Samples::default(), Samples::default());
                 let mut applies = 0;
                 start.wait();
                 let began = Instant::now();
@@ -50,22 +52,25 @@ pub fn run(server: &Server, clients: usize, duration: Duration) -> anyhow::Resul
                     doc.set_serial(applies as u64);
                     let t = Instant::now();
                     client.write(doc.bytes())?;
-                    samples.push(t.elapsed());
+                    let took = t.elapsed();
+                    samples.push(took);
+                    posts.push(took);
                     let t = Instant::now();
                     client.unlock()?;
                     samples.push(t.elapsed());
                 }
-                Ok((samples, applies))
+                Ok((samples, posts, applies))
             })
         })
         .collect();
     start.wait();
     let began = Instant::now();
-    let mut requests = Samples::default();
+    let (mut requests, mut posts) = (Samples::default(), Samples::default());
     let mut applies = 0;
     for t in threads {
-        let (samples, n) = t.join().expect("client thread panicked")?;
+        let (samples, post, n) = t.join().expect("client thread panicked")?;
         requests.extend(samples);
+        posts.extend(post);
         applies += n;
     }
     let elapsed = began.elapsed();
@@ -74,6 +79,7 @@ pub fn run(server: &Server, clients: usize, duration: Duration) -> anyhow::Resul
         clients,
         elapsed,
         requests,
+        posts,
         applies,
         cpu: after.cpu.saturating_sub(before.cpu),
         peak_rss: after.peak_rss,

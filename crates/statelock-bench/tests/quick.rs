@@ -84,10 +84,11 @@ fn quick_run_writes_every_table_with_numbers() {
 
     // Overhead: LOCK+UNLOCK and GET/POST at each quick size.
     for row in [
-        "| LOCK+UNLOCK |",
-        "| GET | 1 KiB |",
-        "| POST | 64 KiB |",
-        "| GET | 1 MiB |",
+        "| local disk | LOCK+UNLOCK |",
+        "| local disk | GET | 1 KiB |",
+        "| local disk | POST | 64 KiB |",
+        "| local disk | GET | 1 MiB |",
+        "| memory | LOCK+UNLOCK |",
     ] {
         assert_eq!(
             rows(section(&text, "## 3."), row).len(),
