@@ -408,6 +408,7 @@ fn terraform_section(
             None,
         ),
     ];
+    let mut lost_race = false;
     for (i, (label, store)) in arms.into_iter().enumerate() {
         progress(&format!("terraform: {runs} applies, {label}"));
         let root = work.join(format!("terraform-{i}"));
@@ -440,12 +441,30 @@ fn terraform_section(
             if o.failures.is_empty() {
                 "0".to_owned()
             } else {
-                format!("{}: {}", o.failures.len(), o.failures.join("; "))
+                format!(
+                    "{}: {}",
+                    o.failures.len(),
+                    terraform::summarize(&o.failures)
+                )
             },
         ]);
+        lost_race |= o
+            .failures
+            .iter()
+            .any(|(_, m)| m.contains("unexpected end of JSON input"));
         out.terraform.push((label, o.wall, o.failures.len()));
     }
     section.table(table);
+    if lost_race {
+        section.text(
+            "\"ConditionalCheckFailedException … unexpected end of JSON input\" is a race in \
+             Terraform 1.0.3's S3 backend, not a timeout: its conditional PutItem fails because \
+             another run holds the lock, that run releases it, and the GetItem that should read \
+             the holder finds no item. The lock error then carries no holder, and Terraform's \
+             retry loop only retries errors that name a holder (spec §1.3), so the run fails at \
+             once despite `-lock-timeout=5m`.",
+        );
+    }
     Ok(section)
 }
 

@@ -62,7 +62,8 @@ impl Backend<'_> {
 pub struct Outcome {
     pub runs: usize,
     pub wall: Duration,
-    pub failures: Vec<String>,
+    /// (run number, Terraform's error) of each failed run.
+    pub failures: Vec<(usize, String)>,
     /// The slowest single run.
     pub slowest: Duration,
 }
@@ -113,7 +114,7 @@ pub fn run(root: &Path, backend: &Backend<'_>, runs: usize) -> anyhow::Result<Ou
         let (out, took) = result?;
         slowest = slowest.max(took);
         if !out.status.success() {
-            failures.push(format!("run {i}: {}", first_error(&out)));
+            failures.push((i, first_error(&out)));
         }
     }
     Ok(Outcome {
@@ -160,7 +161,8 @@ ddb.create_table(
         .map_err(anyhow::Error::msg)
 }
 
-/// Terraform's first error with the lines that explain it, on one line.
+/// Terraform's first error with the lines that explain it, on one line, without the
+/// generic advice that follows.
 fn first_error(out: &Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr
@@ -168,10 +170,35 @@ fn first_error(out: &Output) -> String {
         .map(|l| l.trim().trim_start_matches('│').trim())
         .filter(|l| !l.is_empty() && !l.starts_with('╷') && !l.starts_with('╵'))
         .collect();
-    match lines.iter().position(|l| l.starts_with("Error:")) {
-        Some(at) => lines[at..lines.len().min(at + 6)].join(" "),
-        None => lines.first().copied().unwrap_or("no output").to_owned(),
+    let Some(at) = lines.iter().position(|l| l.starts_with("Error:")) else {
+        return lines.first().copied().unwrap_or("no output").to_owned();
+    };
+    lines[at..]
+        .iter()
+        .take_while(|l| !l.starts_with("Terraform acquires a state lock"))
+        .take(6)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Failures grouped by message: `2× <message> (runs 0, 1)`.
+pub fn summarize(failures: &[(usize, String)]) -> String {
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (run, message) in failures {
+        match groups.iter_mut().find(|(m, _)| m == message) {
+            Some((_, runs)) => runs.push(*run),
+            None => groups.push((message, vec![*run])),
+        }
     }
+    groups
+        .iter()
+        .map(|(message, runs)| {
+            let runs: Vec<String> = runs.iter().map(usize::to_string).collect();
+            format!("{}× {message} (runs {})", runs.len(), runs.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn text(out: &Output) -> String {
@@ -181,4 +208,19 @@ fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summarize;
+
+    #[test]
+    fn failures_are_grouped_by_message() {
+        let failures = vec![
+            (0, "a".to_owned()),
+            (3, "b".to_owned()),
+            (5, "a".to_owned()),
+        ];
+        assert_eq!(summarize(&failures), "2× a (runs 0, 5); 1× b (runs 3)");
+    }
 }
