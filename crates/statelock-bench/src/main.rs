@@ -73,6 +73,10 @@ pub struct Args {
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub poll_max_clients: usize,
 
+    /// Runs of each hand-off measurement; the table shows means per run.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub repetitions: usize,
+
     /// Skip everything that needs moto (hand-off on S3, the DynamoDB arm).
     #[arg(long)]
     pub no_moto: bool,
