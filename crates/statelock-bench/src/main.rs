@@ -1,0 +1,110 @@
+//! `statelock-bench`: runs the end-to-end benchmarks against the release `statelock serve`
+//! binary and writes `BENCHMARKS.md`. The documented way to run it is `bash scripts/bench.sh`,
+//! which builds in release mode first; micro-benchmarks are `cargo bench -p statelock-bench`.
+
+mod client;
+mod handoff;
+mod http;
+mod large;
+mod overhead;
+mod report;
+mod round_trips;
+mod run;
+mod server;
+mod state_doc;
+mod stats;
+mod terraform;
+mod throughput;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+const ABOUT: &str = "\
+Benchmarks statelock against the setups users pick today, side by side in one run, and writes
+the tables to BENCHMARKS.md with the command, the machine and the date.
+
+Scenarios:
+  1. Lock hand-off under contention: N clients wait for a held lock, either in the server's lock
+     queue (?wait=) or polling as Terraform's -lock-timeout does (1 s doubling to 16 s); on the
+     local-disk store and on moto.
+  2. 8 concurrent Terraform 1.0.3 applies: statelock with ?wait= versus backend \"s3\" with a
+     DynamoDB lock table on moto and -lock-timeout=5m.
+  3. Server overhead per operation versus the raw store call (LOCK+UNLOCK, GET, POST).
+  4. Throughput at 1, 16 and 64 clients, with the server's CPU time and peak RSS.
+  5. Large states: 100 MiB write and read, MB/s and peak RSS.
+  6. Store round trips per Terraform request, counted through the storage port.
+
+The server under test is a separate `statelock serve` process (the binary next to this one
+unless --statelock says otherwise), so its CPU time and memory are its own. moto and Terraform
+come from .tools/ (bash scripts/setup-test-tools.sh), or $STATELOCK_TOOLS.
+
+The full run takes about 15 minutes, mostly the polling clients' sleeps. --quick runs every
+scenario that needs no moto or Terraform on a tiny setting, in seconds; CI uses it.";
+
+const EXAMPLES: &str = "\
+Examples:
+  bash scripts/bench.sh                                   # the documented full run
+  statelock-bench --quick --output /tmp/bench.md          # seconds; what CI runs
+  statelock-bench --clients 1,8 --poll-max-clients 8 --no-moto --output /tmp/b.md";
+
+/// Command-line options.
+#[derive(Parser, Debug)]
+#[command(name = "statelock-bench", version, about = "Benchmarks statelock and writes BENCHMARKS.md", long_about = ABOUT, after_help = EXAMPLES)]
+pub struct Args {
+    /// Where to write the report.
+    #[arg(long, default_value = "BENCHMARKS.md", value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Tiny settings for CI: local disk only, no moto, no Terraform, small sizes.
+    #[arg(long)]
+    pub quick: bool,
+
+    /// The `statelock` binary to benchmark (default: the one next to this binary).
+    #[arg(long, env = "STATELOCK_BIN", value_name = "PATH")]
+    pub statelock: Option<PathBuf>,
+
+    /// Numbers of contending clients in the hand-off scenario.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,8,16,64")]
+    pub clients: Vec<usize>,
+
+    /// Largest N for the polling arm: at N = 64 its sleeps alone take about 17 minutes.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub poll_max_clients: usize,
+
+    /// Runs of each hand-off measurement; the table shows means per run.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub repetitions: usize,
+
+    /// Skip everything that needs moto (hand-off on S3, the DynamoDB arm).
+    #[arg(long)]
+    pub no_moto: bool,
+
+    /// Concurrent `terraform apply` runs per arm; 0 skips the scenario.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub terraform_runs: usize,
+
+    /// Size of the large state, in MiB.
+    #[arg(long, default_value_t = 100, value_name = "MIB")]
+    pub large_mib: usize,
+
+    /// Seconds each throughput level runs.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub throughput_seconds: f64,
+
+    /// The command to record in the report (default: this process's command line).
+    #[arg(long, env = "STATELOCK_BENCH_COMMAND", value_name = "TEXT")]
+    pub record_command: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("statelock-bench: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

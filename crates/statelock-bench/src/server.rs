@@ -1,0 +1,155 @@
+//! The `statelock serve` process under test: started from the release binary as a separate
+//! process, so its CPU time and peak memory can be read from `/proc/<pid>/`, and killed on drop.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use statelock_test_support::S3Server;
+
+/// Where the server keeps its states.
+#[derive(Clone, Copy)]
+pub enum Store<'a> {
+    /// A local directory (`file://`).
+    Dir(&'a Path),
+    /// `memory://`: no disk, so only the server's own cost remains.
+    Memory,
+    /// A versioned bucket on an S3-compatible test server.
+    S3 {
+        server: &'static S3Server,
+        bucket: &'a str,
+    },
+}
+
+impl Store<'_> {
+    /// For table rows: `local disk` or the S3 server's name.
+    pub fn label(&self) -> String {
+        match self {
+            Store::Dir(_) => "local disk".to_owned(),
+            Store::Memory => "memory".to_owned(),
+            Store::S3 { server, .. } => server.name.to_owned(),
+        }
+    }
+}
+
+/// A running `statelock serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    // Held so the server never sees a closed stdout.
+    _stdout: BufReader<ChildStdout>,
+    pub addr: String,
+    log: PathBuf,
+}
+
+/// CPU time and memory of a process, read from `/proc`.
+#[derive(Clone, Copy, Debug)]
+pub struct Usage {
+    /// User + system CPU time.
+    pub cpu: Duration,
+    /// Peak resident set size (`VmHWM`), in bytes.
+    pub peak_rss: u64,
+}
+
+impl Server {
+    /// Starts `binary serve` on `store` with `extra` flags; its log goes to `log_dir`.
+    pub fn start(
+        binary: &Path,
+        store: Store<'_>,
+        extra: &[&str],
+        log_dir: &Path,
+    ) -> anyhow::Result<Server> {
+        let log = log_dir.join(format!("serve-{}.log", std::process::id()));
+        let mut command = Command::new(binary);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            // Per-request logging would measure the terminal, not the server.
+            .env("STATELOCK_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log)?);
+        match store {
+            Store::Dir(path) => {
+                command.arg(format!("--store=file://{}", path.display()));
+            }
+            Store::Memory => {
+                command.arg("--store=memory://");
+            }
+            Store::S3 { server, bucket } => {
+                command
+                    .arg(format!("--store=s3://{bucket}"))
+                    .arg(format!("--s3-endpoint={}", server.endpoint))
+                    .arg("--s3-path-style")
+                    .envs(server.aws_env());
+            }
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("start {}", binary.display()))?;
+        let mut stdout = BufReader::new(child.stdout.take().context("server stdout")?);
+        let mut first = String::new();
+        stdout.read_line(&mut first)?;
+        let Some(addr) = first.trim().strip_prefix("statelock listening on http://") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "statelock serve did not start (first line {first:?}); log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        };
+        Ok(Server {
+            addr: addr.to_owned(),
+            child,
+            _stdout: stdout,
+            log,
+        })
+    }
+
+    /// The path of state `key`, as Terraform's `address`.
+    pub fn path(key: &str) -> String {
+        format!("/v1/states/{key}")
+    }
+
+    /// CPU time used so far and peak memory since start or the last [`Server::reset_peak`].
+    pub fn usage(&self) -> anyhow::Result<Usage> {
+        let dir = PathBuf::from(format!("/proc/{}", self.child.id()));
+        let stat = std::fs::read_to_string(dir.join("stat"))?;
+        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+        let rest = stat.rsplit_once(')').context("bad /proc stat")?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        let status = std::fs::read_to_string(dir.join("status"))?;
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmHWM in /proc status")?;
+        Ok(Usage {
+            cpu: Duration::from_millis(ticks * 1000 / per_second),
+            peak_rss: kib * 1024,
+        })
+    }
+
+    /// Resets the peak RSS to the current RSS (`echo 5 > /proc/<pid>/clear_refs`), so the
+    /// next [`Server::usage`] reports the peak of one phase only.
+    pub fn reset_peak(&self) -> anyhow::Result<()> {
+        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5")
+            .context("reset peak RSS through /proc clear_refs")
+    }
+
+    /// The server's log so far, for error messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,226 @@
+//! Scenario 2: the traditional setup with real clients. Concurrent Terraform 1.0.3 `apply` runs
+//! on one state: through statelock with `?wait=` on the lock address, versus `backend "s3"`
+//! with a DynamoDB lock table on moto and `-lock-timeout=5m`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use statelock_test_support::{REGION, S3Server, terraform_bin};
+
+/// The outputs-only configuration after the backend block: no provider to download.
+const BODY: &str = "variable \"n\" {\n  default = 0\n}\noutput \"n\" {\n  value = var.n\n}\n";
+
+/// How the runs reach their state.
+pub enum Backend<'a> {
+    /// The statelock server at `url` (the state's address); LOCKs wait with `?wait=5m`.
+    Statelock { url: &'a str },
+    /// Terraform's own S3 backend on moto, locking with DynamoDB table `table`.
+    S3Dynamo {
+        server: &'static S3Server,
+        bucket: &'a str,
+        table: &'a str,
+    },
+}
+
+impl Backend<'_> {
+    fn block(&self) -> String {
+        match self {
+            Backend::Statelock { url } => format!(
+                "terraform {{\n  backend \"http\" {{\n    address = \"{url}\"\n    lock_address = \"{url}?wait=5m\"\n    unlock_address = \"{url}\"\n    lock_method = \"LOCK\"\n    unlock_method = \"UNLOCK\"\n  }}\n}}\n"
+            ),
+            Backend::S3Dynamo {
+                server,
+                bucket,
+                table,
+            } => format!(
+                "terraform {{\n  backend \"s3\" {{\n    bucket = \"{bucket}\"\n    key = \"bench/terraform.tfstate\"\n    region = \"{REGION}\"\n    endpoint = \"{e}\"\n    dynamodb_endpoint = \"{e}\"\n    dynamodb_table = \"{table}\"\n    force_path_style = true\n    skip_credentials_validation = true\n    skip_metadata_api_check = true\n    skip_region_validation = true\n  }}\n}}\n",
+                e = server.endpoint
+            ),
+        }
+    }
+
+    /// Extra `apply` flags: only the S3 backend needs Terraform to retry.
+    fn apply_flags(&self) -> &'static [&'static str] {
+        match self {
+            Backend::Statelock { .. } => &[],
+            Backend::S3Dynamo { .. } => &["-lock-timeout=5m"],
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Backend::Statelock { .. } => Vec::new(),
+            Backend::S3Dynamo { server, .. } => server.aws_env(),
+        }
+    }
+}
+
+/// Wall time of the concurrent applies and what failed.
+pub struct Outcome {
+    pub runs: usize,
+    pub wall: Duration,
+    /// (run number, Terraform's error) of each failed run.
+    pub failures: Vec<(usize, String)>,
+    /// The slowest single run.
+    pub slowest: Duration,
+}
+
+/// Creates `runs` working directories under `root` for `backend`, runs `terraform init` in
+/// each (not timed), then starts every `apply` at once and times them.
+pub fn run(root: &Path, backend: &Backend<'_>, runs: usize) -> anyhow::Result<Outcome> {
+    let dirs: Vec<PathBuf> = (0..runs).map(|i| root.join(format!("run-{i}"))).collect();
+    for dir in &dirs {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("main.tf"), backend.block() + BODY)?;
+        let init = terraform(dir, backend, &["init", "-input=false"])?;
+        if !init.status.success() {
+            bail!(
+                "terraform init failed in {}:\n{}",
+                dir.display(),
+                text(&init)
+            );
+        }
+    }
+    let barrier = Barrier::new(runs);
+    let start = Instant::now();
+    let results: Vec<anyhow::Result<(Output, Duration)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = dirs
+            .iter()
+            .enumerate()
+            .map(|(i, dir)| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    let began = Instant::now();
+                    let var = format!("n={}", i + 1);
+                    let mut args = vec!["apply", "-input=false", "-auto-approve", "-var", &var];
+                    args.extend_from_slice(backend.apply_flags());
+                    terraform(dir, backend, &args).map(|out| (out, began.elapsed()))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("terraform thread panicked"))
+            .collect()
+    });
+    let wall = start.elapsed();
+    let mut failures = Vec::new();
+    let mut slowest = Duration::ZERO;
+    for (i, result) in results.into_iter().enumerate() {
+        let (out, took) = result?;
+        slowest = slowest.max(took);
+        if !out.status.success() {
+            failures.push((i, first_error(&out)));
+        }
+    }
+    Ok(Outcome {
+        runs,
+        wall,
+        failures,
+        slowest,
+    })
+}
+
+fn terraform(dir: &Path, backend: &Backend<'_>, args: &[&str]) -> anyhow::Result<Output> {
+    Command::new(terraform_bin())
+        .arg(args[0])
+        .arg("-no-color")
+        .args(&args[1..])
+        .current_dir(dir)
+        .env("TF_IN_AUTOMATION", "1")
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_DATA_DIR", dir.join(".tfdata"))
+        .env("TF_CLI_CONFIG_FILE", dir.join("none.tfrc"))
+        .env_remove("TF_LOG")
+        .env_remove("AWS_PROFILE")
+        .envs(backend.env())
+        .output()
+        .with_context(|| format!("run {}", terraform_bin().display()))
+}
+
+/// Creates the DynamoDB lock table Terraform's S3 backend expects (partition key `LockID`).
+pub fn create_lock_table(server: &S3Server, table: &str) -> anyhow::Result<()> {
+    server
+        .try_boto3(
+            r#"
+ddb = boto3.client("dynamodb", endpoint_url=ENDPOINT, region_name="us-east-1")
+ddb.create_table(
+    TableName=sys.argv[1],
+    KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+    AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
+    BillingMode="PAY_PER_REQUEST",
+)
+"#,
+            &[table],
+        )
+        .map(drop)
+        .map_err(anyhow::Error::msg)
+}
+
+/// Terraform's first error with the lines that explain it, on one line, without the
+/// generic advice that follows.
+fn first_error(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(|l| l.trim().trim_start_matches('│').trim())
+        .filter(|l| !l.is_empty() && !l.starts_with('╷') && !l.starts_with('╵'))
+        .collect();
+    let Some(at) = lines.iter().position(|l| l.starts_with("Error:")) else {
+        return lines.first().copied().unwrap_or("no output").to_owned();
+    };
+    lines[at..]
+        .iter()
+        .take_while(|l| !l.starts_with("Terraform acquires a state lock"))
+        .take(6)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Failures grouped by message: `2× <message> (runs 0, 1)`.
+pub fn summarize(failures: &[(usize, String)]) -> String {
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (run, message) in failures {
+        match groups.iter_mut().find(|(m, _)| m == message) {
+            Some((_, runs)) => runs.push(*run),
+            None => groups.push((message, vec![*run])),
+        }
+    }
+    groups
+        .iter()
+        .map(|(message, runs)| {
+            let runs: Vec<String> = runs.iter().map(usize::to_string).collect();
+            format!("{}× {message} (runs {})", runs.len(), runs.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summarize;
+
+    #[test]
+    fn failures_are_grouped_by_message() {
+        let failures = vec![
+            (0, "a".to_owned()),
+            (3, "b".to_owned()),
+            (5, "a".to_owned()),
+        ];
+        assert_eq!(summarize(&failures), "2× a (runs 0, 5); 1× b (runs 3)");
+    }
+}

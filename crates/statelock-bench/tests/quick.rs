@@ -1,0 +1,141 @@
+//! CI's check of the benchmark harness: it builds, runs every scenario on the `--quick`
+//! setting against a real `statelock serve`, and writes a well-formed report (every table
+//! present, with numbers) to a temporary path, never to the repository's BENCHMARKS.md.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The `statelock` binary of this build profile, built on demand when this crate's tests run
+/// alone (`cargo test -p statelock-bench`).
+fn statelock_bin() -> PathBuf {
+    let bench = PathBuf::from(env!("CARGO_BIN_EXE_statelock-bench"));
+    let bin = bench.with_file_name("statelock");
+    let release = bench.parent().is_some_and(|d| d.ends_with("release"));
+    let mut build = Command::new(env!("CARGO"));
+    build.args(["build", "--quiet", "-p", "statelock", "--bin", "statelock"]);
+    if release {
+        build.arg("--release");
+    }
+    let status = build.status().expect("run cargo build");
+    assert!(status.success(), "cargo build -p statelock failed");
+    assert!(bin.is_file(), "no statelock binary at {}", bin.display());
+    bin
+}
+
+#[test]
+fn quick_run_writes_every_table_with_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("BENCHMARKS.md");
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_statelock-bench"))
+        .arg("--quick")
+        .arg("--statelock")
+        .arg(statelock_bin())
+        .arg("--output")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "statelock-bench failed:\n{stderr}");
+    let text = std::fs::read_to_string(&report).unwrap();
+    println!("quick run took {:.1?}\n{text}", started.elapsed());
+
+    for heading in [
+        "## Targets",
+        "## 1. Lock hand-off under contention",
+        "## 2. Concurrent Terraform 1.0.3 applies on one state",
+        "## 3. Server overhead per operation",
+        "## 4. Throughput on small states (local disk)",
+        "## 5. Large states",
+        "## 6. Store round trips per Terraform request",
+        "## Closing note",
+    ] {
+        assert!(text.contains(heading), "missing {heading:?}");
+    }
+    assert!(text.contains("- Command: `"), "no command line");
+    assert!(text.contains("- Machine: "), "no machine line");
+
+    // Hand-off: both arms at N = 1 and 2 on local disk, with times and an FCFS verdict.
+    let handoff: Vec<&str> = rows(&text, "| local disk | ")
+        .into_iter()
+        .filter(|r| r.contains("lock queue") || r.contains("polling"))
+        .collect();
+    assert_eq!(handoff.len(), 4, "hand-off rows: {handoff:?}");
+    assert!(
+        handoff
+            .iter()
+            .all(|r| r.contains(" s |") || r.contains(" ms |") || r.contains(" µs |"))
+    );
+    // A poller sleeps Terraform's first 1 s after its 423, and the release came 150 ms after
+    // it arrived, so it acquires no sooner than ~0.8 s after the release; the queue is faster.
+    let acquire_p50 = |arm: &str| {
+        let row = handoff
+            .iter()
+            .find(|r| r.contains(&format!("| 1 | {arm}")))
+            .unwrap_or_else(|| panic!("no N = 1 row for {arm}"));
+        seconds(row.split('|').nth(5).unwrap())
+    };
+    let (queue, poll) = (
+        acquire_p50("lock queue"),
+        acquire_p50("Terraform-style polling"),
+    );
+    assert!(poll > 0.8, "polling acquired after {poll} s");
+    assert!(queue < poll, "queue {queue} s, polling {poll} s");
+
+    // Overhead: LOCK+UNLOCK and GET/POST at each quick size.
+    for row in [
+        "| local disk | LOCK+UNLOCK |",
+        "| local disk | GET | 1 KiB |",
+        "| local disk | POST | 64 KiB |",
+        "| local disk | GET | 1 MiB |",
+        "| memory | LOCK+UNLOCK |",
+    ] {
+        assert_eq!(
+            rows(section(&text, "## 3."), row).len(),
+            1,
+            "overhead row {row}"
+        );
+    }
+    // Throughput: one row per level with a positive rate.
+    for level in ["| 1 | ", "| 4 | "] {
+        let row = rows(section(&text, "## 4."), level)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("throughput row {level}"));
+        let rate: f64 = row.split('|').nth(2).unwrap().trim().parse().unwrap();
+        assert!(rate > 0.0, "{row}");
+    }
+    // Round trips: each request of both applies, with at least the one store call it needs.
+    for request in ["| LOCK |", "| GET |", "| POST ?ID= |", "| UNLOCK |"] {
+        let found = rows(section(&text, "## 6."), request);
+        assert_eq!(found.len(), 2, "round-trip rows for {request}: {found:?}");
+        for row in found {
+            let total: usize = row.split('|').nth(8).unwrap().trim().parse().unwrap();
+            assert!(total >= 1, "{row}");
+        }
+    }
+    assert!(rows(&text, "| write (POST) |").len() == 1 && rows(&text, "| read (GET) |").len() == 1);
+}
+
+/// The text from `heading` to the next `## ` heading.
+fn section<'a>(text: &'a str, heading: &str) -> &'a str {
+    let start = text.find(heading).unwrap_or_else(|| panic!("no {heading}"));
+    let rest = &text[start + heading.len()..];
+    &rest[..rest.find("\n## ").unwrap_or(rest.len())]
+}
+
+fn rows<'a>(text: &'a str, starts: &str) -> Vec<&'a str> {
+    text.lines().filter(|l| l.starts_with(starts)).collect()
+}
+
+/// `250 µs`, `2.50 ms` or `1.20 s` in seconds.
+fn seconds(cell: &str) -> f64 {
+    let (number, unit) = cell.trim().split_once(' ').expect("a number and a unit");
+    let number: f64 = number.parse().expect("a number");
+    match unit {
+        "µs" => number / 1e6,
+        "ms" => number / 1e3,
+        "s" => number,
+        other => panic!("unit {other:?}"),
+    }
+}

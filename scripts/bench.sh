@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The benchmark run that BENCHMARKS.md records: installs the test tools (moto, Terraform 1.0.3)
+# into .tools/ if missing, builds `statelock` and `statelock-bench` in release mode, and runs
+# every scenario against the release `statelock serve` binary, rewriting BENCHMARKS.md.
+# Extra arguments go to statelock-bench (see `statelock-bench --help`), e.g. --no-moto.
+# Takes about 15 minutes, most of it the polling clients' sleeps.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup-test-tools.sh
+export STATELOCK_TOOLS="${STATELOCK_TOOLS:-$PWD/.tools}"
+cargo build --release --locked -p statelock -p statelock-bench
+export STATELOCK_BENCH_COMMAND="bash scripts/bench.sh${*:+ $*}"
+exec target/release/statelock-bench --statelock target/release/statelock --output BENCHMARKS.md "$@"
