@@ -36,7 +36,8 @@ fn main() {
     let quick =
         std::env::args().any(|a| a == "--quick") || !std::env::args().any(|a| a == "--bench");
     let n = if quick { 50 } else { 20_000 };
-    let io = if quick { 20 } else { 2_000 };
+    // Every local-store write is fsynced: milliseconds each, so fewer iterations.
+    let io = if quick { 20 } else { 300 };
 
     let info = LockInfo::new("OperationTypeApply", "ci@runner-42", "1.0.3");
     let encoded = info.encode();
