@@ -14,6 +14,23 @@ use anyhow::{Context, bail};
 pub struct Connection {
     addr: String,
     reader: BufReader<TcpStream>,
+    /// No request has been sent on this connection yet.
+    fresh: bool,
+}
+
+/// How one attempt failed.
+enum Exchange {
+    /// The connection was closed (or broke) before any byte of a reply: the request can be sent again.
+    ClosedBeforeReply(anyhow::Error),
+    Failed(anyhow::Error),
+}
+
+impl Exchange {
+    fn into_error(self) -> anyhow::Error {
+        match self {
+            Exchange::ClosedBeforeReply(e) | Exchange::Failed(e) => e,
+        }
+    }
 }
 
 /// A reply: status and body.
@@ -31,21 +48,54 @@ impl Connection {
         Ok(Connection {
             addr: addr.to_owned(),
             reader: BufReader::with_capacity(64 * 1024, stream),
+            fresh: true,
         })
     }
 
     /// Sends `method path` with `body` and reads the whole reply.
+    ///
+    /// The server closes keep-alive connections that stay idle longer than its header
+    /// timeout (10 s by default), and a polling client sleeps up to 16 s. When a reused
+    /// connection turns out closed before any reply byte arrived, the request never reached
+    /// the server, so it is sent again once on a new connection, as Go's HTTP client does for
+    /// a connection the server closed while idle.
     pub fn request(&mut self, method: &str, path: &str, body: &[u8]) -> anyhow::Result<Reply> {
+        let reused = !self.fresh;
+        self.fresh = false;
+        match self.exchange(method, path, body) {
+            Err(Exchange::ClosedBeforeReply(_)) if reused => {
+                *self = Connection::open(&self.addr)?;
+                self.fresh = false;
+                self.exchange(method, path, body)
+                    .map_err(Exchange::into_error)
+            }
+            other => other.map_err(Exchange::into_error),
+        }
+        .with_context(|| format!("{method} {path} on {}", self.addr))
+    }
+
+    fn exchange(&mut self, method: &str, path: &str, body: &[u8]) -> Result<Reply, Exchange> {
         let head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             self.addr,
             body.len()
         );
         let stream = self.reader.get_mut();
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(body)?;
-        self.read_reply()
-            .with_context(|| format!("{method} {path} on {}", self.addr))
+        stream
+            .write_all(head.as_bytes())
+            .and_then(|()| stream.write_all(body))
+            .map_err(|e| Exchange::ClosedBeforeReply(e.into()))?;
+        if self
+            .reader
+            .fill_buf()
+            .map_err(|e| Exchange::ClosedBeforeReply(e.into()))?
+            .is_empty()
+        {
+            return Err(Exchange::ClosedBeforeReply(anyhow::anyhow!(
+                "the server closed the connection"
+            )));
+        }
+        self.read_reply().map_err(Exchange::Failed)
     }
 
     fn read_reply(&mut self) -> anyhow::Result<Reply> {
