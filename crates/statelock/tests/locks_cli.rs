@@ -2,7 +2,11 @@
 //! Terraform ≥1.10's lockfile sequence (spec §2.3: create-if-absent with a SHA-256 checksum),
 //! on moto (versioned) and SeaweedFS.
 
-use std::process::{Command, Output, Stdio};
+mod harness;
+
+use std::process::Output;
+
+use harness::statelock_on as statelock;
 
 use statelock_test_support::{S3Server, moto, seaweedfs, unique_name};
 
@@ -16,19 +20,6 @@ fn record(id: &str, who: &str, created: &str, path: &str) -> String {
     format!(
         r#"{{"ID":"{id}","Operation":"OperationTypeApply","Info":"","Who":"{who}","Version":"1.10.0","Created":"{created}","Path":"{path}"}}"#
     )
-}
-
-fn statelock(server: &S3Server, bucket: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_statelock"))
-        .args(args)
-        .arg(format!("--store=s3://{bucket}"))
-        .arg(format!("--s3-endpoint={}", server.endpoint))
-        .arg("--s3-path-style")
-        .envs(server.aws_env())
-        .env("STATELOCK_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
 }
 
 fn out(o: &Output) -> String {
