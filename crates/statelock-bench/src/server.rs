@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -61,7 +61,7 @@ impl Server {
         log_dir: &Path,
     ) -> anyhow::Result<Server> {
         let log = log_dir.join(format!("serve-{}.log", std::process::id()));
-        let mut command = Command::new(binary);
+        let mut command = statelock_test_support::isolated(binary);
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)

@@ -3,12 +3,12 @@
 //! with a DynamoDB lock table on moto and `-lock-timeout=5m`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use statelock_test_support::{REGION, S3Server, terraform_bin};
+use statelock_test_support::{REGION, S3Server, isolated, terraform_bin};
 
 /// The outputs-only configuration after the backend block: no provider to download.
 const BODY: &str = "variable \"n\" {\n  default = 0\n}\noutput \"n\" {\n  value = var.n\n}\n";
@@ -126,7 +126,7 @@ pub fn run(root: &Path, backend: &Backend<'_>, runs: usize) -> anyhow::Result<Ou
 }
 
 fn terraform(dir: &Path, backend: &Backend<'_>, args: &[&str]) -> anyhow::Result<Output> {
-    Command::new(terraform_bin())
+    isolated(terraform_bin())
         .arg(args[0])
         .arg("-no-color")
         .args(&args[1..])
@@ -135,8 +135,6 @@ fn terraform(dir: &Path, backend: &Backend<'_>, args: &[&str]) -> anyhow::Result
         .env("CHECKPOINT_DISABLE", "1")
         .env("TF_DATA_DIR", dir.join(".tfdata"))
         .env("TF_CLI_CONFIG_FILE", dir.join("none.tfrc"))
-        .env_remove("TF_LOG")
-        .env_remove("AWS_PROFILE")
         .envs(backend.env())
         .output()
         .with_context(|| format!("run {}", terraform_bin().display()))

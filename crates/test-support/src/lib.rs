@@ -6,10 +6,12 @@
 //! `$STATELOCK_TOOLS`). Servers are tied to the test process's lifetime through a pipe, so they
 //! die with it even when a test panics or the harness aborts.
 
+mod env;
 mod names;
 mod server;
 mod tools;
 
+pub use env::{is_personal, isolated, isolated_from};
 pub use names::unique_name;
 pub use server::{ACCESS_KEY, REGION, S3Server, SECRET_KEY, moto, s3rver, seaweedfs};
-pub use tools::{free_port, python_bin, terraform_bin, tools_dir, workspace_root};
+pub use tools::{Terraform, free_port, python_bin, terraform_bin, tools_dir, workspace_root};

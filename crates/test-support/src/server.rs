@@ -10,10 +10,11 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::env::isolated;
 use crate::tools::{free_ports, python_bin, tool};
 
 /// Access key the servers accept (neither checks it) and clients sign with.
@@ -183,7 +184,8 @@ impl S3Server {
         command: &[&std::ffi::OsStr],
     ) -> S3Server {
         let log = File::create(dir.join("server.log")).expect("create the server log");
-        let keeper = Command::new("sh")
+        // Isolated: SeaweedFS turns on authentication when it sees AWS credentials.
+        let keeper = isolated("sh")
             .arg("-c")
             .arg(KEEPER)
             .arg("sh")
@@ -301,12 +303,11 @@ impl S3Server {
     /// `args` are `sys.argv[1:]`.
     pub fn try_boto3(&self, script: &str, args: &[&str]) -> Result<String, String> {
         let program = format!("{BOTO3_PRELUDE}\n{script}");
-        let output = Command::new(python_bin())
+        let output = isolated(python_bin())
             .arg("-c")
             .arg(&program)
             .args(args)
             .envs(self.aws_env())
-            .env_remove("AWS_PROFILE")
             .stdin(Stdio::null())
             .output()
             .map_err(|e| format!("run {}: {e}", python_bin().display()))?;
@@ -326,6 +327,20 @@ impl S3Server {
     pub fn boto3(&self, script: &str, args: &[&str]) -> String {
         self.try_boto3(script, args)
             .unwrap_or_else(|e| panic!("{} at {}: {e}", self.name, self.endpoint))
+    }
+
+    /// The body of object `key` in `bucket`, read with boto3, or `None` if there is none.
+    pub fn object(&self, bucket: &str, key: &str) -> Option<String> {
+        let out = self.boto3(
+            r#"
+try:
+    print(json.dumps(s3.get_object(Bucket=sys.argv[1], Key=sys.argv[2])["Body"].read().decode()))
+except s3.exceptions.NoSuchKey:
+    print("null")
+"#,
+            &[bucket, key],
+        );
+        serde_json::from_str(&out).expect("boto3 printed JSON")
     }
 
     /// Creates bucket `name` with boto3, with versioning enabled if asked.

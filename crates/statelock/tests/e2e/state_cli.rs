@@ -20,13 +20,11 @@
 //!
 //! Needs `bash scripts/setup-test-tools.sh` (or `STATELOCK_TOOLS` pointing at its output).
 
-mod harness;
-
 use std::process::Output;
 
-use harness::{SECRET_PREFIX, Server, StoreSpec, Workdir, statelock_on, text};
+use crate::harness::{S3Locking, SECRET_PREFIX, Server, StoreSpec, Workdir, statelock_on, text};
 use serde_json::Value;
-use statelock_test_support::{S3Server, moto, s3rver, unique_name};
+use statelock_test_support::{S3Server, Terraform, moto, s3rver, unique_name};
 
 fn ok(o: Output) -> String {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -99,7 +97,13 @@ fn terraform_applies_then_rollback() {
     let bucket = unique_name("statelock-state");
     server.create_bucket(&bucket, true);
     let key = "team-a/app.tfstate";
-    let w = Workdir::s3_backend(server, &bucket, key);
+    let w = Workdir::s3_backend(
+        Terraform::V1_0_3,
+        server,
+        &bucket,
+        key,
+        &S3Locking::default(),
+    );
     for n in 1..=3 {
         w.ok(&[
             "apply",

@@ -1,21 +1,18 @@
-//! End to end with the real Terraform 1.0.3 binary against `statelock serve` on a local-disk
-//! store and on SeaweedFS. Outputs-only configurations, so no provider is downloaded.
+//! End to end with real Terraform, 1.0.3 and 1.15.5, through `backend "http"` against
+//! `statelock serve` on a local-disk store and on SeaweedFS. Outputs-only configurations, so no
+//! provider is downloaded. Each scenario runs once per release (`_1_0_3`, `_1_15_5`).
 //!
 //! Index:
 //! - `workflow`: init, apply, plan, output, `state push` refused by the guard, `force-unlock`
 //! - `concurrent_applies`: applies started together, without waiting for the lock: they run one
 //!   at a time (the server's lock log alternates), each loser names the holder's lock ID
-//!
 //! - `history_rollback`: two applies leave two versions in the history API; a rollback to the
 //!   first brings its output back for `terraform output`
-//!
-//! Needs `bash scripts/setup-test-tools.sh` (or `STATELOCK_TOOLS` pointing at its output).
 
-mod harness;
-
+use statelock_test_support::Terraform;
 use std::process::Output;
 
-use harness::{
+use crate::harness::{
     Server, StoreSpec, Workdir, apply_all_at_once, holder_id, lock_events, log_ids, text,
 };
 use statelock_test_support::seaweedfs;
@@ -23,21 +20,34 @@ use statelock_test_support::seaweedfs;
 const HOLDER_ID: &str = "11111111-2222-3333-4444-555555555555";
 
 #[test]
-fn workflow_on_local_disk() {
-    workflow(&Server::start());
+fn workflow_on_local_disk_1_0_3() {
+    workflow(Terraform::V1_0_3, &Server::start());
 }
 
 #[test]
-fn workflow_on_seaweedfs() {
-    workflow(&Server::start_on(
-        &StoreSpec::fresh_bucket(seaweedfs()),
-        &[],
-    ));
+fn workflow_on_local_disk_1_15_5() {
+    workflow(Terraform::V1_15_5, &Server::start());
 }
 
-fn workflow(server: &Server) {
+#[test]
+fn workflow_on_seaweedfs_1_0_3() {
+    workflow(
+        Terraform::V1_0_3,
+        &Server::start_on(&StoreSpec::fresh_bucket(seaweedfs()), &[]),
+    );
+}
+
+#[test]
+fn workflow_on_seaweedfs_1_15_5() {
+    workflow(
+        Terraform::V1_15_5,
+        &Server::start_on(&StoreSpec::fresh_bucket(seaweedfs()), &[]),
+    );
+}
+
+fn workflow(tf: Terraform, server: &Server) {
     let key = "team-a/prod/terraform.tfstate";
-    let w = Workdir::new(server, key);
+    let w = Workdir::new(tf, server, key);
 
     w.ok(&["apply", "-input=false", "-auto-approve", "-var", "n=1"]);
     let first = server.state(key);
@@ -75,7 +85,7 @@ fn workflow(server: &Server) {
     assert_eq!(server.request("LOCK", key, &lock).0, 200);
     let blocked = w.fails(&["plan", "-input=false", "-var", "n=2"]);
     assert_eq!(holder_id(&blocked).as_deref(), Some(HOLDER_ID), "{blocked}");
-    println!("terraform plan against a held lock printed:\n{blocked}");
+    println!("{tf} plan against a held lock printed:\n{blocked}");
     let unlocked = w.ok(&["force-unlock", "-force", HOLDER_ID]);
     assert!(unlocked.contains("successfully unlocked"), "{unlocked}");
     assert!(server.log().contains("force-unlock (empty UNLOCK body)"));
@@ -84,11 +94,20 @@ fn workflow(server: &Server) {
 }
 
 #[test]
-fn concurrent_applies() {
+fn concurrent_applies_1_0_3() {
+    concurrent_applies(Terraform::V1_0_3);
+}
+
+#[test]
+fn concurrent_applies_1_15_5() {
+    concurrent_applies(Terraform::V1_15_5);
+}
+
+fn concurrent_applies(tf: Terraform) {
     const RUNS: usize = 6;
     let server = Server::start();
     let key = "shared.tfstate";
-    let dirs: Vec<Workdir> = (0..RUNS).map(|_| Workdir::new(&server, key)).collect();
+    let dirs: Vec<Workdir> = (0..RUNS).map(|_| Workdir::new(tf, &server, key)).collect();
     dirs[0].ok(&["apply", "-input=false", "-auto-approve", "-var", "n=0"]);
     let start_serial = server.state(key)["serial"].as_u64().unwrap();
 
@@ -99,7 +118,7 @@ fn concurrent_applies() {
     let winners = outputs.iter().filter(|o| o.status.success()).count();
     let losers: Vec<&Output> = outputs.iter().filter(|o| !o.status.success()).collect();
     println!(
-        "{winners} of {RUNS} concurrent applies won; {} lost",
+        "{tf}: {winners} of {RUNS} concurrent applies won; {} lost",
         losers.len()
     );
     assert!(winners >= 1, "no apply succeeded");
@@ -136,10 +155,19 @@ fn concurrent_applies() {
 }
 
 #[test]
-fn history_rollback() {
+fn history_rollback_1_0_3() {
+    history_rollback(Terraform::V1_0_3);
+}
+
+#[test]
+fn history_rollback_1_15_5() {
+    history_rollback(Terraform::V1_15_5);
+}
+
+fn history_rollback(tf: Terraform) {
     let server = Server::start();
     let key = "team-h/terraform.tfstate";
-    let w = Workdir::new(&server, key);
+    let w = Workdir::new(tf, &server, key);
     w.ok(&["apply", "-input=false", "-auto-approve", "-var", "n=1"]);
     w.ok(&["apply", "-input=false", "-auto-approve", "-var", "n=2"]);
     let serial = server.state(key)["serial"].as_u64().unwrap();

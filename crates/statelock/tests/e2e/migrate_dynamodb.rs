@@ -10,12 +10,11 @@
 //!   with `dynamodb_table` reads it; without the flag the digest is left stale and the
 //!   command says so; an unreachable table fails before anything is written.
 
-mod harness;
-
+use statelock_test_support::Terraform;
 use std::time::{Duration, Instant};
 
-use harness::dynamo::Setup;
-use harness::{statelock_on, text};
+use crate::harness::dynamo::Setup;
+use crate::harness::{statelock_on, text};
 use statelock_test_support::moto;
 
 /// A lock record as Terraform 1.0.3 writes it for `lock_id`.
@@ -41,12 +40,20 @@ fn md5_of(setup: &Setup, key: &str) -> String {
 /// client that does not update digests; c exists without a digest; there are a digest of a
 /// deleted state and an item of another bucket.
 fn filled(setup: &Setup) {
-    setup
-        .terraform("a.tfstate")
-        .ok(&["apply", "-input=false", "-auto-approve", "-var", "n=1"]);
-    setup
-        .terraform("b.tfstate")
-        .ok(&["apply", "-input=false", "-auto-approve", "-var", "n=2"]);
+    setup.terraform(Terraform::V1_0_3, "a.tfstate").ok(&[
+        "apply",
+        "-input=false",
+        "-auto-approve",
+        "-var",
+        "n=1",
+    ]);
+    setup.terraform(Terraform::V1_0_3, "b.tfstate").ok(&[
+        "apply",
+        "-input=false",
+        "-auto-approve",
+        "-var",
+        "n=2",
+    ]);
     let b = setup.object("b.tfstate").unwrap();
     // Same state, other bytes: valid for Terraform, but no longer what the digest says.
     setup.put_object("b.tfstate", &format!("{b}\n"));
@@ -151,7 +158,7 @@ fn the_plan_lists_what_the_table_holds_and_changes_nothing() {
 #[test]
 fn apply_refuses_while_a_lock_is_held_and_moves_it_intact_on_request() {
     let setup = Setup::new(moto());
-    let w = setup.terraform("app.tfstate");
+    let w = setup.terraform(Terraform::V1_0_3, "app.tfstate");
     w.ok(&["apply", "-input=false", "-auto-approve", "-var", "n=1"]);
     let lock_id = format!("{}/app.tfstate", setup.bucket);
     let held = record(
@@ -201,7 +208,7 @@ fn apply_refuses_while_a_lock_is_held_and_moves_it_intact_on_request() {
 fn a_stale_digest_blocks_terraform_until_it_is_refreshed() {
     let setup = Setup::new(moto());
     filled(&setup);
-    let w = setup.terraform_dir("b.tfstate");
+    let w = setup.terraform_dir(Terraform::V1_0_3, "b.tfstate");
     let start = Instant::now();
     let refused = w.fails(&["init", "-input=false"]);
     println!(
@@ -279,7 +286,7 @@ fn stale_digests_can_be_deleted_and_other_stores_are_refused() {
             .is_some()
     );
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_statelock"))
+    let out = crate::harness::statelock_command()
         .args([
             "migrate",
             "dynamodb",
@@ -309,7 +316,7 @@ fn rollback(setup: &Setup, key: &str, version: &str, extra: &[&str]) -> std::pro
 fn rollback_keeps_the_digest_for_terraform_with_dynamodb_table() {
     let setup = Setup::new(moto());
     let key = "app.tfstate";
-    let w = setup.terraform(key);
+    let w = setup.terraform(Terraform::V1_0_3, key);
     for n in 1..=2 {
         w.ok(&[
             "apply",

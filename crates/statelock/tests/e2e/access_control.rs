@@ -1,9 +1,9 @@
-//! Access control end to end, with the real Terraform 1.0.3 binary logging in with
+//! Access control end to end, with real Terraform (1.0.3 and 1.15.5) logging in with
 //! `username`/`password` (the token in `TF_HTTP_PASSWORD`), principals made by
 //! `statelock token create`, and the server reloading them on SIGHUP.
 //!
 //! Index:
-//! - `terraform_with_principals`: a writer applies; a `lock:` principal (what iam-policy calls
+//! - `terraform_with_principals_*`: a writer applies; a `lock:` principal (what iam-policy calls
 //!   read-only) plans but its apply is refused with 403; a `read:` principal plans with
 //!   -lock=false only; a team-a principal cannot touch team-b; no or a wrong password is 401;
 //!   no token appears in the server's log
@@ -12,18 +12,27 @@
 //! - `sighup_loads_new_tokens`: a token created while the server runs works after SIGHUP
 //! - `refuses_to_serve_the_network_without_principals`: 0.0.0.0 without principals
 
-mod harness;
-
 use std::process::Command;
 
-use harness::auth::{basic, create_token, request_as, workdir_as};
-use harness::{Server, text};
+use statelock_test_support::Terraform;
+
+use crate::harness::auth::{basic, create_token, request_as, workdir_as};
+use crate::harness::{Server, text};
 
 const TEAM_A: &str = "team-a/prod/terraform.tfstate";
 const TEAM_B: &str = "team-b/prod/terraform.tfstate";
 
 #[test]
-fn terraform_with_principals() {
+fn terraform_with_principals_1_0_3() {
+    terraform_with_principals(Terraform::V1_0_3);
+}
+
+#[test]
+fn terraform_with_principals_1_15_5() {
+    terraform_with_principals(Terraform::V1_15_5);
+}
+
+fn terraform_with_principals(tf: Terraform) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("principals.toml");
     let writer = create_token(&file, "ci-team-a", &["write:team-a/**"]);
@@ -41,7 +50,7 @@ fn terraform_with_principals() {
         &[("STATELOCK_LOG", "debug")],
     );
 
-    let w = workdir_as(&server, TEAM_A, "ci-team-a", &writer, "");
+    let w = workdir_as(tf, &server, TEAM_A, "ci-team-a", &writer, "");
     w.ok(&["init", "-input=false"]);
     w.ok(&["apply", "-input=false", "-auto-approve", "-var", "n=1"]);
     let (status, _, body) = request_as(
@@ -56,12 +65,12 @@ fn terraform_with_principals() {
 
     // The planner locks and reads, so plan works; apply's write is refused, and Terraform
     // shows the 403.
-    let p = workdir_as(&server, TEAM_A, "planner", &planner, "");
+    let p = workdir_as(tf, &server, TEAM_A, "planner", &planner, "");
     p.ok(&["init", "-input=false"]);
     let plan = p.run(&["plan", "-input=false", "-detailed-exitcode", "-var", "n=1"]);
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
     let apply = p.fails(&["apply", "-input=false", "-auto-approve", "-var", "n=2"]);
-    println!("terraform apply as a lock-only principal printed:\n{apply}");
+    println!("{tf} apply as a lock-only principal printed:\n{apply}");
     assert!(apply.contains("HTTP error: 403"), "{apply}");
     let (_, _, after) = request_as(
         &server.addr,
@@ -80,15 +89,15 @@ fn terraform_with_principals() {
     );
 
     // A read-only principal cannot even take plan's lock, only plan with -lock=false.
-    let r = workdir_as(&server, TEAM_A, "reader", &reader, "");
+    let r = workdir_as(tf, &server, TEAM_A, "reader", &reader, "");
     r.ok(&["init", "-input=false"]);
     let locked_plan = r.fails(&["plan", "-input=false", "-var", "n=1"]);
-    println!("terraform plan as a read-only principal printed:\n{locked_plan}");
+    println!("{tf} plan as a read-only principal printed:\n{locked_plan}");
     assert!(locked_plan.contains("invalid auth"), "{locked_plan}");
     r.ok(&["plan", "-input=false", "-lock=false", "-var", "n=1"]);
 
     // team-a's principal on team-b's state: refused from the first read.
-    let b = workdir_as(&server, TEAM_B, "ci-team-a", &writer, "");
+    let b = workdir_as(tf, &server, TEAM_B, "ci-team-a", &writer, "");
     let init = b.run(&["init", "-input=false"]);
     let output = format!(
         "{}{}",
@@ -99,7 +108,7 @@ fn terraform_with_principals() {
             String::new()
         }
     );
-    println!("terraform on team-b as the team-a principal printed:\n{output}");
+    println!("{tf} on team-b as the team-a principal printed:\n{output}");
     assert!(output.contains("invalid auth"), "{output}");
     assert!(
         server.log().contains(
@@ -118,10 +127,11 @@ fn terraform_with_principals() {
     assert_eq!(status, 404, "nothing was written to team-b");
 
     // No password, and a wrong one: 401, which Terraform reports as "requires auth".
-    let anonymous = harness::Workdir::uninitialised(&server.url(TEAM_A), "", "", Vec::new());
+    let anonymous =
+        crate::harness::Workdir::uninitialised(tf, &server.url(TEAM_A), "", "", Vec::new());
     let refused = anonymous.fails(&["init", "-input=false"]);
     assert!(refused.contains("requires auth"), "{refused}");
-    let wrong = workdir_as(&server, TEAM_A, "ci-team-a", "slt_not-the-token", "");
+    let wrong = workdir_as(tf, &server, TEAM_A, "ci-team-a", "slt_not-the-token", "");
     let refused = wrong.fails(&["init", "-input=false"]);
     assert!(refused.contains("requires auth"), "{refused}");
 
@@ -241,7 +251,7 @@ fn sighup_loads_new_tokens() {
 
 #[test]
 fn refuses_to_serve_the_network_without_principals() {
-    let out = Command::new(env!("CARGO_BIN_EXE_statelock"))
+    let out = crate::harness::statelock_command()
         .args(["serve", "--listen", "0.0.0.0:0", "--store", "memory://"])
         .output()
         .unwrap();

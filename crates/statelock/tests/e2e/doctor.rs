@@ -2,20 +2,19 @@
 //! kind of bucket after running the fix commands doctor printed passes, and SeaweedFS's
 //! unsupported calls come out as "cannot check" warnings.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 use statelock_test_support::{S3Server, moto, seaweedfs, unique_name};
 
 /// Runs `statelock doctor` on `s3://<bucket>[/<prefix>]` at `server`.
 fn doctor(server: &S3Server, store: &str, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_statelock"))
+    crate::harness::statelock_command()
         .args(["doctor", "--store", store, "--s3-path-style"])
         .arg(format!("--s3-endpoint={}", server.endpoint))
         .args(extra)
         .envs(server.aws_env())
         .env("STATELOCK_LOG", "error")
-        .env_remove("AWS_PROFILE")
         .output()
         .unwrap()
 }
@@ -207,7 +206,7 @@ fn missing_bucket_is_an_error_and_file_stores_are_refused() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 
-    let out = Command::new(env!("CARGO_BIN_EXE_statelock"))
+    let out = crate::harness::statelock_command()
         .args(["doctor", "--store", "file://./somewhere"])
         .output()
         .unwrap();

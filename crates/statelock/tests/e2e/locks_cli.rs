@@ -2,11 +2,9 @@
 //! Terraform ≥1.10's lockfile sequence (spec §2.3: create-if-absent with a SHA-256 checksum),
 //! on moto (versioned) and SeaweedFS.
 
-mod harness;
-
 use std::process::Output;
 
-use harness::statelock_on as statelock;
+use crate::harness::statelock_on as statelock;
 
 use statelock_test_support::{S3Server, moto, seaweedfs, unique_name};
 

@@ -1,12 +1,10 @@
 //! `statelock iam-policy` output, parsed as JSON: one flag combination against a golden
 //! document, others statement by statement.
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 
 fn policy(args: &[&str]) -> (String, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_statelock"))
+    let out = crate::harness::statelock_command()
         .arg("iam-policy")
         .args(args)
         .output()
@@ -186,7 +184,7 @@ fn invalid_flags_are_refused() {
             "arn:aws:kms:r:1:alias/x",
         ],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_statelock"))
+        let out = crate::harness::statelock_command()
             .arg("iam-policy")
             .args(&args)
             .output()

@@ -4,16 +4,16 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
 
 use base64::Engine;
+use statelock_test_support::Terraform;
 
 use super::{Server, Workdir};
 
 /// Runs `statelock token create NAME --grant G... --principals FILE --json` and returns the
 /// token, checking that stderr and the file never show it.
 pub fn create_token(file: &Path, name: &str, grants: &[&str]) -> String {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_statelock"));
+    let mut command = super::statelock_command();
     command
         .args(["token", "create", name, "--principals"])
         .arg(file);
@@ -65,6 +65,7 @@ pub fn request_as(
 /// (`username` in the backend block, the token in `TF_HTTP_PASSWORD`, so it is in no file);
 /// `backend_extra` adds lines to the backend block. Not yet initialised.
 pub fn workdir_as(
+    terraform: Terraform,
     server: &Server,
     key: &str,
     name: &str,
@@ -72,6 +73,7 @@ pub fn workdir_as(
     backend_extra: &str,
 ) -> Workdir {
     Workdir::uninitialised(
+        terraform,
         &server.url(key),
         "",
         &format!("    username = \"{name}\"\n{backend_extra}"),

@@ -1,13 +1,13 @@
 //! DynamoDB lock tables on moto (which serves S3 and DynamoDB on one port), set up and read
-//! with boto3, and Terraform 1.0.3 working directories using `backend "s3"` with
-//! `dynamodb_table` against them (spec §6).
+//! with boto3, and Terraform working directories using `backend "s3"` with `dynamodb_table`
+//! against them (spec §6).
 
-use std::process::{Child, ChildStdin, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use statelock_test_support::{S3Server, unique_name};
+use statelock_test_support::{S3Server, Terraform, unique_name};
 
-use super::{Workdir, text};
+use super::{S3Locking, Workdir, statelock_command};
 
 const DYNAMO_PRELUDE: &str = r#"
 ddb = boto3.client("dynamodb", endpoint_url=ENDPOINT, region_name="us-east-1")
@@ -101,69 +101,31 @@ ddb.put_item(TableName=sys.argv[1], Item={k: {"S": v} for k, v in json.loads(sys
 
     /// An object's body, or `None`.
     pub fn object(&self, key: &str) -> Option<String> {
-        let out = self.server.boto3(
-            r#"
-try:
-    print(json.dumps(s3.get_object(Bucket=sys.argv[1], Key=sys.argv[2])["Body"].read().decode()))
-except s3.exceptions.NoSuchKey:
-    print("null")
-"#,
-            &[&self.bucket, key],
-        );
-        serde_json::from_str(&out).unwrap()
+        self.server.object(&self.bucket, key)
     }
 
-    /// A Terraform 1.0.3 working directory with `backend "s3"` and `dynamodb_table` for `key`,
-    /// initialised.
-    pub fn terraform(&self, key: &str) -> Workdir {
-        let w = self.terraform_dir(key);
+    /// A working directory with `backend "s3"` and `dynamodb_table` for `key`, initialised:
+    /// Terraform 1.0.3 locks with the table only; Terraform 1.15.5 also takes the `.tflock`
+    /// lock (`use_lockfile`), its own dual locking (spec §2.7).
+    pub fn terraform(&self, terraform: Terraform, key: &str) -> Workdir {
+        let w = self.terraform_dir(terraform, key);
         w.ok(&["init", "-input=false"]);
         w
     }
 
     /// [`Setup::terraform`] before `terraform init`.
-    pub fn terraform_dir(&self, key: &str) -> Workdir {
-        let dir = tempfile::tempdir().unwrap();
-        let endpoint = &self.server.endpoint;
-        std::fs::write(
-            dir.path().join("main.tf"),
-            format!(
-                r#"terraform {{
-  backend "s3" {{
-    bucket                      = "{bucket}"
-    key                         = "{key}"
-    region                      = "us-east-1"
-    endpoint                    = "{endpoint}"
-    dynamodb_endpoint           = "{endpoint}"
-    dynamodb_table              = "{table}"
-    force_path_style            = true
-    skip_credentials_validation = true
-    skip_metadata_api_check     = true
-    skip_region_validation      = true
-  }}
-}}
-variable "n" {{
-  default = 0
-}}
-output "n" {{
-  value = var.n
-}}
-"#,
-                bucket = self.bucket,
-                table = self.table,
-            ),
-        )
-        .unwrap();
-        Workdir {
-            dir,
-            env: super::owned_aws_env(self.server),
-        }
+    pub fn terraform_dir(&self, terraform: Terraform, key: &str) -> Workdir {
+        let locking = S3Locking {
+            use_lockfile: terraform == Terraform::V1_15_5,
+            dynamodb_table: Some(self.table.clone()),
+        };
+        Workdir::s3_uninitialised(terraform, self.server, &self.bucket, key, &locking)
     }
 
     /// `statelock migrate dynamodb` on this table and bucket, with `extra` arguments.
     pub fn migrate(&self, extra: &[&str]) -> Output {
         let endpoint = &self.server.endpoint;
-        std::process::Command::new(env!("CARGO_BIN_EXE_statelock"))
+        statelock_command()
             .args(["migrate", "dynamodb", "--table", &self.table])
             .arg(format!("--store=s3://{}", self.bucket))
             .arg(format!("--dynamodb-endpoint={endpoint}"))
@@ -171,7 +133,6 @@ output "n" {{
             .arg("--s3-path-style")
             .args(extra)
             .envs(self.server.aws_env())
-            .env_remove("AWS_PROFILE")
             .output()
             .unwrap()
     }
@@ -189,57 +150,6 @@ output "n" {{
                 "timed out waiting for {what}; items: {items:?}"
             );
             std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-/// A `terraform apply` that holds its lock while it waits for approval on stdin.
-pub struct PendingApply {
-    /// Taken by `answer`; killed on drop if still there.
-    child: Option<Child>,
-    stdin: Option<ChildStdin>,
-}
-
-impl PendingApply {
-    /// Starts `terraform apply -var n=<n>` in `w` without -auto-approve: Terraform takes the
-    /// lock, plans, and waits for "yes".
-    pub fn start(w: &Workdir, n: usize) -> PendingApply {
-        let var = format!("n={n}");
-        let mut child = w
-            .command(&["apply", "-input=true", "-var", &var])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take();
-        PendingApply {
-            child: Some(child),
-            stdin,
-        }
-    }
-
-    /// Answers the prompt (`yes` applies, anything else cancels) and waits for the end.
-    pub fn answer(mut self, answer: &str) -> Output {
-        use std::io::Write;
-        let mut stdin = self.stdin.take().unwrap();
-        writeln!(stdin, "{answer}").unwrap();
-        drop(stdin);
-        let out = self.child.take().unwrap().wait_with_output().unwrap();
-        assert!(
-            answer != "yes" || out.status.success(),
-            "the held apply failed:\n{}",
-            text(&out)
-        );
-        out
-    }
-}
-
-impl Drop for PendingApply {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
         }
     }
 }

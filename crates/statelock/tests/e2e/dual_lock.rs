@@ -3,12 +3,12 @@
 //! keeps the `-md5` digest current for the latter, and `migrate dynamodb ... usage` tells
 //! their DynamoDB use apart from the server's, on moto (S3 and DynamoDB on one port).
 
-mod harness;
-
+use statelock_test_support::Terraform;
 use std::time::{Duration, Instant};
 
-use harness::dynamo::{PendingApply, Setup};
-use harness::{Server, StoreSpec, Workdir, holder_id, text};
+use crate::harness::PendingApply;
+use crate::harness::dynamo::Setup;
+use crate::harness::{Server, StoreSpec, Workdir, holder_id, text};
 use statelock_test_support::moto;
 
 fn start_server(setup: &Setup, dual: bool) -> Server {
@@ -58,8 +58,8 @@ fn wait_for_dynamodb_lock(setup: &Setup, key: &str) -> String {
 fn terraform_through_the_server_and_terraform_on_dynamodb_exclude_each_other() {
     let setup = Setup::new(moto());
     let server = start_server(&setup, true);
-    let via_server = Workdir::new(&server, "app.tfstate");
-    let direct = setup.terraform("app.tfstate");
+    let via_server = Workdir::new(Terraform::V1_0_3, &server, "app.tfstate");
+    let direct = setup.terraform(Terraform::V1_0_3, "app.tfstate");
     apply_ok(&via_server, 1);
 
     // 1. Terraform through the server holds the lock: both objects exist, and Terraform on
@@ -122,8 +122,8 @@ fn terraform_through_the_server_and_terraform_on_dynamodb_exclude_each_other() {
 fn server_writes_keep_the_digest_for_clients_on_dynamodb() {
     let setup = Setup::new(moto());
     let server = start_server(&setup, true);
-    let via_server = Workdir::new(&server, "env/prod.tfstate");
-    let direct = setup.terraform("env/prod.tfstate");
+    let via_server = Workdir::new(Terraform::V1_0_3, &server, "env/prod.tfstate");
+    let direct = setup.terraform(Terraform::V1_0_3, "env/prod.tfstate");
     for n in [4, 5] {
         apply_ok(&via_server, n);
         let digest = setup
@@ -202,7 +202,7 @@ fn the_usage_check_reports_terraform_on_dynamodb_and_is_silent_after_cut_over() 
         out
     };
     let server = start_server(&setup, true);
-    let via_server = Workdir::new(&server, "app.tfstate");
+    let via_server = Workdir::new(Terraform::V1_0_3, &server, "app.tfstate");
     apply_ok(&via_server, 1);
     let out = usage(&setup);
     assert_eq!(
@@ -211,7 +211,7 @@ fn the_usage_check_reports_terraform_on_dynamodb_and_is_silent_after_cut_over() 
         "the server's own writes must not count"
     );
 
-    let direct = setup.terraform("app.tfstate");
+    let direct = setup.terraform(Terraform::V1_0_3, "app.tfstate");
     direct.ok(&["apply", "-input=false", "-auto-approve", "-var", "n=2"]);
     let out = usage(&setup);
     assert_eq!(out.status.code(), Some(5));
@@ -238,7 +238,7 @@ fn the_usage_check_reports_terraform_on_dynamodb_and_is_silent_after_cut_over() 
     // Cut-over: nobody uses the table any more; the next write leaves the digest stale.
     drop(server);
     let server = start_server(&setup, false);
-    apply_ok(&Workdir::new(&server, "app.tfstate"), 4);
+    apply_ok(&Workdir::new(Terraform::V1_0_3, &server, "app.tfstate"), 4);
     let out = usage(&setup);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("No client has written"));

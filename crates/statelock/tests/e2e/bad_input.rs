@@ -3,14 +3,12 @@
 //! body too slowly (408), malformed credentials (401), and an oversized body (413). None of
 //! them changes anything, and the server keeps serving.
 
-mod harness;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use harness::Server;
-use harness::auth::{basic, create_token, request_as};
+use crate::harness::Server;
+use crate::harness::auth::{basic, create_token, request_as};
 
 const KEY: &str = "team-a/bad-input.tfstate";
 

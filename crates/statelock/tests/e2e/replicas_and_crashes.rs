@@ -5,13 +5,12 @@
 //!
 //! Needs `bash scripts/setup-test-tools.sh` (Terraform 1.0.3, SeaweedFS).
 
-mod harness;
-
+use statelock_test_support::Terraform;
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::Instant;
 
-use harness::{Server, StoreSpec, Workdir, apply_all_at_once, lock_events, text};
+use crate::harness::{Server, StoreSpec, Workdir, apply_all_at_once, lock_events, text};
 use statelock_test_support::seaweedfs;
 
 #[test]
@@ -27,7 +26,7 @@ fn two_replicas_on_one_seaweedfs_bucket_act_as_one_server() {
     ];
     let key = "shared/terraform.tfstate";
     let dirs: Vec<Workdir> = (0..2 * RUNS_PER_REPLICA)
-        .map(|i| Workdir::with_lock_query(&replicas[i % 2], key, "?wait=5m"))
+        .map(|i| Workdir::with_lock_query(Terraform::V1_0_3, &replicas[i % 2], key, "?wait=5m"))
         .collect();
     let first = dirs[0].apply(0);
     assert!(first.status.success(), "{}", text(&first));

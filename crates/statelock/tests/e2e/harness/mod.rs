@@ -1,18 +1,20 @@
 //! What the end-to-end tests share: a `statelock serve` process on a local directory or an S3
-//! bucket, plain HTTP requests to it, and Terraform 1.0.3 working directories pointed at it.
+//! bucket, plain HTTP requests to it, and Terraform working directories (1.0.3 or 1.15.5, each
+//! test says which) pointed at it or at a bucket directly.
 //!
-//! Each test target uses a different part, hence the `dead_code` allowance.
-#![allow(dead_code)]
+//! Every process started here is built with `statelock_test_support::isolated`, so the
+//! developer's own AWS, Terraform and statelock settings never reach it.
 
 pub mod dynamo;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 use std::sync::Barrier;
+use std::time::{Duration, Instant};
 
-use statelock_test_support::{S3Server, terraform_bin, unique_name};
+use statelock_test_support::{S3Server, Terraform, isolated, unique_name};
 
 pub mod auth;
 
@@ -84,7 +86,7 @@ impl Server {
         env: &[(&str, &str)],
     ) -> Server {
         let log = dir.path().join("server.log");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_statelock"));
+        let mut command = statelock_command();
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
@@ -185,72 +187,154 @@ pub fn request(addr: &str, method: &str, path: &str, body: &str) -> (u16, String
 /// The start of the sensitive output's value in [`Workdir::s3_backend`] configurations.
 pub const SECRET_PREFIX: &str = "s3cr3t-value-";
 
-/// A Terraform working directory with an outputs-only configuration (no provider download)
-/// whose state is `key` on a server.
+/// How a `backend "s3"` block locks, beyond the bucket and key.
+#[derive(Clone, Debug, Default)]
+pub struct S3Locking {
+    /// `use_lockfile = true` (Terraform >= 1.10): the `.tflock` object.
+    pub use_lockfile: bool,
+    /// `dynamodb_table = "..."` on the same test server.
+    pub dynamodb_table: Option<String>,
+}
+
+impl S3Locking {
+    /// Only the `.tflock` lock file, as the background ADR recommends.
+    pub fn lockfile() -> S3Locking {
+        S3Locking {
+            use_lockfile: true,
+            dynamodb_table: None,
+        }
+    }
+}
+
+/// A Terraform working directory with an outputs-only configuration (no provider download).
 pub struct Workdir {
     pub dir: tempfile::TempDir,
+    /// The release that runs here.
+    pub terraform: Terraform,
     /// Extra environment for every `terraform` run (e.g. `TF_HTTP_PASSWORD`, or AWS
     /// credentials for `backend "s3"`).
     pub env: Vec<(String, String)>,
 }
 
 impl Workdir {
-    /// Locks fail at once when held, as Terraform expects by default.
-    pub fn new(server: &Server, key: &str) -> Workdir {
-        Workdir::with_lock_query(server, key, "")
+    /// `backend "http"` on `server` for `key`, initialised. Locks fail at once when held, as
+    /// Terraform expects by default.
+    pub fn new(terraform: Terraform, server: &Server, key: &str) -> Workdir {
+        Workdir::with_lock_query(terraform, server, key, "")
     }
 
-    /// The lock address carries `query` (e.g. `?wait=5m`).
-    pub fn with_lock_query(server: &Server, key: &str, query: &str) -> Workdir {
-        let w = Workdir::uninitialised(&server.url(key), query, "", Vec::new());
+    /// [`Workdir::new`] with `query` on the lock address (e.g. `?wait=5m`).
+    pub fn with_lock_query(
+        terraform: Terraform,
+        server: &Server,
+        key: &str,
+        query: &str,
+    ) -> Workdir {
+        let w = Workdir::uninitialised(terraform, &server.url(key), query, "", Vec::new());
         w.ok(&["init", "-input=false"]);
         w
     }
 
-    /// A working directory for the state at `url`, with `backend_extra` lines in the backend
+    /// `backend "http"` for the state at `url`, with `backend_extra` lines in the backend
     /// block and `env` for every run, before `terraform init`.
     pub fn uninitialised(
+        terraform: Terraform,
         url: &str,
         lock_query: &str,
         backend_extra: &str,
         env: Vec<(String, String)>,
     ) -> Workdir {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("main.tf"),
-            format!(
-                "terraform {{\n  backend \"http\" {{\n    address = \"{url}\"\n    lock_address = \"{url}{lock_query}\"\n    unlock_address = \"{url}\"\n    lock_method = \"LOCK\"\n    unlock_method = \"UNLOCK\"\n{backend_extra}  }}\n}}\n\
-                 variable \"n\" {{\n  default = 0\n}}\noutput \"n\" {{\n  value = var.n\n}}\n"
-            ),
-        )
-        .unwrap();
-        Workdir { dir, env }
+        let backend = format!(
+            "  backend \"http\" {{\n    address = \"{url}\"\n    lock_address = \"{url}{lock_query}\"\n    unlock_address = \"{url}\"\n    lock_method = \"LOCK\"\n    unlock_method = \"UNLOCK\"\n{backend_extra}  }}\n"
+        );
+        Workdir::with_backend(terraform, &backend, env)
     }
 
-    /// Terraform 1.0.3's own `backend "s3"` on `bucket` of a test S3 server (no statelock
-    /// server in between), state at `key`. Besides `n` it has a sensitive output whose value
-    /// starts with [`SECRET_PREFIX`], which no statelock output may ever show. That release locks only with DynamoDB, so without a
-    /// table it writes the bucket unlocked.
-    pub fn s3_backend(server: &S3Server, bucket: &str, key: &str) -> Workdir {
+    /// Terraform's own `backend "s3"` on `bucket` of a test S3 server (no statelock server in
+    /// between), state at `key`, locking as `locking` says, initialised. Terraform 1.0.3
+    /// has no `use_lockfile`; without a table it writes the bucket unlocked.
+    pub fn s3_backend(
+        terraform: Terraform,
+        server: &S3Server,
+        bucket: &str,
+        key: &str,
+        locking: &S3Locking,
+    ) -> Workdir {
+        let w = Workdir::s3_uninitialised(terraform, server, bucket, key, locking);
+        w.ok(&["init", "-input=false"]);
+        w
+    }
+
+    /// [`Workdir::s3_backend`] before `terraform init`.
+    pub fn s3_uninitialised(
+        terraform: Terraform,
+        server: &S3Server,
+        bucket: &str,
+        key: &str,
+        locking: &S3Locking,
+    ) -> Workdir {
+        let endpoint = &server.endpoint;
+        let mut lines = vec![
+            format!("bucket = \"{bucket}\""),
+            format!("key = \"{key}\""),
+            "region = \"us-east-1\"".to_owned(),
+            "skip_credentials_validation = true".to_owned(),
+            "skip_metadata_api_check = true".to_owned(),
+            "skip_region_validation = true".to_owned(),
+        ];
+        // The endpoint arguments were renamed in 1.6; the old ones are gone by 1.15.
+        match terraform {
+            Terraform::V1_0_3 => {
+                assert!(!locking.use_lockfile, "Terraform 1.0.3 has no use_lockfile");
+                lines.push(format!("endpoint = \"{endpoint}\""));
+                lines.push("force_path_style = true".to_owned());
+                if locking.dynamodb_table.is_some() {
+                    lines.push(format!("dynamodb_endpoint = \"{endpoint}\""));
+                }
+            }
+            Terraform::V1_15_5 => {
+                lines.push(format!(
+                    "endpoints = {{\n      s3 = \"{endpoint}\"\n      dynamodb = \"{endpoint}\"\n    }}"
+                ));
+                lines.push("use_path_style = true".to_owned());
+                lines.push("skip_requesting_account_id = true".to_owned());
+                if locking.use_lockfile {
+                    lines.push("use_lockfile = true".to_owned());
+                }
+            }
+        }
+        if let Some(table) = &locking.dynamodb_table {
+            lines.push(format!("dynamodb_table = \"{table}\""));
+        }
+        let body: String = lines.iter().map(|l| format!("    {l}\n")).collect();
+        Workdir::with_backend(
+            terraform,
+            &format!("  backend \"s3\" {{\n{body}  }}\n"),
+            owned_aws_env(server),
+        )
+    }
+
+    /// A working directory whose `terraform` block holds `backend`, with the variable `n`,
+    /// the output `n` and a sensitive output whose value starts with [`SECRET_PREFIX`], which
+    /// no statelock output may ever show.
+    fn with_backend(terraform: Terraform, backend: &str, env: Vec<(String, String)>) -> Workdir {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("main.tf"),
             format!(
-                "terraform {{\n  backend \"s3\" {{\n    bucket = \"{bucket}\"\n    key = \"{key}\"\n    region = \"us-east-1\"\n\
-                 endpoint = \"{}\"\n    force_path_style = true\n    skip_credentials_validation = true\n\
-                 skip_metadata_api_check = true\n    skip_region_validation = true\n  }}\n}}\n\
+                "terraform {{\n{backend}}}\n\
                  variable \"n\" {{\n  default = 0\n}}\noutput \"n\" {{\n  value = var.n\n}}\n\
-                 output \"secret\" {{\n  value = \"{SECRET_PREFIX}${{var.n}}\"\n  sensitive = true\n}}\n",
-                server.endpoint
+                 output \"secret\" {{\n  value = \"{SECRET_PREFIX}${{var.n}}\"\n  sensitive = true\n}}\n"
             ),
         )
         .unwrap();
-        let w = Workdir {
+        // An empty CLI configuration: Terraform warns about a missing one.
+        std::fs::write(dir.path().join("cli.tfrc"), "").unwrap();
+        Workdir {
             dir,
-            env: owned_aws_env(server),
-        };
-        w.ok(&["init", "-input=false"]);
-        w
+            terraform,
+            env,
+        }
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
@@ -260,8 +344,12 @@ impl Workdir {
     /// The `terraform` command for `args`, not yet started.
     pub fn command(&self, args: &[&str]) -> Command {
         // Flags go after the (sub)command words, e.g. `state push -no-color`.
-        let words = if args[0] == "state" { 2 } else { 1 };
-        let mut command = Command::new(terraform_bin());
+        let words = if ["state", "workspace"].contains(&args[0]) {
+            2
+        } else {
+            1
+        };
+        let mut command = isolated(self.terraform.bin());
         command
             .args(&args[..words])
             .arg("-no-color")
@@ -270,9 +358,9 @@ impl Workdir {
             .env("TF_IN_AUTOMATION", "1")
             .env("CHECKPOINT_DISABLE", "1")
             .env("TF_DATA_DIR", self.dir.path().join(".tfdata"))
-            .env("TF_CLI_CONFIG_FILE", self.dir.path().join("none.tfrc"))
-            .env_remove("TF_LOG")
-            .envs(self.env.iter().cloned());
+            .env("TF_CLI_CONFIG_FILE", self.dir.path().join("cli.tfrc"))
+            .envs(self.env.iter().cloned())
+            .stdin(Stdio::null());
         command
     }
 
@@ -289,11 +377,23 @@ impl Workdir {
         self.run(&args)
     }
 
+    /// [`Workdir::apply`], which must succeed.
+    pub fn apply_ok(&self, n: usize) {
+        let out = self.apply(n);
+        assert!(
+            out.status.success(),
+            "{} apply n={n} failed:\n{}",
+            self.terraform,
+            text(&out)
+        );
+    }
+
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
             out.status.success(),
-            "terraform {args:?} failed:\n{}",
+            "{} {args:?} failed:\n{}",
+            self.terraform,
             text(&out)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -303,7 +403,8 @@ impl Workdir {
         let out = self.run(args);
         assert!(
             !out.status.success(),
-            "terraform {args:?} succeeded:\n{}",
+            "{} {args:?} succeeded:\n{}",
+            self.terraform,
             text(&out)
         );
         text(&out)
@@ -311,6 +412,97 @@ impl Workdir {
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+}
+
+/// A `terraform apply` that holds its lock while it waits for approval on stdin.
+pub struct PendingApply {
+    /// Taken by `answer`; killed on drop if still there.
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    terraform: Terraform,
+}
+
+impl PendingApply {
+    /// Starts `terraform apply -var n=<n>` in `w` without -auto-approve: Terraform takes the
+    /// lock, plans, and waits for "yes". Follow with [`PendingApply::wait_until`] to know that
+    /// the lock is taken.
+    pub fn start(w: &Workdir, n: usize) -> PendingApply {
+        let var = format!("n={n}");
+        let mut child = w
+            .command(&["apply", "-input=true", "-var", &var])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        PendingApply {
+            child: Some(child),
+            stdin,
+            terraform: w.terraform,
+        }
+    }
+
+    /// The process ID, for signals.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Polls `held` until it says the lock is taken, or panics after 60 s with what the
+    /// apply printed if it ended.
+    pub fn wait_until(&mut self, what: &str, held: impl Fn() -> bool) {
+        let start = Instant::now();
+        loop {
+            if held() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                let out = self.child.take().unwrap().wait_with_output().unwrap();
+                panic!(
+                    "{} apply ended ({status}) before {what}:\n{}",
+                    self.terraform,
+                    text(&out)
+                );
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Answers the prompt (`yes` applies, anything else cancels) and waits for the end.
+    pub fn answer(mut self, answer: &str) -> Output {
+        let mut stdin = self.stdin.take().unwrap();
+        writeln!(stdin, "{answer}").unwrap();
+        drop(stdin);
+        let out = self.child.take().unwrap().wait_with_output().unwrap();
+        assert!(
+            answer != "yes" || out.status.success(),
+            "the held {} apply failed:\n{}",
+            self.terraform,
+            text(&out)
+        );
+        out
+    }
+
+    /// Kills the process with SIGKILL, as a CI runner does to a cancelled job: Terraform
+    /// gets no chance to release its lock.
+    pub fn kill(mut self) -> Output {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for PendingApply {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -334,9 +526,14 @@ pub fn apply_all_at_once(dirs: &[Workdir], extra: &[&str]) -> Vec<Output> {
     })
 }
 
+/// The `statelock` binary under test, isolated from the developer's environment.
+pub fn statelock_command() -> Command {
+    isolated(env!("CARGO_BIN_EXE_statelock"))
+}
+
 /// `statelock ARGS --store=s3://BUCKET` against a test S3 server, with its credentials.
 pub fn statelock_on(server: &S3Server, bucket: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_statelock"))
+    statelock_command()
         .args(args)
         .arg(format!("--store=s3://{bucket}"))
         .arg(format!("--s3-endpoint={}", server.endpoint))
@@ -358,8 +555,8 @@ pub fn text(out: &Output) -> String {
     )
 }
 
-/// The holder's ID in Terraform 1.0.3's "HTTP remote state already locked: ID=<id>", which the
-/// diagnostic renderer may wrap onto the next line.
+/// The holder's ID in the `http` backend's "HTTP remote state already locked: ID=<id>" (both
+/// releases), which the diagnostic renderer may wrap onto the next line.
 pub fn holder_id(stderr: &str) -> Option<String> {
     let rest = &stderr[stderr.find("HTTP remote state already locked:")?..];
     let at = rest.find("ID=")? + "ID=".len();
@@ -369,6 +566,35 @@ pub fn holder_id(stderr: &str) -> Option<String> {
             .take_while(|c| c.is_ascii_hexdigit() || *c == '-')
             .collect(),
     )
+}
+
+/// The holder's record as Terraform prints it under "Lock Info:" when a lock is held (every
+/// backend, both releases).
+#[derive(Debug)]
+pub struct ShownLock {
+    pub id: String,
+    pub path: String,
+    pub who: String,
+    pub version: String,
+}
+
+/// The first "Lock Info:" block in Terraform's output, if any.
+pub fn lock_info(output: &str) -> Option<ShownLock> {
+    let block = &output[output.find("Lock Info:")?..];
+    let field = |name: &str| -> Option<String> {
+        block.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix(':'))
+                .map(|v| v.trim().to_owned())
+        })
+    };
+    Some(ShownLock {
+        id: field("ID")?,
+        path: field("Path")?,
+        who: field("Who")?,
+        version: field("Version")?,
+    })
 }
 
 /// The server log's lock events in order: `"acquire"` or `"release"`.

@@ -1,15 +1,16 @@
-//! TLS end to end: certificates made with the `openssl` command line, Terraform 1.0.3 over
-//! HTTPS with `skip_cert_verification = true` (and refusing the self-signed certificate
-//! without it), and client certificates required by `--tls-client-ca` and standing for a
-//! principal, checked with curl (Terraform 1.0.3 cannot send one; that came in 1.4).
-
-mod harness;
+//! TLS end to end: certificates made with the `openssl` command line; Terraform 1.0.3 and
+//! 1.15.5 over HTTPS, refusing a certificate of an unknown CA and trusting a test CA named by
+//! `SSL_CERT_FILE` in the Terraform process's environment (or `skip_cert_verification`);
+//! client certificates required by `--tls-client-ca` and standing for a principal, checked
+//! with curl and presented by Terraform 1.15.5 (`client_certificate_pem`, which 1.0.3 lacks:
+//! it came in 1.4).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use harness::auth::{create_token, workdir_as};
-use harness::{Server, text};
+use crate::harness::auth::{create_token, workdir_as};
+use crate::harness::{Server, Workdir, text};
+use statelock_test_support::Terraform;
 
 /// Runs `openssl` with `args` in `dir`.
 fn openssl(dir: &Path, args: &[&str]) {
@@ -99,10 +100,31 @@ fn curl(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A test CA in `dir` and a server certificate for 127.0.0.1 signed by it; returns the CA's
+/// certificate and the server's certificate and key.
+fn test_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    certificate(dir, "ca", None);
+    let (cert, key) = certificate(dir, "server", Some("ca"));
+    (dir.join("ca.pem"), cert, key)
+}
+
 #[test]
-fn terraform_over_tls_with_skip_cert_verification() {
+fn terraform_over_tls_trusting_a_test_ca_1_0_3() {
+    terraform_over_tls(Terraform::V1_0_3);
+}
+
+#[test]
+fn terraform_over_tls_trusting_a_test_ca_1_15_5() {
+    terraform_over_tls(Terraform::V1_15_5);
+}
+
+/// Terraform over HTTPS to a server whose certificate a test CA signed: refused until the
+/// Terraform process trusts that CA (`SSL_CERT_FILE` in its environment, which Go's
+/// crypto/x509 reads on Linux, so the machine's trust store is never touched), then init,
+/// apply and output work. `skip_cert_verification` also works, as the README says.
+fn terraform_over_tls(tf: Terraform) {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(dir.path(), "server", None);
+    let (ca, cert, key) = test_ca(dir.path());
     let principals = dir.path().join("principals.toml");
     let token = create_token(&principals, "ci", &["write:**"]);
     let server = Server::start_with(
@@ -117,33 +139,40 @@ fn terraform_over_tls_with_skip_cert_verification() {
         &[],
     );
     assert_eq!(server.scheme, "https");
-    let state = "team-a/tls.tfstate";
+    let state = format!("team-a/tls-{}.tfstate", tf.version());
 
-    // Terraform checks the certificate unless told not to.
-    let strict = workdir_as(&server, state, "ci", &token, "    retry_max = 0\n");
+    // Terraform checks the certificate: without the CA it refuses.
+    let strict = workdir_as(tf, &server, &state, "ci", &token, "    retry_max = 0\n");
     let refused = strict.fails(&["init", "-input=false"]);
-    println!("terraform init against a self-signed certificate printed:\n{refused}");
+    println!("{tf} init against an unknown CA printed:\n{refused}");
     assert!(
         refused.contains("x509: certificate signed by unknown authority"),
         "{refused}"
     );
 
-    let w = workdir_as(
-        &server,
-        state,
-        "ci",
-        &token,
-        "    skip_cert_verification = true\n",
-    );
+    let mut w = workdir_as(tf, &server, &state, "ci", &token, "");
+    w.env
+        .push(("SSL_CERT_FILE".to_owned(), ca.display().to_string()));
     w.ok(&["init", "-input=false"]);
     w.ok(&["apply", "-input=false", "-auto-approve", "-var", "n=7"]);
     assert_eq!(w.ok(&["output", "-raw", "n"]), "7");
 
-    // The same state over HTTPS with curl, trusting the certificate this time.
-    let url = server.url(state);
+    let skip = workdir_as(
+        tf,
+        &server,
+        &state,
+        "ci",
+        &token,
+        "    skip_cert_verification = true\n",
+    );
+    skip.ok(&["init", "-input=false"]);
+    assert_eq!(skip.ok(&["output", "-raw", "n"]), "7");
+
+    // The same state over HTTPS with curl, trusting the CA.
+    let url = server.url(&state);
     let got = curl(&[
         "--cacert",
-        cert.to_str().unwrap(),
+        ca.to_str().unwrap(),
         "-u",
         &format!("ci:{token}"),
         &url,
@@ -172,14 +201,19 @@ fn client_certificates_are_required_with_tls_client_ca() {
     let unlisted = certificate(d, "unlisted", Some("ca"));
     certificate(d, "stranger-ca", None);
     let stranger = certificate(d, "stranger", Some("stranger-ca"));
-    // The client's certificate stands for a read-only principal; "ops" has a token.
+    let terraform_client = certificate(d, "terraform", Some("ca"));
+    // The client's certificate stands for a read-only principal, Terraform's for a writer;
+    // "ops" has a token.
     let principals = d.join("principals.toml");
     let token = create_token(&principals, "ops", &["admin:**"]);
     let mut file = std::fs::read_to_string(&principals).unwrap();
     file.push_str(&format!(
         "\n[[principal]]\nname = \"deploy-bot\"\ngrants = [\"read:**\"]\n\n\
-         [[certificate]]\nprincipal = \"deploy-bot\"\nsha256 = \"{}\"\n",
-        fingerprint(&client.0)
+         [[certificate]]\nprincipal = \"deploy-bot\"\nsha256 = \"{}\"\n\n\
+         [[principal]]\nname = \"tf-bot\"\ngrants = [\"write:team-a/**\"]\n\n\
+         [[certificate]]\nprincipal = \"tf-bot\"\nsha256 = \"{}\"\n",
+        fingerprint(&client.0),
+        fingerprint(&terraform_client.0)
     ));
     std::fs::write(&principals, file).unwrap();
     let server = Server::start_with(
@@ -246,6 +280,45 @@ fn client_certificates_are_required_with_tls_client_ca() {
         "{}",
         server.log()
     );
+
+    // Terraform 1.15.5 (the http backend's client certificates came in 1.4) applies as the
+    // principal its certificate stands for, with no token; the CA, certificate and key go
+    // in through the backend's environment variables, so no PEM is written into main.tf.
+    let pem = |path: &Path| std::fs::read_to_string(path).unwrap();
+    let tf_state = "team-a/mtls.tfstate";
+    let mut w = Workdir::uninitialised(
+        Terraform::V1_15_5,
+        &server.url(tf_state),
+        "",
+        "",
+        vec![("TF_HTTP_CLIENT_CA_CERTIFICATE_PEM".to_owned(), pem(&ca))],
+    );
+    let refused = w.fails(&["init", "-input=false"]);
+    println!("Terraform 1.15.5 without a client certificate printed:\n{refused}");
+    assert!(refused.contains("Failed to get state"), "{refused}");
+    w.env.extend([
+        (
+            "TF_HTTP_CLIENT_CERTIFICATE_PEM".to_owned(),
+            pem(&terraform_client.0),
+        ),
+        (
+            "TF_HTTP_CLIENT_PRIVATE_KEY_PEM".to_owned(),
+            pem(&terraform_client.1),
+        ),
+    ]);
+    w.ok(&["init", "-input=false"]);
+    w.ok(&["apply", "-input=false", "-auto-approve", "-var", "n=5"]);
+    assert_eq!(w.ok(&["output", "-raw", "n"]), "5");
+    // Its certificate's grant ends at team-a.
+    let elsewhere = Workdir::uninitialised(
+        Terraform::V1_15_5,
+        &server.url("team-b/mtls.tfstate"),
+        "",
+        "",
+        w.env.clone(),
+    );
+    let denied = elsewhere.fails(&["init", "-input=false"]);
+    assert!(denied.contains("invalid auth"), "{denied}");
 }
 
 /// The SHA-256 fingerprint as `openssl x509 -fingerprint` prints it (`AB:CD:…`).
