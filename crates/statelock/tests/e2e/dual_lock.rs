@@ -3,13 +3,12 @@
 //! keeps the `-md5` digest current for the latter, and `migrate dynamodb ... usage` tells
 //! their DynamoDB use apart from the server's, on moto (S3 and DynamoDB on one port).
 
-use statelock_test_support::Terraform;
 use std::time::{Duration, Instant};
 
 use crate::harness::PendingApply;
 use crate::harness::dynamo::Setup;
 use crate::harness::{Server, StoreSpec, Workdir, holder_id, text};
-use statelock_test_support::moto;
+use statelock_test_support::{Terraform, moto};
 
 fn start_server(setup: &Setup, dual: bool) -> Server {
     let store = StoreSpec::S3 {
@@ -242,4 +241,104 @@ fn the_usage_check_reports_terraform_on_dynamodb_and_is_silent_after_cut_over() 
     let out = usage(&setup);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("No client has written"));
+}
+
+/// The three kinds of client of a migration in progress, on one state: Terraform 1.15.5 with
+/// `use_lockfile` and `dynamodb_table` (its own dual locking, spec §2.7), Terraform 1.0.3 on
+/// `dynamodb_table` only, and Terraform 1.0.3 through the dual-lock server. Whichever holds
+/// the lock, the other two are refused and name it; `migrate dynamodb` sees the 1.15.5 lock
+/// and refuses to cut over while it is held; applies started together all land, one at a
+/// time.
+#[test]
+fn a_migration_in_progress_never_has_two_holders() {
+    let setup = Setup::new(moto());
+    let server = start_server(&setup, true);
+    let key = "mixed.tfstate";
+    let dual = setup.terraform(Terraform::V1_15_5, key);
+    let old = setup.terraform(Terraform::V1_0_3, key);
+    let via = Workdir::new(Terraform::V1_0_3, &server, key);
+    dual.apply_ok(1);
+    let clients = [
+        (
+            "Terraform 1.15.5 with use_lockfile and dynamodb_table",
+            &dual,
+        ),
+        ("Terraform 1.0.3 on dynamodb_table", &old),
+        ("Terraform 1.0.3 through the dual-lock server", &via),
+    ];
+    let tflock = format!("{key}.tflock");
+
+    for (holder, (holder_name, holder_dir)) in clients.iter().enumerate() {
+        let pending = PendingApply::start(holder_dir, 10 + holder);
+        let id = wait_for_dynamodb_lock(&setup, key);
+        // The 1.15.5 client and the server take the `.tflock` lock first, then DynamoDB.
+        let file_lock = setup.object(&tflock);
+        assert_eq!(
+            file_lock.is_some(),
+            holder != 1,
+            "{holder_name}: .tflock {file_lock:?}"
+        );
+        if holder == 0 {
+            let survey = setup.migrate(&["--json"]);
+            assert_eq!(survey.status.code(), Some(0), "{}", text(&survey));
+            let survey = String::from_utf8_lossy(&survey.stdout);
+            assert!(
+                survey.contains(&id) && survey.contains("1.15.5"),
+                "{survey}"
+            );
+            let cut_over = setup.migrate(&["--apply"]);
+            assert_eq!(cut_over.status.code(), Some(2), "{}", text(&cut_over));
+        }
+        for (other, (other_name, other_dir)) in clients.iter().enumerate() {
+            if other == holder {
+                continue;
+            }
+            let refused = other_dir.apply_with(20 + other, &["-lock-timeout=0s"]);
+            let stderr = String::from_utf8_lossy(&refused.stderr);
+            assert!(
+                !refused.status.success(),
+                "{other_name} applied while {holder_name} held the lock:\n{}",
+                text(&refused)
+            );
+            assert!(
+                stderr.contains(&id),
+                "{other_name} does not name {holder_name} ({id}):\n{stderr}"
+            );
+            println!("{other_name} while {holder_name} holds the lock: refused, naming {id}");
+        }
+        pending.answer("yes");
+        assert_eq!(setup.item(&format!("{}/{key}", setup.bucket)), None);
+        assert_eq!(setup.object(&tflock), None, "{holder_name} left a .tflock");
+        assert_eq!(dual.ok(&["output", "-raw", "n"]), (10 + holder).to_string());
+    }
+
+    // All three at once, each waiting its own way (Terraform's retries, the server's queue):
+    // every apply lands, one after another.
+    let queued = Workdir::with_lock_query(Terraform::V1_0_3, &server, key, "?wait=5m");
+    let clients = [&dual, &old, &queued];
+    let serial = |setup: &Setup| -> u64 {
+        let state: serde_json::Value = serde_json::from_str(&setup.object(key).unwrap()).unwrap();
+        state["serial"].as_u64().unwrap()
+    };
+    let before = serial(&setup);
+    let outputs = std::thread::scope(|scope| {
+        let runs: Vec<_> = clients
+            .iter()
+            .enumerate()
+            .map(|(i, w)| scope.spawn(move || w.apply_with(30 + i, &["-lock-timeout=2m"])))
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    for (w, out) in clients.iter().zip(&outputs) {
+        assert!(out.status.success(), "{}:\n{}", w.terraform, text(out));
+    }
+    assert_eq!(serial(&setup), before + 3, "an apply was lost");
+    assert_eq!(
+        setup.items().len(),
+        1,
+        "only the digest item is left: {:?}",
+        setup.items()
+    );
 }

@@ -1,13 +1,14 @@
-//! End to end with the real Terraform 1.0.3 binary: the lock queue (`?wait=` on the lock
-//! address) and graceful shutdown with a LOCK waiting. Terraform 1.0.3 never retries a held
-//! lock itself, so without the queue only one of several concurrent applies would succeed
-//! (that case is `terraform.rs`'s `concurrent_applies`).
+//! End to end with real Terraform: the lock queue (`?wait=` on the lock address) and graceful
+//! shutdown with a LOCK waiting. Terraform 1.0.3 never retries a held lock itself, so without
+//! the queue only one of several concurrent applies would succeed (that case is
+//! `terraform.rs`'s `concurrent_applies`). Terraform 1.15.5 retries a 423 itself when given
+//! `-lock-timeout`; the two waits combine as `docs/terraform-versions.md` describes.
 //!
 //! Index:
-//! - `queued_applies_all_succeed_in_turn`: 8 concurrent applies through `?wait=`
+//! - `queued_applies_all_succeed_in_turn_*`: 8 concurrent applies through `?wait=`
+//! - `server_wait_and_client_lock_timeout_1_15_5`: a short server wait inside a longer client
+//!   retry loop, and a long server wait outlasting a short `-lock-timeout`
 //! - `sigterm_answers_a_waiting_lock`: SIGTERM while a LOCK waits: 423 with the holder, exit
-//!
-//! Needs `bash scripts/setup-test-tools.sh` (or `STATELOCK_TOOLS` pointing at its output).
 
 use statelock_test_support::Terraform;
 use std::io::Write;
@@ -18,12 +19,21 @@ use std::time::{Duration, Instant};
 use crate::harness::{Server, Workdir, apply_all_at_once, lock_events, request, text};
 
 #[test]
-fn queued_applies_all_succeed_in_turn() {
+fn queued_applies_all_succeed_in_turn_1_0_3() {
+    queued_applies_all_succeed_in_turn(Terraform::V1_0_3);
+}
+
+#[test]
+fn queued_applies_all_succeed_in_turn_1_15_5() {
+    queued_applies_all_succeed_in_turn(Terraform::V1_15_5);
+}
+
+fn queued_applies_all_succeed_in_turn(tf: Terraform) {
     const RUNS: usize = 8;
     let server = Server::start();
     let key = "queued.tfstate";
     let dirs: Vec<Workdir> = (0..RUNS)
-        .map(|_| Workdir::with_lock_query(Terraform::V1_0_3, &server, key, "?wait=5m"))
+        .map(|_| Workdir::with_lock_query(tf, &server, key, "?wait=5m"))
         .collect();
     let first = dirs[0].apply(0);
     assert!(first.status.success(), "{}", text(&first));
@@ -31,7 +41,7 @@ fn queued_applies_all_succeed_in_turn() {
 
     let started = Instant::now();
     let outputs = apply_all_at_once(&dirs, &[]);
-    println!("{RUNS} queued applies took {:?}", started.elapsed());
+    println!("{tf}: {RUNS} queued applies took {:?}", started.elapsed());
     for out in &outputs {
         assert!(out.status.success(), "{}", text(out));
     }
@@ -51,6 +61,75 @@ fn queued_applies_all_succeed_in_turn() {
         waited >= 1,
         "no apply waited: the test proved nothing\n{log}"
     );
+}
+
+const HOLDER: &str = r#"{"ID":"11111111-2222-3333-4444-555555555555","Operation":"OperationTypeApply","Info":"","Who":"holder@elsewhere","Version":"1.0.3","Created":"2024-01-01T00:00:00Z","Path":""}"#;
+
+/// Holds the lock of `key` with [`HOLDER`], runs `apply` in `w` with `flags`, releases the
+/// lock after `hold`, and returns the apply's output, how long it took, and how many LOCKs
+/// the server saw wait.
+fn apply_while_held(
+    server: &Server,
+    w: &Workdir,
+    key: &str,
+    flags: &[&str],
+    hold: Duration,
+) -> (std::process::Output, Duration, usize) {
+    let waits_before = server.log().matches("LOCK waits for the lock").count();
+    assert_eq!(server.request("LOCK", key, HOLDER).0, 200);
+    let started = Instant::now();
+    let out = std::thread::scope(|scope| {
+        let apply = scope.spawn(|| w.apply_with(1, flags));
+        std::thread::sleep(hold);
+        assert!(!apply.is_finished(), "the apply did not wait");
+        assert_eq!(server.request("UNLOCK", key, HOLDER).0, 200);
+        apply.join().unwrap()
+    });
+    let waits = server.log().matches("LOCK waits for the lock").count() - waits_before;
+    (out, started.elapsed(), waits)
+}
+
+#[test]
+fn server_wait_and_client_lock_timeout_1_15_5() {
+    let server = Server::start();
+    let key = "both-waits.tfstate";
+
+    // A server wait shorter than the hold: each LOCK waits 1 s and answers 423, and
+    // Terraform's own retry loop (1 s, 2 s, 4 s... between tries) sends the next one, until
+    // one is granted. The client's retries and the server's waits take turns; none fails.
+    let short = Workdir::with_lock_query(Terraform::V1_15_5, &server, key, "?wait=1s");
+    let (out, took, waits) = apply_while_held(
+        &server,
+        &short,
+        key,
+        &["-lock-timeout=60s"],
+        Duration::from_secs(5),
+    );
+    println!(
+        "?wait=1s with -lock-timeout=60s, lock held 5 s: apply took {took:?}, {waits} LOCKs waited"
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        waits >= 2,
+        "Terraform did not retry after the server's wait ran out"
+    );
+
+    // A server wait longer than the client's `-lock-timeout`: Terraform does not cancel a
+    // LOCK in flight, so it waits as long as the server does and then carries on.
+    let long = Workdir::with_lock_query(Terraform::V1_15_5, &server, key, "?wait=1m");
+    let (out, took, waits) = apply_while_held(
+        &server,
+        &long,
+        key,
+        &["-lock-timeout=1s"],
+        Duration::from_secs(4),
+    );
+    println!(
+        "?wait=1m with -lock-timeout=1s, lock held 4 s: apply took {took:?}, {waits} LOCKs waited"
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(waits, 1, "one LOCK, granted on release");
+    assert!(took >= Duration::from_secs(4));
 }
 
 #[test]

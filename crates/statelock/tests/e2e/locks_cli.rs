@@ -1,12 +1,16 @@
-//! `statelock locks` against locks written straight into a bucket by boto3 following
-//! Terraform ≥1.10's lockfile sequence (spec §2.3: create-if-absent with a SHA-256 checksum),
-//! on moto (versioned) and SeaweedFS.
+//! `statelock locks` on what Terraform 1.15.5's `backend "s3"` with `use_lockfile = true`
+//! leaves in a bucket, on moto (versioned) and SeaweedFS: an apply killed with SIGKILL at its
+//! approval prompt leaves a stuck `.tflock`; `locks ls` shows its holder, Terraform version and
+//! age; `locks unlock --id` removes it, and the next apply succeeds. Two fixtures no live
+//! Terraform can write are put with boto3 (create-if-absent with a SHA-256 checksum, spec
+//! §2.3): a lock created in 2020, for `--older-than`, and an object that is not a lock record.
 
 use std::process::Output;
 
 use crate::harness::statelock_on as statelock;
+use crate::harness::{PendingApply, S3Locking, Workdir};
 
-use statelock_test_support::{S3Server, moto, seaweedfs, unique_name};
+use statelock_test_support::{S3Server, Terraform, moto, seaweedfs, unique_name};
 
 const LOCK: &str = r#"
 bucket, key, body = sys.argv[1:4]
@@ -31,19 +35,41 @@ fn err(o: &Output) -> String {
 fn locks_lifecycle(server: &'static S3Server) {
     let bucket = unique_name("statelock-locks");
     server.create_bucket(&bucket, true);
-    let fresh = record(
-        "aaaaaaaa-0000-4000-8000-000000000001",
-        "alice@laptop",
-        &chrono_now(),
-        &format!("{bucket}/app/terraform.tfstate"),
+    let key = "app/terraform.tfstate";
+    let tf = Workdir::s3_backend(
+        Terraform::V1_15_5,
+        server,
+        &bucket,
+        key,
+        &S3Locking::lockfile(),
     );
+    tf.apply_ok(1);
+
+    // A CI job cancelled mid-apply: SIGKILL while Terraform holds the lock at its prompt.
+    let mut pending = PendingApply::start(&tf, 2);
+    pending.wait_until("the lock exists", || {
+        server.object(&bucket, &format!("{key}.tflock")).is_some()
+    });
+    pending.kill();
+    let stuck: serde_json::Value = serde_json::from_str(
+        &server
+            .object(&bucket, &format!("{key}.tflock"))
+            .expect("a stuck lock"),
+    )
+    .unwrap();
+    let id = stuck["ID"].as_str().unwrap().to_owned();
+    let blocked = tf.fails(&["apply", "-input=false", "-auto-approve", "-var", "n=3"]);
+    assert!(
+        blocked.contains("Error acquiring the state lock"),
+        "{blocked}"
+    );
+
     let old = record(
         "bbbbbbbb-0000-4000-8000-000000000002",
         "ci@runner",
         "2020-01-01T00:00:00Z",
         &format!("{bucket}/old/terraform.tfstate"),
     );
-    server.boto3(LOCK, &[&bucket, "app/terraform.tfstate", &fresh]);
     server.boto3(LOCK, &[&bucket, "old/terraform.tfstate", &old]);
 
     let ls = statelock(server, &bucket, &["locks", "ls"]);
@@ -51,8 +77,17 @@ fn locks_lifecycle(server: &'static S3Server) {
     let table = out(&ls);
     eprint!("locks ls[{}]:\n{table}", server.name);
     assert!(table.starts_with("STATE KEY"), "{table}");
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(key))
+        .unwrap_or_else(|| panic!("no row for {key}:\n{table}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[1], id, "{row}");
+    assert_eq!(cells[2], stuck["Who"].as_str().unwrap(), "{row}");
+    assert_eq!(&cells[3..5], ["OperationTypeApply", "1.15.5"], "{row}");
     assert!(
-        table.contains("app/terraform.tfstate  aaaaaaaa-0000-4000-8000-000000000001  alice@laptop")
+        cells[5].ends_with('s') && cells[5].len() <= 6,
+        "a fresh age: {row}"
     );
     assert!(table.contains("ci@runner") && table.contains("OperationTypeApply"));
 
@@ -63,7 +98,9 @@ fn locks_lifecycle(server: &'static S3Server) {
     )))
     .unwrap();
     assert_eq!(json.as_array().unwrap().len(), 2);
-    assert_eq!(json[0]["lock"]["Who"], "alice@laptop");
+    assert_eq!(json[0]["lock"]["ID"], id.as_str());
+    assert_eq!(json[0]["lock"]["Version"], "1.15.5");
+    assert!(json[0]["age_seconds"].as_u64().unwrap() < 600, "{json}");
 
     let show = statelock(server, &bucket, &["locks", "show", "old/terraform.tfstate"]);
     assert!(
@@ -73,11 +110,7 @@ fn locks_lifecycle(server: &'static S3Server) {
     );
 
     // A wrong ID removes nothing.
-    let wrong = statelock(
-        server,
-        &bucket,
-        &["locks", "unlock", "app/terraform.tfstate", "--id", "wrong"],
-    );
+    let wrong = statelock(server, &bucket, &["locks", "unlock", key, "--id", "wrong"]);
     assert_eq!(wrong.status.code(), Some(2));
     assert!(
         err(&wrong).contains("refused, nothing was removed"),
@@ -112,17 +145,7 @@ fn locks_lifecycle(server: &'static S3Server) {
         out(&yes)
     );
 
-    let one = statelock(
-        server,
-        &bucket,
-        &[
-            "locks",
-            "unlock",
-            "app/terraform.tfstate",
-            "--id",
-            "aaaaaaaa-0000-4000-8000-000000000001",
-        ],
-    );
+    let one = statelock(server, &bucket, &["locks", "unlock", key, "--id", &id]);
     assert_eq!(one.status.code(), Some(0), "{}", err(&one));
     eprintln!("locks unlock[{}]: {}", server.name, out(&one).trim());
     assert!(out(&one).contains("conditional delete") || out(&one).contains("plain delete"));
@@ -130,6 +153,9 @@ fn locks_lifecycle(server: &'static S3Server) {
         statelock(server, &bucket, &["locks", "ls"]).status.code(),
         Some(2)
     );
+    // The stuck lock is gone: Terraform applies again, on the state the killed run left.
+    tf.apply_ok(3);
+    assert_eq!(tf.ok(&["output", "-raw", "n"]), "3");
 
     // An unreadable lock object needs --force-unreadable.
     server.boto3(LOCK, &[&bucket, "junk/terraform.tfstate", "not json"]);
@@ -165,11 +191,6 @@ fn locks_lifecycle(server: &'static S3Server) {
         statelock(server, &bucket, &["locks", "ls"]).status.code(),
         Some(2)
     );
-}
-
-/// Now as RFC 3339, from the system clock (no date crate needed for one timestamp).
-fn chrono_now() -> String {
-    statelock_core::Timestamp::now().to_rfc3339()
 }
 
 #[test]

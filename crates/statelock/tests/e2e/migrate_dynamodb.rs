@@ -10,12 +10,11 @@
 //!   with `dynamodb_table` reads it; without the flag the digest is left stale and the
 //!   command says so; an unreachable table fails before anything is written.
 
-use statelock_test_support::Terraform;
 use std::time::{Duration, Instant};
 
 use crate::harness::dynamo::Setup;
 use crate::harness::{statelock_on, text};
-use statelock_test_support::moto;
+use statelock_test_support::{Terraform, moto};
 
 /// A lock record as Terraform 1.0.3 writes it for `lock_id`.
 fn record(id: &str, who: &str, lock_id: &str) -> String {

@@ -5,13 +5,12 @@
 //!
 //! Needs `bash scripts/setup-test-tools.sh` (Terraform 1.0.3, SeaweedFS).
 
-use statelock_test_support::Terraform;
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::Instant;
 
 use crate::harness::{Server, StoreSpec, Workdir, apply_all_at_once, lock_events, text};
-use statelock_test_support::seaweedfs;
+use statelock_test_support::{Terraform, seaweedfs};
 
 #[test]
 fn two_replicas_on_one_seaweedfs_bucket_act_as_one_server() {

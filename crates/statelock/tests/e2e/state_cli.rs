@@ -1,15 +1,16 @@
 //! `statelock state ls | history | show | diff | rollback` on a versioned moto bucket.
 //!
 //! Index:
-//! - `terraform_applies_then_rollback`: Terraform 1.0.3 with its own `backend "s3"` applies
-//!   three times; history lists the S3 versions with their serials, show and diff read old
-//!   ones, rollback brings the first output back for `terraform output`, and a further apply
+//! - `terraform_applies_then_rollback_*`: Terraform with its own `backend "s3"` (1.0.3
+//!   unlocked, 1.15.5 with `use_lockfile`) applies three times; history lists the S3 versions
+//!   with their serials, show and diff read old ones, rollback brings the first output back for
+//!   `terraform output`, `terraform plan` reads it without complaint, and a further apply
 //!   carries on from the new serial. Dry runs and a rollback without `--yes` (no terminal)
 //!   write nothing and never lock; a sensitive output's value never appears in any output.
-//! - `rollback_refuses_a_held_lock_and_another_lineage`: a `.tflock` written by boto3 as
-//!   Terraform ≥ 1.10 does: rollback names the holder and writes nothing; a version of another
-//!   lineage is refused without `--force`, before any lock is taken; the lock a rollback takes
-//!   is left in the bucket's version history and is released.
+//! - `rollback_refuses_a_held_lock_and_another_lineage`: while Terraform 1.15.5 holds the
+//!   `.tflock` lock at its approval prompt, rollback names the holder and writes nothing; a
+//!   version of another lineage is refused without `--force`, before any lock is taken; the
+//!   lock a rollback takes is left in the bucket's version history and is released.
 //! - `history_merges_the_server_history`: `statelock serve` on the same bucket records its own
 //!   history; `state history` lists both sources, and show, diff and rollback take either ID;
 //!   the CLI's rollback is recorded in the server history as well.
@@ -22,7 +23,9 @@
 
 use std::process::Output;
 
-use crate::harness::{S3Locking, SECRET_PREFIX, Server, StoreSpec, Workdir, statelock_on, text};
+use crate::harness::{
+    PendingApply, S3Locking, SECRET_PREFIX, Server, StoreSpec, Workdir, statelock_on, text,
+};
 use serde_json::Value;
 use statelock_test_support::{S3Server, Terraform, moto, s3rver, unique_name};
 
@@ -92,27 +95,26 @@ fn state_doc(lineage: &str, serial: u64, n: &str) -> String {
 }
 
 #[test]
-fn terraform_applies_then_rollback() {
+fn terraform_applies_then_rollback_1_0_3() {
+    terraform_applies_then_rollback(Terraform::V1_0_3, S3Locking::default());
+}
+
+#[test]
+fn terraform_applies_then_rollback_1_15_5() {
+    terraform_applies_then_rollback(Terraform::V1_15_5, S3Locking::lockfile());
+}
+
+fn terraform_applies_then_rollback(tf: Terraform, locking: S3Locking) {
     let server = moto();
     let bucket = unique_name("statelock-state");
     server.create_bucket(&bucket, true);
     let key = "team-a/app.tfstate";
-    let w = Workdir::s3_backend(
-        Terraform::V1_0_3,
-        server,
-        &bucket,
-        key,
-        &S3Locking::default(),
-    );
+    let w = Workdir::s3_backend(tf, server, &bucket, key, &locking);
     for n in 1..=3 {
-        w.ok(&[
-            "apply",
-            "-input=false",
-            "-auto-approve",
-            "-var",
-            &format!("n={n}"),
-        ]);
+        w.apply_ok(n);
     }
+    // Terraform's own lock objects (1.15.5 leaves a version and a delete marker per run).
+    let terraform_locks = lock_history(server, &bucket, key);
 
     let ls = ok(statelock_on(server, &bucket, &["state", "ls"]));
     eprint!("state ls:\n{ls}");
@@ -146,7 +148,7 @@ fn terraform_applies_then_rollback() {
     let first = versions.last().unwrap()["id"].as_str().unwrap().to_owned();
     let old = show(server, &bucket, key, &first);
     assert_eq!(output_n(&old), "1", "{old}");
-    assert_eq!(old["state"]["terraform_version"], "1.0.3");
+    assert_eq!(old["state"]["terraform_version"], tf.version());
     assert_eq!(old["source"], "s3-version");
 
     let diff = ok_json(statelock_on(
@@ -207,7 +209,7 @@ fn terraform_applies_then_rollback() {
     assert_eq!(history(server, &bucket, key).len(), versions.len());
     assert_eq!(
         lock_history(server, &bucket, key),
-        serde_json::json!({"bodies": [], "delete_markers": 0}),
+        terraform_locks,
         "dry runs and unconfirmed rollbacks never lock"
     );
 
@@ -225,21 +227,18 @@ fn terraform_applies_then_rollback() {
     assert_eq!(now["md5"], rolled["md5"]);
     assert_eq!(now["state"]["lineage"], old["state"]["lineage"]);
 
-    // Terraform 1.0.3 reads the rolled-back state and carries on from its serial.
+    // Terraform reads the rolled-back state: its output, a plan with nothing to change, and
+    // an apply that carries on from its serial.
     assert_eq!(w.ok(&["output", "-raw", "n"]), "1");
-    w.ok(&["apply", "-input=false", "-auto-approve", "-var", "n=4"]);
+    let plan = w.run(&["plan", "-input=false", "-detailed-exitcode", "-var", "n=1"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    w.apply_ok(4);
     let after = show(server, &bucket, key, "current");
     assert_eq!(after["state"]["serial"], before + 2);
     assert_eq!(output_n(&after), "4");
     let secret = show(server, &bucket, key, "current")["state"]["outputs"].to_string();
     assert!(secret.contains(r#""sensitive":true"#), "{secret}");
 }
-
-const LOCK: &str = r#"
-bucket, key, body = sys.argv[1:4]
-s3.put_object(Bucket=bucket, Key=key + ".tflock", Body=body.encode(), IfNoneMatch="*",
-              ContentType="application/json", ChecksumAlgorithm="SHA256")
-"#;
 
 const LOCK_HISTORY: &str = r#"
 bucket, key = sys.argv[1:3]
@@ -263,8 +262,20 @@ fn rollback_refuses_a_held_lock_and_another_lineage() {
     let key = "locked/app.tfstate";
     let v1 = put(server, &bucket, key, &state_doc("L1", 1, "one"));
     put(server, &bucket, key, &state_doc("L1", 2, "two"));
-    let holder = r#"{"ID":"aaaaaaaa-0000-4000-8000-000000000001","Operation":"OperationTypeApply","Info":"","Who":"alice@laptop","Version":"1.10.0","Created":"2024-01-01T00:00:00Z","Path":""}"#;
-    server.boto3(LOCK, &[&bucket, key, holder]);
+    // Terraform 1.15.5 holds the lock at its approval prompt.
+    let tf = Workdir::s3_backend(
+        Terraform::V1_15_5,
+        server,
+        &bucket,
+        key,
+        &S3Locking::lockfile(),
+    );
+    let mut pending = PendingApply::start(&tf, 3);
+    let lock_key = format!("{key}.tflock");
+    pending.wait_until("the lock exists", || {
+        server.object(&bucket, &lock_key).is_some()
+    });
+    let holder: Value = serde_json::from_str(&server.object(&bucket, &lock_key).unwrap()).unwrap();
 
     let err = refused(statelock_on(
         server,
@@ -273,17 +284,16 @@ fn rollback_refuses_a_held_lock_and_another_lineage() {
     ));
     eprintln!("rollback against a held lock:\n{err}");
     assert!(
-        err.contains("alice@laptop") && err.contains("aaaaaaaa-0000-4000-8000-000000000001"),
+        err.contains(holder["Who"].as_str().unwrap())
+            && err.contains(holder["ID"].as_str().unwrap()),
         "{err}"
     );
     assert!(err.contains("nothing was written"), "{err}");
     assert_eq!(history(server, &bucket, key).len(), 2);
     assert_eq!(output_n(&show(server, &bucket, key, "current")), "two");
-
-    server.boto3(
-        "s3.delete_object(Bucket=sys.argv[1], Key=sys.argv[2])",
-        &[&bucket, &format!("{key}.tflock")],
-    );
+    // Declined at the prompt: Terraform releases its lock and writes nothing.
+    pending.answer("no");
+    assert_eq!(server.object(&bucket, &lock_key), None);
     put(server, &bucket, key, &state_doc("L2", 1, "other"));
     let err = refused(statelock_on(
         server,
@@ -312,8 +322,8 @@ fn rollback_refuses_a_held_lock_and_another_lineage() {
     assert_eq!(now["state"]["lineage"], "L2");
 
     // Only the rollback that got as far as writing took the lock (the refusals came before
-    // it), as a record of its own, and released it (a delete marker, as is alice's removed
-    // lock); nothing is left behind.
+    // it), as a record of its own, and released it (a delete marker, as is Terraform's
+    // released lock); nothing is left behind.
     let locks = lock_history(server, &bucket, key);
     let ours = locks["bodies"]
         .as_array()

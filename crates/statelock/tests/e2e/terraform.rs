@@ -9,13 +9,12 @@
 //! - `history_rollback`: two applies leave two versions in the history API; a rollback to the
 //!   first brings its output back for `terraform output`
 
-use statelock_test_support::Terraform;
 use std::process::Output;
 
 use crate::harness::{
     Server, StoreSpec, Workdir, apply_all_at_once, holder_id, lock_events, log_ids, text,
 };
-use statelock_test_support::seaweedfs;
+use statelock_test_support::{Terraform, seaweedfs};
 
 const HOLDER_ID: &str = "11111111-2222-3333-4444-555555555555";
 

@@ -54,7 +54,6 @@ pub struct Server {
     pub addr: String,
     /// `http` or `https`.
     pub scheme: String,
-    pub store: StoreSpec,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -126,7 +125,6 @@ impl Server {
             _stdout: stdout,
             addr,
             scheme,
-            store: store.clone(),
             log,
             _dir: dir,
         }
@@ -442,11 +440,6 @@ impl PendingApply {
             stdin,
             terraform: w.terraform,
         }
-    }
-
-    /// The process ID, for signals.
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().unwrap().id()
     }
 
     /// Polls `held` until it says the lock is taken, or panics after 60 s with what the
