@@ -86,11 +86,14 @@ async fn self_test(app: &AppState, readiness: &Readiness) -> Result<(), String> 
         }
     }
     let why = match statelock_store::probe_conditional_writes(app.store()).await {
-        Ok(report) if report.locking_is_safe() => {
+        Ok(report) if report.serve_can_run() => {
             readiness.mark_passed();
             return Ok(());
         }
-        Ok(report) => format!("the store's conditional-write self-test failed:\n{report}"),
+        Ok(report) => format!(
+            "the store's conditional-write self-test failed ({}):\n{report}",
+            report.serve_verdict()
+        ),
         Err(e) => format!(
             "the store's conditional-write self-test could not run: {}",
             statelock_store::error_chain(&e)

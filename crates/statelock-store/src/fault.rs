@@ -16,7 +16,7 @@ use bytes::Bytes;
 use crate::error::StoreError;
 use crate::port::{
     Capabilities, DeleteMode, GetResult, ListPage, ObjectMeta, ObjectStore, ObjectVersion,
-    PutOptions, StoreResult,
+    Observation, PutOptions, Quirk, StoreResult,
 };
 
 /// A port operation, for scripting faults and counting calls.
@@ -204,6 +204,14 @@ impl ObjectStore for FaultyStore {
 
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
+    }
+
+    fn observed(&self, observation: Observation) {
+        self.inner.observed(observation);
+    }
+
+    fn quirks(&self) -> Vec<Quirk> {
+        self.inner.quirks()
     }
 
     async fn get(&self, key: &str) -> StoreResult<GetResult> {

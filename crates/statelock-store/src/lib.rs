@@ -35,8 +35,8 @@ pub use local::LocalStore;
 pub use memory::MemoryStore;
 pub use port::{
     Capabilities, DeleteMode, GetResult, ListPage, ObjectMeta, ObjectStore, ObjectStoreExt,
-    ObjectVersion, PutMode, PutOptions, StoreResult, Version,
+    ObjectVersion, Observation, PutMode, PutOptions, Quirk, StoreResult, Version,
 };
-pub use probe::{PROBE_PREFIX, ProbeCheck, ProbeReport, probe_conditional_writes};
+pub use probe::{Need, PROBE_PREFIX, ProbeCheck, ProbeReport, probe_conditional_writes};
 pub use probe_full::{ProbeOptions, probe_store};
 pub use s3::{S3Config, S3Store, ServerSideEncryption};

@@ -160,6 +160,51 @@ pub struct Capabilities {
     pub content_hash_versions: bool,
 }
 
+/// A behaviour an adapter cannot see in a successful answer, found by the probe and handed to
+/// the store with [`ObjectStore::observed`] so that it is taken into account from then on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Observation {
+    /// A conditional delete on a stale version removed the object: the store ignores the
+    /// condition, so a delete must never again be taken as conditional.
+    ConditionalDeleteIgnored,
+}
+
+/// An S3-compatible server's deviation that an adapter works around; listed by
+/// [`ObjectStore::quirks`] so the probe, logs and `statelock probe` can say what was handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Quirk {
+    /// A DELETE with `If-Match` answered `501 Not Implemented` (LocalStack): releases read the
+    /// lock, compare its ID and delete it plainly.
+    ConditionalDeleteNotImplemented,
+    /// A DELETE with a stale `If-Match` removed the object (Ceph RGW 16): releases read,
+    /// compare and delete plainly.
+    ConditionalDeleteIgnored,
+    /// `If-Match` was refused with the quoted ETag the server itself returned and accepted with
+    /// it unquoted (Ceph RGW 16): compare-and-swap sends ETags unquoted.
+    IfMatchUnquoted,
+}
+
+impl fmt::Display for Quirk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Quirk::ConditionalDeleteNotImplemented => {
+                "DELETE with If-Match answers 501 Not Implemented: lock releases fall back to \
+                 read, compare the ID, then a plain delete"
+            }
+            Quirk::ConditionalDeleteIgnored => {
+                "DELETE ignores If-Match (a stale one removed the object): lock releases fall \
+                 back to read, compare the ID, then a plain delete"
+            }
+            Quirk::IfMatchUnquoted => {
+                "If-Match refuses the quoted ETag the store returned and accepts it unquoted: \
+                 compare-and-swap sends ETags unquoted"
+            }
+        })
+    }
+}
+
 /// The storage port.
 ///
 /// Keys are `/`-separated and relative to the store's root or prefix; every adapter checks
@@ -189,6 +234,17 @@ pub trait ObjectStore: fmt::Debug + Send + Sync + 'static {
     /// One page of the objects whose keys start with `prefix` (a plain string prefix, not a
     /// directory), continuing after `continuation` if given.
     async fn list(&self, prefix: &str, continuation: Option<&str>) -> StoreResult<ListPage>;
+
+    /// Takes a behaviour the probe found into account from now on. Stores that cannot have
+    /// it ignore it.
+    fn observed(&self, observation: Observation) {
+        let _ = observation;
+    }
+
+    /// The deviations of this store that the adapter has met and works around, so far.
+    fn quirks(&self) -> Vec<Quirk> {
+        Vec::new()
+    }
 
     /// Every stored version of exactly `key`, newest first.
     async fn list_versions(&self, key: &str) -> StoreResult<Vec<ObjectVersion>> {

@@ -12,7 +12,9 @@ use tokio::task::JoinSet;
 
 use crate::error::StoreError;
 use crate::port::{DeleteMode, ObjectStore, PutMode, PutOptions, Version};
-use crate::probe::{PROBE_PREFIX, ProbeCheck, ProbeReport, probe_conditional_writes};
+use crate::probe::{
+    Need, PROBE_PREFIX, ProbeCheck, ProbeReport, probe_conditional_writes, refusal,
+};
 use crate::version_token::new_version_token;
 
 /// How hard the races push.
@@ -65,6 +67,7 @@ pub async fn probe_store(
         .checks
         .push(cas_race(store, &base, options, progress).await);
     cleanup(&**store, &base).await;
+    report.quirks = store.quirks();
     Ok(report)
 }
 
@@ -79,12 +82,16 @@ async fn if_match_missing(store: &dyn ObjectStore, base: &str) -> ProbeCheck {
         )
         .await;
     ProbeCheck {
-        name: "a compare-and-swap (If-Match) on a missing key is refused",
+        name: "compare-and-swap (If-Match) on a missing key",
         passed: matches!(put, Err(StoreError::Precondition { .. })),
-        detail: outcome(&put),
+        detail: refusal(
+            &put,
+            "the store creates the object: a state deleted meanwhile comes back (the stale-write \
+             guard still checks it)",
+        ),
         // Lockfile clients never send If-Match; statelock's state writes do, and a created
         // object there only adds a stray state, which the stale-write guard catches.
-        essential: false,
+        needed_by: Need::Neither,
     }
 }
 
@@ -100,13 +107,13 @@ async fn delete_marker_rule(store: &dyn ObjectStore, base: &str) -> ProbeCheck {
     };
     let result = steps.await;
     ProbeCheck {
-        name: "a deleted lock can be created again (delete-marker rule)",
+        name: "create-if-absent of a deleted lock (delete-marker rule)",
         passed: result.is_ok(),
         detail: match &result {
-            Ok(_) => "create, delete, create: accepted".to_owned(),
-            Err(e) => format!("refused: {e}"),
+            Ok(_) => "create, delete, create: all accepted, as they must be".to_owned(),
+            Err(e) => format!("failed: {e}; every released lock would stay stuck"),
         },
-        essential: true,
+        needed_by: Need::Lockfile,
     }
 }
 
@@ -114,13 +121,13 @@ async fn delete_marker_rule(store: &dyn ObjectStore, base: &str) -> ProbeCheck {
 /// start-up checks already showed whether the store accepts it.
 fn sha256_checksum(report: &ProbeReport) -> ProbeCheck {
     ProbeCheck {
-        name: "puts with x-amz-checksum-sha256 (Terraform >=1.10, OpenTofu) are accepted",
+        name: "puts with x-amz-checksum-sha256 (Terraform >=1.10, OpenTofu)",
         passed: true,
         detail: format!(
             "accepted: every put of this probe to {} carried it (S3 stores only)",
             report.store
         ),
-        essential: true,
+        needed_by: Need::Lockfile,
     }
 }
 
@@ -134,11 +141,14 @@ async fn content_md5(store: &dyn ObjectStore, base: &str) -> ProbeCheck {
         )
         .await;
     ProbeCheck {
-        name: "puts with Content-MD5 (Terraform <1.6 state writes) are accepted",
+        name: "puts with Content-MD5 (Terraform <1.6 state writes)",
         passed: put.is_ok(),
-        detail: outcome(&put),
+        detail: match &put {
+            Ok(_) => "accepted".to_owned(),
+            Err(e) => format!("failed: {e}; Terraform before 1.6 cannot write states here"),
+        },
         // Only state writes of old clients carry it; lockfile clients never do.
-        essential: false,
+        needed_by: Need::Neither,
     }
 }
 
@@ -184,7 +194,7 @@ async fn creators_race(
         }
     }
     ProbeCheck {
-        name: "exactly one of many racing creators wins each round",
+        name: "creators racing for one lock",
         passed: bad_rounds.is_empty(),
         detail: if bad_rounds.is_empty() {
             format!(
@@ -192,9 +202,12 @@ async fn creators_race(
                 options.rounds, options.racers
             )
         } else {
-            bad_rounds.join("; ")
+            format!(
+                "{}: more than one client can hold a lock at once",
+                bad_rounds.join("; ")
+            )
         },
-        essential: true,
+        needed_by: Need::Lockfile,
     }
 }
 
@@ -204,7 +217,7 @@ async fn cas_race(
     options: &ProbeOptions,
     progress: &(dyn Fn(&str) + Sync),
 ) -> ProbeCheck {
-    let name = "racing compare-and-swap increments lose no update";
+    let name = "racing compare-and-swap increments of one counter";
     let key = format!("{base}counter");
     if let Err(e) = store
         .put(
@@ -249,14 +262,19 @@ async fn cas_race(
             format!("; errors: {}", errors.join("; "))
         }
     );
+    let passed = errors.is_empty()
+        && acknowledged == expected
+        && stored.is_ok_and(|s| s == expected.to_string());
     ProbeCheck {
         name,
-        passed: errors.is_empty()
-            && acknowledged == expected
-            && stored.is_ok_and(|s| s == expected.to_string()),
-        detail,
+        passed,
+        detail: if passed {
+            detail
+        } else {
+            format!("{detail}: concurrent state writes through statelock could be lost")
+        },
         // statelock serve's state writes rely on it; lockfile clients do not.
-        essential: true,
+        needed_by: Need::Serve,
     }
 }
 
@@ -310,14 +328,7 @@ fn failed(name: &'static str, detail: String) -> ProbeCheck {
         name,
         passed: false,
         detail,
-        essential: true,
-    }
-}
-
-fn outcome<T>(result: &Result<T, StoreError>) -> String {
-    match result {
-        Ok(_) => "accepted".to_owned(),
-        Err(e) => format!("refused: {e}"),
+        needed_by: Need::Serve,
     }
 }
 
@@ -342,7 +353,7 @@ mod tests {
         .await
         .unwrap();
         assert!(report.failures().next().is_none(), "{report}");
-        assert!(report.locking_is_safe());
+        assert!(report.lockfile_is_safe() && report.serve_can_run());
         assert_eq!(report.checks.len(), 11, "{report}");
         assert_eq!(lines.lock().unwrap().len(), 4);
         assert!(store.list_all(PROBE_PREFIX).await.unwrap().is_empty());

@@ -52,8 +52,12 @@ impl ObjectStore for IgnoresConditions {
 async fn assert_safe_and_clean(store: &dyn ObjectStore) {
     let report = probe_conditional_writes(store).await.unwrap();
     eprint!("{report}");
-    assert!(report.locking_is_safe(), "{report}");
+    assert!(
+        report.serve_can_run() && report.lockfile_is_safe(),
+        "{report}"
+    );
     assert_eq!(report.failures().count(), 0, "{report}");
+    assert!(report.quirks.is_empty(), "{report}");
     assert_eq!(report.checks.len(), 5);
     assert!(
         store.list_all("").await.unwrap().is_empty(),
@@ -79,21 +83,45 @@ async fn a_store_ignoring_conditions_fails_every_essential_check() {
     let store = IgnoresConditions::default();
     let report = probe_conditional_writes(&store).await.unwrap();
     eprint!("{report}");
-    assert!(!report.locking_is_safe());
-    let failed: Vec<&str> = report.failures().map(|c| c.name).collect();
+    assert!(!report.lockfile_is_safe() && !report.serve_can_run());
+    let failed: Vec<(&str, &str)> = report
+        .failures()
+        .map(|c| (c.name, c.detail.as_str()))
+        .collect();
     assert_eq!(
         failed,
         [
-            "a second create-if-absent (If-None-Match: *) is refused",
-            "the first create's body is kept",
-            "a compare-and-swap (If-Match) on a stale version is refused",
-            "a conditional delete (If-Match) on a stale version is refused",
+            (
+                "second create-if-absent (If-None-Match: *) of an existing key",
+                "accepted, so the store ignores If-None-Match: two clients can both take the same lock"
+            ),
+            (
+                "the body after the second create",
+                "\"second\" replaced the first create's: a second locker overwrites the holder's record"
+            ),
+            (
+                "compare-and-swap (If-Match) with a stale ETag",
+                "accepted, so the store ignores If-Match: two servers writing one state would overwrite each other"
+            ),
+            (
+                "conditional delete (If-Match) with a stale ETag",
+                "accepted: the object was removed although its ETag differed, so the store \
+                 ignores If-Match on DELETE; lock releases fall back to reading the lock, \
+                 comparing its ID and a plain delete, as Terraform's own releases do"
+            ),
         ]
     );
     assert!(
         report
             .to_string()
-            .contains("  FAIL a second create-if-absent")
+            .contains("  FAIL second create-if-absent")
+    );
+    assert!(
+        report.lockfile_verdict().starts_with(
+            "Terraform/OpenTofu use_lockfile locking: UNSAFE, because second create-if-absent"
+        ),
+        "{}",
+        report.lockfile_verdict()
     );
 }
 
@@ -109,16 +137,21 @@ async fn the_full_probe_finds_racing_creators_all_winning_on_a_store_ignoring_co
         .await
         .unwrap();
     eprint!("{report}");
-    let verdict = report.verdict();
+    let verdict = report.lockfile_verdict();
     eprintln!("{verdict}");
-    assert!(!report.locking_is_safe());
-    assert!(verdict.starts_with("safe for Terraform/OpenTofu lockfile locking: no, because "));
+    assert!(!report.lockfile_is_safe());
+    assert!(verdict.starts_with("Terraform/OpenTofu use_lockfile locking: UNSAFE, because "));
+    assert!(
+        report
+            .serve_verdict()
+            .starts_with("statelock serve: cannot run, because ")
+    );
     // The compare-and-swap race is not asserted: in memory a read and its swap never
     // interleave with other workers, so even ignored conditions lose no update here.
     let failed: Vec<&str> = report.failures().map(|c| c.name).collect();
     for name in [
-        "a compare-and-swap (If-Match) on a missing key is refused",
-        "exactly one of many racing creators wins each round",
+        "compare-and-swap (If-Match) on a missing key",
+        "creators racing for one lock",
     ] {
         assert!(failed.contains(&name), "{name} not among {failed:?}");
     }

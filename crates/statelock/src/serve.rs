@@ -125,9 +125,11 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refuses to `action` (`serve`, `roll back`) on a store that ignores conditional writes,
-/// where locks would protect nothing, unless the operator insists (`--allow-unsafe-store`).
-/// Returns whether the store passed.
+/// Refuses to `action` (`serve`, `roll back`) on a store where statelock's locks or state
+/// writes would protect nothing, unless the operator insists (`--allow-unsafe-store`).
+/// Returns whether the store passed. What the check learns (a conditional delete that is
+/// not implemented or ignored, an ETag that must go unquoted) stays with `store`, so the
+/// server works around it from its first request.
 pub(crate) async fn check_conditional_writes(
     store: &dyn statelock_store::ObjectStore,
     allow_unsafe: bool,
@@ -139,22 +141,34 @@ pub(crate) async fn check_conditional_writes(
     for check in report.failures() {
         tracing::warn!(check = check.name, answer = %check.detail, "store probe failed a check");
     }
-    if report.locking_is_safe() {
+    for quirk in &report.quirks {
+        tracing::warn!(store = %store.describe(), "store quirk handled: {quirk}");
+    }
+    if report.serve_can_run() {
         tracing::info!(store = %store.describe(), "store honours conditional writes");
         return Ok(true);
     }
+    let failed: Vec<String> = report
+        .failures()
+        .filter(|c| c.essential())
+        .map(|c| format!("  - {}: {}", c.name, c.detail))
+        .collect();
     if allow_unsafe {
         tracing::error!(
             store = %store.describe(),
-            "GOING ON ANYWAY (--allow-unsafe-store): this store ignores conditional writes, so \
-             locks do not exclude each other and concurrent writers can lose state"
+            failed = %failed.join(" | "),
+            "GOING ON ANYWAY (--allow-unsafe-store): locks may not exclude each other and \
+             concurrent writers can lose state"
         );
         return Ok(false);
     }
     anyhow::bail!(
-        "refusing to {action}: the store does not honour conditional writes, so its locks would \
-         not exclude each other.\n{report}Use a store that supports If-None-Match / If-Match, \
-         or pass --allow-unsafe-store to {action} anyway."
+        "refusing to {action}: {}\n{}\n{}\n\n{report}Use a store that honours If-None-Match and \
+         If-Match (`statelock probe` explains each check), or pass --allow-unsafe-store to \
+         {action} anyway.",
+        store.describe(),
+        report.serve_verdict(),
+        report.lockfile_verdict()
     )
 }
 

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use statelock_store::{
     Capabilities, DeleteMode, GetResult, ListPage, ObjectMeta, ObjectStore, ObjectVersion,
-    PutOptions, StoreError, StoreResult,
+    Observation, PutOptions, Quirk, StoreError, StoreResult,
 };
 
 use super::Metrics;
@@ -51,6 +51,14 @@ impl ObjectStore for MeteredStore {
 
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
+    }
+
+    fn observed(&self, observation: Observation) {
+        self.inner.observed(observation);
+    }
+
+    fn quirks(&self) -> Vec<Quirk> {
+        self.inner.quirks()
     }
 
     async fn get(&self, key: &str) -> StoreResult<GetResult> {

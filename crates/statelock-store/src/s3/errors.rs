@@ -35,6 +35,12 @@ pub(super) fn is_precondition_failed<E: ProvideErrorMetadata>(err: &SdkError<E>)
     status(err) == Some(412) || err.code() == Some("PreconditionFailed")
 }
 
+/// `501 NotImplemented`: "A header you provided implies functionality that is not
+/// implemented" (LocalStack's answer to DELETE with `If-Match`).
+pub(super) fn is_not_implemented<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
+    status(err) == Some(501) || err.code() == Some("NotImplemented")
+}
+
 /// `409 ConditionalRequestConflict`: AWS's answer when another conditional write or delete on
 /// the same key is in flight. Nothing was written; asking again settles it.
 pub(super) fn is_conflict<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {

@@ -7,7 +7,9 @@
 
 mod config;
 mod errors;
+mod learned;
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -21,13 +23,17 @@ use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
 pub use config::{S3Config, ServerSideEncryption};
-use errors::{describe, is_ambiguous, is_not_found, is_precondition_failed, retry_conflicts};
+use errors::{
+    describe, is_ambiguous, is_not_found, is_not_implemented, is_precondition_failed,
+    retry_conflicts,
+};
+use learned::Learned;
 
 use crate::error::StoreError;
 use crate::key::{check_key, check_prefix};
 use crate::port::{
-    Capabilities, DeleteMode, GetResult, ListPage, ObjectMeta, ObjectStore, ObjectVersion, PutMode,
-    PutOptions, StoreResult, Version,
+    Capabilities, DeleteMode, GetResult, ListPage, ObjectMeta, ObjectStore, ObjectVersion,
+    Observation, PutMode, PutOptions, Quirk, StoreResult, Version,
 };
 
 /// A bucket (or a prefix in one) on S3 or an S3-compatible server.
@@ -36,6 +42,8 @@ pub struct S3Store {
     client: Client,
     config: S3Config,
     name: String,
+    /// What this server has shown it does, shared by the clones of this store.
+    learned: Arc<Learned>,
 }
 
 /// A per-operation override that sends a request once: used for conditional writes and
@@ -82,6 +90,7 @@ impl S3Store {
             client,
             config,
             name,
+            learned: Arc::default(),
         })
     }
 
@@ -241,6 +250,101 @@ impl S3Store {
     }
 }
 
+/// A body with the digests its upload carries, computed once however often it is sent.
+struct Payload {
+    body: Bytes,
+    sha256: String,
+    md5: Option<String>,
+}
+
+impl Payload {
+    fn new(body: Bytes, content_md5: bool) -> Payload {
+        let b64 = |digest: &[u8]| base64::engine::general_purpose::STANDARD.encode(digest);
+        Payload {
+            sha256: b64(&Sha256::digest(&body)),
+            md5: content_md5.then(|| b64(&Md5::digest(&body))),
+            body,
+        }
+    }
+}
+
+impl S3Store {
+    /// A PutObject of `payload` at the bucket key `full`; the caller adds its condition.
+    fn put_request(
+        &self,
+        full: &str,
+        payload: &Payload,
+        options: &PutOptions,
+    ) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.config.bucket)
+            .key(full)
+            .body(ByteStream::from(payload.body.clone()))
+            .content_length(payload.body.len() as i64)
+            // Both headers, as OpenTofu sends them: moto, for one, records the checksum only
+            // when the algorithm is named. A value set here stops the SDK computing its own.
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(&payload.sha256)
+            .set_content_md5(payload.md5.clone())
+            .set_content_type(options.content_type.clone());
+        match &self.config.sse {
+            None => req,
+            Some(ServerSideEncryption::S3) => req.server_side_encryption(SdkSse::Aes256),
+            Some(ServerSideEncryption::Kms { key_id }) => req
+                .server_side_encryption(SdkSse::AwsKms)
+                .set_ssekms_key_id(key_id.clone()),
+        }
+    }
+
+    /// The second try of a compare-and-swap that was refused with the quoted ETag while the
+    /// object is at that very ETag (see [`Learned::may_try_unquoted`]).
+    async fn put_unquoted(
+        &self,
+        key: &str,
+        payload: &Payload,
+        options: &PutOptions,
+        expected: &Version,
+    ) -> StoreResult<ObjectMeta> {
+        let body = &payload.body;
+        match self.head(key).await {
+            Ok(meta) if meta.version == *expected => {}
+            _ => return Err(self.precondition(key, expected)),
+        }
+        let unquoted = expected.as_str().trim_matches('"');
+        let result = self
+            .put_request(&self.full_key(key), payload, options)
+            .if_match(unquoted)
+            .customize()
+            .config_override(send_once())
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                if self.learned.note(Quirk::IfMatchUnquoted) {
+                    tracing::warn!(store = %self.name, key, "{}", Quirk::IfMatchUnquoted);
+                }
+                Ok(ObjectMeta {
+                    key: key.to_owned(),
+                    size: body.len() as u64,
+                    version: self.version("put", key, out.e_tag())?,
+                    last_modified: None,
+                })
+            }
+            Err(e) if is_precondition_failed(&e) || is_not_found(&e) => {
+                self.learned.quoted_if_match_is_right();
+                Err(self.precondition(key, expected))
+            }
+            Err(e) if is_ambiguous(&e) => {
+                let original = self.other("put", key, describe(&e));
+                self.settle_put(key, body, original).await
+            }
+            Err(e) => Err(self.other("put", key, describe(&e))),
+        }
+    }
+}
+
 #[async_trait]
 impl ObjectStore for S3Store {
     fn describe(&self) -> String {
@@ -249,11 +353,26 @@ impl ObjectStore for S3Store {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            conditional_delete: self.config.conditional_delete,
+            conditional_delete: self.config.conditional_delete
+                && self.learned.conditional_delete_works(),
             // On an unversioned bucket S3 lists the one current version, with ID "null".
             versions: true,
             content_hash_versions: true,
         }
+    }
+
+    fn observed(&self, observation: Observation) {
+        match observation {
+            Observation::ConditionalDeleteIgnored => {
+                if self.learned.note(Quirk::ConditionalDeleteIgnored) {
+                    tracing::warn!(store = %self.name, "{}", Quirk::ConditionalDeleteIgnored);
+                }
+            }
+        }
+    }
+
+    fn quirks(&self) -> Vec<Quirk> {
+        self.learned.quirks()
     }
 
     async fn get(&self, key: &str) -> StoreResult<GetResult> {
@@ -285,37 +404,17 @@ impl ObjectStore for S3Store {
     async fn put(&self, key: &str, body: Bytes, options: PutOptions) -> StoreResult<ObjectMeta> {
         check_key(&self.name, key)?;
         let full = self.full_key(key);
-        let checksum = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&body));
-        let content_md5 = options
-            .content_md5
-            .then(|| base64::engine::general_purpose::STANDARD.encode(Md5::digest(&body)));
+        let payload = Payload::new(body, options.content_md5);
+        let body = &payload.body;
         let conditional = options.mode != PutMode::Overwrite;
         let result = retry_conflicts(|| {
-            let mut req = self
-                .client
-                .put_object()
-                .bucket(&self.config.bucket)
-                .key(&full)
-                .body(ByteStream::from(body.clone()))
-                .content_length(body.len() as i64)
-                // Both headers, as OpenTofu sends them: moto, for one, records the checksum only
-                // when the algorithm is named. A value set here stops the SDK computing its own.
-                .checksum_algorithm(ChecksumAlgorithm::Sha256)
-                .checksum_sha256(&checksum)
-                .set_content_md5(content_md5.clone())
-                .set_content_type(options.content_type.clone());
-            req = match &self.config.sse {
-                None => req,
-                Some(ServerSideEncryption::S3) => req.server_side_encryption(SdkSse::Aes256),
-                Some(ServerSideEncryption::Kms { key_id }) => req
-                    .server_side_encryption(SdkSse::AwsKms)
-                    .set_ssekms_key_id(key_id.clone()),
-            };
-            req = match &options.mode {
+            let req = self.put_request(&full, &payload, &options);
+            let req = match &options.mode {
                 PutMode::Overwrite => req,
                 PutMode::Create => req.if_none_match("*"),
-                // The ETag goes back exactly as the server gave it, quotes included.
-                PutMode::Update(version) => req.if_match(version.as_str()),
+                // The ETag goes back exactly as the server gave it, quotes included, unless
+                // the server has shown that it only takes it unquoted (Ceph RGW 16).
+                PutMode::Update(version) => req.if_match(self.learned.if_match_form(version)),
             };
             async move {
                 if conditional {
@@ -342,6 +441,15 @@ impl ObjectStore for S3Store {
                 store: self.name.clone(),
                 key: key.to_owned(),
             }),
+            // Ceph RGW 16 refuses If-Match with the quoted ETag it returned itself. A refusal
+            // while the object is at exactly that ETag is that quirk: nothing was written,
+            // so the swap is sent once more with the ETag unquoted, and if the server takes
+            // it, unquoted it stays for this store.
+            PutMode::Update(expected)
+                if is_precondition_failed(&err) && self.learned.may_try_unquoted(expected) =>
+            {
+                self.put_unquoted(key, &payload, &options, expected).await
+            }
             // AWS answers an If-Match put on a missing key with 404 NoSuchKey, SeaweedFS with
             // 412; for the port both mean "not at the expected version".
             PutMode::Update(expected) if is_precondition_failed(&err) || is_not_found(&err) => {
@@ -374,7 +482,9 @@ impl ObjectStore for S3Store {
                     Err(e) => Err(self.other("delete", key, describe(&e))),
                 };
             }
-            DeleteMode::IfVersion(_) if !self.config.conditional_delete => {
+            DeleteMode::IfVersion(_)
+                if !self.config.conditional_delete || !self.learned.conditional_delete_works() =>
+            {
                 return Err(StoreError::NotImplemented {
                     store: self.name.clone(),
                     operation: "conditional delete",
@@ -398,6 +508,18 @@ impl ObjectStore for S3Store {
         };
         if is_not_found(&err) {
             return Err(self.not_found(key));
+        }
+        // LocalStack answers 501 to DELETE with If-Match: nothing was deleted, and no
+        // conditional delete will ever work there, so the caller's fallback is used from now
+        // on without asking again.
+        if is_not_implemented(&err) {
+            if self.learned.note(Quirk::ConditionalDeleteNotImplemented) {
+                tracing::warn!(store = %self.name, answer = %describe(&err), "{}", Quirk::ConditionalDeleteNotImplemented);
+            }
+            return Err(StoreError::NotImplemented {
+                store: self.name.clone(),
+                operation: "conditional delete",
+            });
         }
         if is_precondition_failed(&err) {
             // 412 does not say whether the object changed or is gone; the port distinguishes.

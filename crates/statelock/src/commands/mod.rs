@@ -22,6 +22,10 @@ pub const EXIT_NOTHING_OR_REFUSED: u8 = 2;
 /// `statelock probe` found the store unsafe for lockfile locking.
 pub const EXIT_UNSAFE: u8 = 3;
 
+/// `statelock probe` found lockfile locking safe but `statelock serve` unable to run (its
+/// compare-and-swap state writes fail).
+pub const EXIT_SERVE_UNSAFE: u8 = 4;
+
 /// `statelock migrate dynamodb ... usage` found clients still writing to the lock table.
 pub const EXIT_STILL_IN_USE: u8 = 5;
 

@@ -7,26 +7,30 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
-use statelock_store::{ProbeOptions, ProbeReport, probe_store};
+use statelock_store::{Need, ProbeCheck, ProbeOptions, ProbeReport, probe_store};
 
 use crate::commands::store_args::StoreArgs;
-use crate::commands::{EXIT_UNSAFE, runtime};
+use crate::commands::{EXIT_SERVE_UNSAFE, EXIT_UNSAFE, runtime};
 
 pub const PROBE_ABOUT: &str = "\
-Check that a store gives real mutual exclusion for lockfile locking.
+Check whether a store gives real mutual exclusion, for two uses: Terraform's and OpenTofu's own
+`use_lockfile` locking on the bucket, and `statelock serve` (which also needs compare-and-swap).
 
 On scratch keys under .statelock/probe/ (removed afterwards) it checks: If-None-Match: *
-create (accepted, then refused); If-Match with a stale ETag and on a missing key (refused);
-conditional delete with a stale ETag (refused); many creators racing for one key over several
+create (accepted, then refused); If-Match with a stale ETag and on a missing key (refused),
+and with the current ETag (accepted); conditional delete with a stale ETag (refused, or else
+lock releases fall back to read-compare-delete); many creators racing for one key over several
 rounds (exactly one winner each); a compare-and-swap race (no lost increment); the
 delete-marker rule (a deleted lock can be created again); and acceptance of the checksum
-headers Terraform and OpenTofu send (x-amz-checksum-sha256, Content-MD5).";
+headers Terraform and OpenTofu send (x-amz-checksum-sha256, Content-MD5). Each failed check
+says what the store did and what follows; quirks statelock works around are listed.";
 
 pub const PROBE_EXIT_CODES: &str = "\
 Exit codes:
-  0  safe for Terraform/OpenTofu lockfile locking
+  0  safe for lockfile locking, and statelock serve can run
   1  error (the store could not be used at all)
-  3  unsafe: an essential check failed";
+  3  unsafe for lockfile locking (so statelock serve cannot run either)
+  4  safe for lockfile locking, but statelock serve cannot run (compare-and-swap fails)";
 
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
@@ -61,21 +65,33 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&to_json(&report))?);
         } else {
             print!("{}", table(&report));
-            println!("{}", report.verdict());
+            println!("{}", report.lockfile_verdict());
+            println!("{}", report.serve_verdict());
         }
-        Ok(if report.locking_is_safe() {
-            ExitCode::SUCCESS
-        } else {
+        Ok(if !report.lockfile_is_safe() {
             ExitCode::from(EXIT_UNSAFE)
+        } else if !report.serve_can_run() {
+            ExitCode::from(EXIT_SERVE_UNSAFE)
+        } else {
+            ExitCode::SUCCESS
         })
     })
 }
 
-fn mark(passed: bool, essential: bool) -> &'static str {
-    match (passed, essential) {
+fn mark(check: &ProbeCheck) -> &'static str {
+    match (check.passed, check.essential()) {
         (true, _) => "PASS",
         (false, true) => "FAIL",
         (false, false) => "WARN",
+    }
+}
+
+/// Who relies on a check, in the table's last column and the JSON.
+fn needed_by(check: &ProbeCheck) -> &'static str {
+    match check.needed_by {
+        Need::Lockfile => "lockfile+serve",
+        Need::Serve => "serve",
+        Need::Neither => "-",
     }
 }
 
@@ -89,11 +105,15 @@ fn table(report: &ProbeReport) -> String {
     let mut out = format!("probe of {}\n", report.store);
     for c in &report.checks {
         out.push_str(&format!(
-            "{}  {:<width$}  {}\n",
-            mark(c.passed, c.essential),
+            "{}  {:<14}  {:<width$}  {}\n",
+            mark(c),
+            needed_by(c),
             c.name,
             c.detail
         ));
+    }
+    for q in &report.quirks {
+        out.push_str(&format!("handled: {q}\n"));
     }
     out
 }
@@ -101,13 +121,16 @@ fn table(report: &ProbeReport) -> String {
 fn to_json(report: &ProbeReport) -> serde_json::Value {
     json!({
         "store": report.store,
-        "safe": report.locking_is_safe(),
-        "verdict": report.verdict(),
+        "lockfile_safe": report.lockfile_is_safe(),
+        "serve_can_run": report.serve_can_run(),
+        "lockfile_verdict": report.lockfile_verdict(),
+        "serve_verdict": report.serve_verdict(),
         "checks": report.checks.iter().map(|c| json!({
             "name": c.name,
-            "result": mark(c.passed, c.essential),
-            "essential": c.essential,
+            "result": mark(c),
+            "needed_by": needed_by(c),
             "detail": c.detail,
         })).collect::<Vec<_>>(),
+        "quirks": report.quirks.iter().map(ToString::to_string).collect::<Vec<_>>(),
     })
 }

@@ -1,6 +1,8 @@
-//! `statelock probe` against real S3-compatible servers: moto and SeaweedFS honour
-//! conditional writes and must be judged safe; s3rver ignores them and must be judged unsafe
-//! with exit code 3. The verdict lines are printed so the CI log shows them.
+//! `statelock probe` against real S3-compatible servers, with its two verdicts (lockfile
+//! locking by Terraform/OpenTofu themselves; `statelock serve`): moto and SeaweedFS honour
+//! conditional writes and pass both; s3rver ignores them and fails both with exit code 3,
+//! each failed check saying what the store did. The verdict lines are printed so the CI log
+//! shows them.
 
 use std::process::Output;
 
@@ -33,56 +35,100 @@ fn probe(server: &'static S3Server, versioned: bool, extra: &[&str]) -> Output {
     out
 }
 
-fn verdict(server: &'static S3Server, versioned: bool) -> (Option<i32>, String, String) {
+/// What `statelock probe` said: exit code, the lockfile verdict, the serve verdict, stdout.
+struct Verdicts {
+    code: Option<i32>,
+    lockfile: String,
+    serve: String,
+    stdout: String,
+}
+
+fn verdicts(server: &'static S3Server, versioned: bool) -> Verdicts {
     let out = probe(server, versioned, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("safe for Terraform/OpenTofu lockfile locking: "))
-        .unwrap_or_else(|| panic!("no verdict line:\n{stdout}\n{stderr}"))
-        .to_owned();
-    eprintln!("probe verdict[{}]: {line}", server.name);
+    let line = |start: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no {start:?} line:\n{stdout}\n{stderr}"))
+            .to_owned()
+    };
+    let (lockfile, serve) = (
+        line("Terraform/OpenTofu use_lockfile locking: "),
+        line("statelock serve: "),
+    );
+    eprintln!("probe verdicts[{}]:\n  {lockfile}\n  {serve}", server.name);
     eprint!("{stdout}");
     assert!(
         stderr.contains("creators' race round 3/3"),
         "progress on stderr: {stderr}"
     );
-    (out.status.code(), line, stdout)
+    Verdicts {
+        code: out.status.code(),
+        lockfile,
+        serve,
+        stdout,
+    }
 }
 
 #[test]
 fn moto_is_safe() {
-    let (code, line, stdout) = verdict(moto(), true);
-    assert_eq!(code, Some(0), "{stdout}");
-    assert!(line.contains(": yes, because"), "{line}");
-    assert!(!stdout.contains("FAIL"), "{stdout}");
-}
-
-#[test]
-fn seaweedfs_is_safe() {
-    let (code, line, stdout) = verdict(seaweedfs(), true);
-    assert_eq!(code, Some(0), "{stdout}");
-    assert!(line.contains(": yes, because"), "{line}");
-}
-
-#[test]
-fn s3rver_ignores_conditions_and_is_unsafe() {
-    let (code, line, stdout) = verdict(s3rver(), false);
-    assert_eq!(code, Some(3), "{stdout}");
-    assert!(line.contains(": no, because"), "{line}");
-    assert!(line.contains("If-None-Match"), "{line}");
+    let v = verdicts(moto(), true);
+    assert_eq!(v.code, Some(0), "{}", v.stdout);
     assert!(
-        stdout.contains("FAIL  exactly one of many racing creators wins each round"),
-        "{stdout}"
+        v.lockfile.contains(": safe, because all 5 checks"),
+        "{}",
+        v.lockfile
+    );
+    assert!(
+        v.serve.contains(": can run, because all 8 checks"),
+        "{}",
+        v.serve
+    );
+    assert!(
+        !v.stdout.contains("FAIL") && !v.stdout.contains("handled:"),
+        "{}",
+        v.stdout
     );
 }
 
 #[test]
-fn json_output_carries_the_verdict() {
+fn seaweedfs_is_safe() {
+    let v = verdicts(seaweedfs(), true);
+    assert_eq!(v.code, Some(0), "{}", v.stdout);
+    assert!(v.lockfile.contains(": safe, because"), "{}", v.lockfile);
+    assert!(v.serve.contains(": can run, because"), "{}", v.serve);
+}
+
+#[test]
+fn s3rver_ignores_conditions_and_is_unsafe() {
+    let v = verdicts(s3rver(), false);
+    assert_eq!(v.code, Some(3), "{}", v.stdout);
+    assert!(
+        v.lockfile.contains(
+            ": UNSAFE, because second create-if-absent (If-None-Match: *) of an existing key: \
+             accepted, so the store ignores If-None-Match"
+        ),
+        "{}",
+        v.lockfile
+    );
+    assert!(v.serve.contains(": cannot run, because"), "{}", v.serve);
+    assert!(
+        v.stdout
+            .contains("FAIL  lockfile+serve  creators racing for one lock"),
+        "{}",
+        v.stdout
+    );
+}
+
+#[test]
+fn json_output_carries_the_verdicts() {
     let out = probe(moto(), true, &["--json"]);
     assert_eq!(out.status.code(), Some(0));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["safe"], true);
+    assert_eq!(report["lockfile_safe"], true);
+    assert_eq!(report["serve_can_run"], true);
     assert_eq!(report["checks"].as_array().unwrap().len(), 11);
+    assert_eq!(report["quirks"], serde_json::json!([]));
 }
