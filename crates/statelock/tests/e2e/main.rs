@@ -21,5 +21,6 @@ mod probe_cli;
 mod replicas_and_crashes;
 mod serve_s3;
 mod state_cli;
+mod stores;
 mod terraform;
 mod tls;

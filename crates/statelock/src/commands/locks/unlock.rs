@@ -24,7 +24,12 @@ Remove a lock.
                               remove a lock object whose body is not a lock record (which
                               `terraform force-unlock` cannot remove), after printing it
   unlock --older-than 2h      every lock taken longer ago than 2h: lists them, then asks on a
-                              terminal; --yes skips the question, --dry-run only lists";
+                              terminal; --yes skips the question, --dry-run only lists
+
+On an S3 store, anything but --dry-run first checks on a scratch key under .statelock/probe/
+(removed afterwards) how the store handles conditional requests, so that a store answering
+501 to a conditional delete (LocalStack) or ignoring it (Ceph RGW 16) gets the read, compare,
+plain-delete fallback, said in the output, instead of a delete wrongly called conditional.";
 
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
@@ -61,7 +66,11 @@ pub struct UnlockArgs {
 }
 
 pub async fn run(args: UnlockArgs) -> anyhow::Result<ExitCode> {
-    let client = client(&args.store).await?;
+    let client = if args.dry_run {
+        client(&args.store).await?
+    } else {
+        LockClient::new(args.store.open_for_changes().await?, args.store.bucket()?)
+    };
     match (&args.key, args.older_than) {
         (Some(key), _) => one(&client, key, &args).await,
         (None, Some(age)) => bulk(&client, age, &args).await,
