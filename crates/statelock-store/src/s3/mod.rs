@@ -460,7 +460,7 @@ impl ObjectStore for S3Store {
             }
             _ if conditional && is_ambiguous(&err) => {
                 let original = self.other("put", key, describe(&err));
-                self.settle_put(key, &body, original).await
+                self.settle_put(key, body, original).await
             }
             _ => Err(self.other("put", key, describe(&err))),
         }
