@@ -40,7 +40,7 @@ impl Endpoint {
         };
         let decoded = percent_decode(rest)?;
         let key = StateKey::parse(&decoded).map_err(ApiError::BadKey)?;
-        crate::history::check_server_key(&key)?;
+        statelock_state::history::check_server_key(&key)?;
         Ok(Endpoint { key, action })
     }
 }

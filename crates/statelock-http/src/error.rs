@@ -202,6 +202,12 @@ fn header_value(text: &str) -> Option<HeaderValue> {
     HeaderValue::from_bytes(cleaned.as_bytes()).ok()
 }
 
+impl From<statelock_state::history::ServerKeyError> for ApiError {
+    fn from(e: statelock_state::history::ServerKeyError) -> ApiError {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         ApiError::Store(e)

@@ -39,9 +39,7 @@ mod duration;
 mod endpoint;
 mod error;
 mod fence;
-mod guard;
 mod health;
-mod history;
 mod lock;
 mod lock_policy;
 mod lock_wait;
@@ -57,14 +55,3 @@ pub use app::{
 pub use duration::parse_duration;
 pub use lock_policy::{DEFAULT_LOCK_POLL_INTERVAL, LockPolicy, MAX_LOCK_WAIT, parse_lock_wait};
 pub use routes::router;
-
-/// The server's history as stored, for tools that use a store directly (`statelock state
-/// history`, `state rollback`): the layout, version IDs and metadata, the read side and the
-/// state write that records a version, so no one duplicates them.
-pub mod server_history {
-    pub use crate::history::write_state;
-    pub use crate::history::{Author, Kind, VersionId, VersionMeta, body, list, md5_hex};
-    pub use crate::history::{
-        BODY_SUFFIX, HISTORY_PREFIX, META_SUFFIX, RESERVED_PREFIX, state_prefix,
-    };
-}

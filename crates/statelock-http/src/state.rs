@@ -11,17 +11,20 @@ use axum::body::Body;
 use axum::extract::Query;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use serde::Deserialize;
 use statelock_core::StateKey;
-use statelock_store::{DeleteMode, ObjectStoreExt, PutMode, StoreError, Version};
+use statelock_store::{
+    DeleteMode, ObjectMeta, ObjectStoreExt, PutMode, PutOptions, StoreError, StoreResult, Version,
+};
 
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::body::read_limited;
 use crate::error::ApiError;
 use crate::fence;
-use crate::guard::{self, StateHeader};
-use crate::history::{self, Author, Kind};
+use statelock_state::guard::{self, StateHeader};
+use statelock_state::history::{self, Author, Kind};
 
 /// The query of a write or delete: Terraform adds `?ID=<lock id>` while it holds the lock.
 #[derive(Deserialize)]
@@ -96,7 +99,7 @@ pub async fn write(
     let event = AuditEvent::new(AuditAction::Write, Some(key))
         .lock_id(id.clone().unwrap_or_default())
         .states(before.as_deref(), Some(&bytes));
-    match history::put_state(app, key, bytes, mode, author).await {
+    match put_state(app, key, bytes, mode, author).await {
         Ok(_) => {
             tracing::info!(%key, serial = ?header.serial, lineage = ?header.lineage, id = ?id, "state written");
             app.metrics().state_written(size);
@@ -132,7 +135,7 @@ pub async fn delete(
     let event = AuditEvent::new(AuditAction::Delete, Some(key))
         .lock_id(id.clone().unwrap_or_default())
         .states(Some(&found.body), None);
-    history::record_snapshot(app, key, found.body, author).await?;
+    history::record_snapshot(app.store(), key, found.body, author).await?;
     match app
         .store()
         .delete(key.as_str(), DeleteMode::IfVersion(version))
@@ -150,6 +153,30 @@ pub async fn delete(
         ))),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Writes `bytes` as the state at `key` in `mode` through the history (the version is
+/// recorded first), then tells the secondary lock: in dual-lock mode, clients still on
+/// `dynamodb_table` check the state's `-md5` digest.
+pub(crate) async fn put_state(
+    app: &AppState,
+    key: &StateKey,
+    bytes: Bytes,
+    mode: PutMode,
+    author: Author,
+) -> StoreResult<ObjectMeta> {
+    let retention = app.config().history_retention;
+    let written = history::write_state(
+        app.store(),
+        retention,
+        key,
+        bytes.clone(),
+        PutOptions::json(mode),
+        author,
+    )
+    .await?;
+    app.locks().state_written(key, &bytes).await;
+    Ok(written)
 }
 
 async fn head_version(app: &AppState, key: &StateKey) -> Result<Option<Version>, ApiError> {

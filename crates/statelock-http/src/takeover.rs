@@ -37,7 +37,7 @@ use statelock_store::{ObjectMeta, PutMode, PutOptions, StoreError, Version};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::{self, Permission};
-use crate::history::{self, Author, Kind};
+use statelock_state::history::{self, Author, Kind};
 
 /// Tries to take `key`'s lock for `info`; with a TTL configured, a lock held by someone else
 /// and idle for longer than the TTL is taken over. Returns the record now stored.
@@ -131,7 +131,7 @@ async fn record_in_history(app: &AppState, key: &StateKey, old: &LockInfo, new: 
         who: format!("{} (took over lock {} of {})", new.who, old.id, old.who),
         lock_id: Some(new.id.clone()),
     };
-    if let Err(e) = history::record_snapshot(app, key, state, author).await {
+    if let Err(e) = history::record_snapshot(app.store(), key, state, author).await {
         tracing::warn!(%key, error = %e, "cannot record the lock takeover in the history");
     }
 }

@@ -24,7 +24,7 @@ use crate::app::AppState;
 use crate::auth::{self, Permission};
 use crate::endpoint::percent_decode;
 use crate::error::ApiError;
-use crate::history::{VersionId, check_server_key};
+use statelock_state::history::{VersionId, check_server_key};
 
 /// Every API path starts with this.
 pub const API_PREFIX: &str = "/v1/api/";

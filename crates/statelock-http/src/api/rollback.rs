@@ -16,7 +16,7 @@ use statelock_store::{ObjectStoreExt, PutMode, StoreError};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::error::ApiError;
-use crate::history::{self, Author, Kind};
+use statelock_state::history::{self, Author, Kind};
 
 /// The lock record's `Operation` while a rollback runs.
 pub const OPERATION: &str = "statelock-rollback";
@@ -90,7 +90,7 @@ async fn copy_forward(
         lock_id: Some(lock_id.to_owned()),
     };
     let serial = plan.serial;
-    match history::put_state(app, key, Bytes::from(plan.body), mode, author).await {
+    match crate::state::put_state(app, key, Bytes::from(plan.body), mode, author).await {
         Ok(_) => {
             tracing::warn!(%key, to = %id, serial, "state rolled back");
             audit::record(app, event).await;

@@ -11,7 +11,7 @@ use statelock_store::ObjectStoreExt;
 use crate::app::AppState;
 use crate::auth::{self, Permission};
 use crate::error::ApiError;
-use crate::history::check_server_key;
+use statelock_state::history::check_server_key;
 
 #[derive(Serialize)]
 struct StateEntry {

@@ -10,7 +10,7 @@ use statelock_store::ObjectStoreExt;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::history::{self, VersionId};
+use statelock_state::history::{self, VersionId};
 
 /// `GET .../versions`: newest first. An empty list (not 404) for a state with no history, since
 /// history survives the state's deletion and may also predate it.

@@ -22,8 +22,8 @@ use serde::Serialize;
 use statelock_core::{StateKey, Timestamp};
 
 use crate::app::AppState;
-use crate::guard::StateHeader;
-use crate::history::md5_hex;
+use statelock_state::StateHeader;
+use statelock_state::history::md5_hex;
 
 pub use sink::AuditLog;
 pub use store::AUDIT_PREFIX;

@@ -73,7 +73,7 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         };
         eprintln!(
             "state {key} has no history: {why}, and there is no server history under {}",
-            statelock_http::server_history::state_prefix(&key)
+            statelock_state::history::state_prefix(&key)
         );
         return Ok(nothing_or_refused());
     }

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use clap::Args;
 use serde::Serialize;
 use statelock_core::{LOCK_SUFFIX, StateKey, Timestamp};
-use statelock_http::server_history::RESERVED_PREFIX;
 use statelock_lock::{LockClient, LockState};
+use statelock_state::history::RESERVED_PREFIX;
 use statelock_store::{ObjectMeta, ObjectStoreExt};
 
 use crate::commands::nothing_or_refused;

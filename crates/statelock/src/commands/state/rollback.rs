@@ -17,8 +17,8 @@ use statelock_core::state::{
     RollbackError, RollbackPlan, StateDiff, diff, lineage_text, plan_rollback,
 };
 use statelock_core::{LockInfo, StateKey};
-use statelock_http::server_history::{self, Author, Kind, md5_hex};
 use statelock_lock::{HeldLock, LockClient, LockError, LockState, user_at_host};
+use statelock_state::history::{self, Author, Kind, md5_hex};
 use statelock_store::{GetResult, ObjectStore, ObjectStoreExt, PutMode, PutOptions, StoreError};
 
 use super::KeyArgs;
@@ -293,7 +293,7 @@ async fn locked(
             lock_id: Some(lock.info.id.clone()),
         };
         // Retention 0: pruning is left to the server's next write, with its own setting.
-        server_history::write_state(store, 0, key, body.clone(), options, author).await
+        history::write_state(store, 0, key, body.clone(), options, author).await
     } else {
         store.put(key.as_str(), body.clone(), options).await
     };
@@ -340,7 +340,7 @@ async fn server_serves(
     if matches!(args.target.store.url()?, StoreUrl::File(_)) {
         return Ok(true);
     }
-    let page = store.list(&server_history::state_prefix(key), None).await?;
+    let page = store.list(&history::state_prefix(key), None).await?;
     Ok(!page.objects.is_empty())
 }
 
@@ -796,7 +796,7 @@ mod tests {
         let code = rollback(store.clone(), "b".into(), &forced).await.unwrap();
         assert_eq!(code, ExitCode::SUCCESS);
         let key = StateKey::parse(KEY).unwrap();
-        let recorded = server_history::list(&*store, &key).await.unwrap();
+        let recorded = history::list(&*store, &key).await.unwrap();
         assert_eq!(recorded.len(), 1, "{recorded:?}");
         assert_eq!(
             (recorded[0].kind, recorded[0].serial),

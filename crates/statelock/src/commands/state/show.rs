@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use statelock_core::state::StateSummary;
-use statelock_http::server_history::md5_hex;
+use statelock_state::history::md5_hex;
 
 use super::KeyArgs;
 use super::versions::{self, CURRENT, Fetched};

@@ -3,7 +3,7 @@
 //! - `s3-version`: the store's object versions of the state key ([`ObjectStore::list_versions`]),
 //!   named by the S3 version ID. Their serial and lineage are read from each body.
 //! - `server-history`: versions `statelock serve` recorded under `.statelock/history/<key>/`,
-//!   read with the server's own code ([`server_history`]), named by the history ID.
+//!   read with the server's own code (`statelock_state::history`), named by the history ID.
 //!
 //! History IDs have a fixed shape ([`VersionId::parse`]) that S3 version IDs never have, so an
 //! ID alone says which source to read.
@@ -16,7 +16,7 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use statelock_core::state::StateHeader;
 use statelock_core::{StateKey, Timestamp};
-use statelock_http::server_history::{self, VersionId, md5_hex};
+use statelock_state::history::{self, VersionId, md5_hex};
 use statelock_store::{ObjectStore, ObjectStoreExt, ObjectVersion, StoreError};
 
 /// The ID that names the state as it is now.
@@ -95,7 +95,7 @@ pub async fn history(
             return Err(e).with_context(|| format!("cannot list the object versions of {key}"));
         }
     };
-    let recorded = server_history::list(store, key)
+    let recorded = history::list(store, key)
         .await
         .with_context(|| format!("cannot read the server history of {key}"))?;
     total += recorded.len();
@@ -128,7 +128,7 @@ fn instant(time: Option<&str>) -> (i64, u32) {
         .map_or((i64::MIN, 0), |t| (t.unix_secs(), t.subsec_nanos()))
 }
 
-fn kind_name(kind: server_history::Kind) -> String {
+fn kind_name(kind: history::Kind) -> String {
     serde_json::to_value(kind)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -247,9 +247,7 @@ pub async fn fetch(
             .ok_or_else(|| FetchError::NoState { key: key.clone() })?;
         (Source::Current, got.body)
     } else if let Some(version) = VersionId::parse(id) {
-        let body = server_history::body(store, key, &version)
-            .await
-            .map_err(failed)?;
+        let body = history::body(store, key, &version).await.map_err(failed)?;
         (Source::ServerHistory, body.ok_or_else(missing)?)
     } else {
         match store.get_version(key.as_str(), id).await {

@@ -8,7 +8,10 @@
 
 use statelock_core::{StateKey, Timestamp};
 
-use crate::error::ApiError;
+/// Why the server cannot keep a state at a key; the message is worded for the client.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid state key: {0}")]
+pub struct ServerKeyError(String);
 
 /// Every key under this prefix belongs to statelock; none of them may be a state.
 pub const RESERVED_PREFIX: &str = ".statelock/";
@@ -38,16 +41,16 @@ pub const MAX_SERVER_KEY_SEGMENT_LEN: usize = 253 - statelock_core::LOCK_SUFFIX.
 /// can overwrite history through the Terraform endpoint, and no history object can ever be
 /// mistaken for a state), and keys too long for their lock or history objects, which would
 /// otherwise be accepted by one request and refused by the next.
-pub fn check_server_key(key: &StateKey) -> Result<(), ApiError> {
+pub fn check_server_key(key: &StateKey) -> Result<(), ServerKeyError> {
     let key = key.as_str();
     if key.starts_with(RESERVED_PREFIX) || key == ".statelock" {
-        return Err(ApiError::BadRequest(format!(
-            "invalid state key: keys under {RESERVED_PREFIX} are reserved for statelock's state history"
+        return Err(ServerKeyError(format!(
+            "keys under {RESERVED_PREFIX} are reserved for statelock's state history"
         )));
     }
     if key.len() > MAX_SERVER_KEY_LEN {
-        return Err(ApiError::BadRequest(format!(
-            "invalid state key: it is {} bytes; at most {MAX_SERVER_KEY_LEN} are accepted, so that \
+        return Err(ServerKeyError(format!(
+            "it is {} bytes; at most {MAX_SERVER_KEY_LEN} are accepted, so that \
              its history objects stay within S3's 1024-byte key limit",
             key.len()
         )));
@@ -56,8 +59,8 @@ pub fn check_server_key(key: &StateKey) -> Result<(), ApiError> {
         .split('/')
         .any(|segment| segment.len() > MAX_SERVER_KEY_SEGMENT_LEN)
     {
-        return Err(ApiError::BadRequest(format!(
-            "invalid state key: a path segment is longer than {MAX_SERVER_KEY_SEGMENT_LEN} bytes, \
+        return Err(ServerKeyError(format!(
+            "a path segment is longer than {MAX_SERVER_KEY_SEGMENT_LEN} bytes, \
              which leaves no room for the lock object's .tflock suffix"
         )));
     }

@@ -41,11 +41,9 @@ use statelock_store::{
     DeleteMode, ObjectMeta, ObjectStore, PutMode, PutOptions, StoreError, StoreResult,
 };
 
-use crate::app::AppState;
-
 pub use layout::{
-    BODY_SUFFIX, HISTORY_PREFIX, META_SUFFIX, RESERVED_PREFIX, VersionId, check_server_key,
-    state_prefix,
+    BODY_SUFFIX, HISTORY_PREFIX, MAX_SERVER_KEY_LEN, MAX_SERVER_KEY_SEGMENT_LEN, META_SUFFIX,
+    RESERVED_PREFIX, ServerKeyError, VersionId, check_server_key, state_prefix,
 };
 pub use meta::{Kind, VersionMeta, md5_hex};
 pub use read::{body, list};
@@ -77,26 +75,9 @@ impl Author {
     }
 }
 
-/// Writes `bytes` as the state at `key` in `mode`, recording the version first (see the module
-/// doc for the order and why). Errors are those of the failing put, history or state.
-pub async fn put_state(
-    app: &AppState,
-    key: &StateKey,
-    bytes: Bytes,
-    mode: PutMode,
-    author: Author,
-) -> StoreResult<ObjectMeta> {
-    let retention = app.config().history_retention;
-    let options = PutOptions::json(mode);
-    let written = write_state(app.store(), retention, key, bytes.clone(), options, author).await?;
-    // Dual-lock mode: clients still on `dynamodb_table` check the state's `-md5` digest.
-    app.locks().state_written(key, &bytes).await;
-    Ok(written)
-}
-
-/// [`put_state`] on any store, for tools that write a state a server also serves (`statelock
-/// state rollback`): the state is put with `options`, and the newest `retention` versions
-/// kept (0: all, leaving pruning to the server's next write).
+/// Writes `bytes` as the state at `key` with `options`, recording the version first (see the
+/// module doc for the order and why), then keeps the newest `retention` versions (0: all).
+/// Errors are those of the failing put, history or state.
 pub async fn write_state(
     store: &dyn ObjectStore,
     retention: usize,
@@ -146,14 +127,14 @@ pub async fn write_state(
 /// Records `bytes`, the state `key` had, as a version of `kind` without changing the state:
 /// before a delete, or when a lock is taken over.
 pub async fn record_snapshot(
-    app: &AppState,
+    store: &dyn ObjectStore,
     key: &StateKey,
     bytes: Bytes,
     author: Author,
 ) -> StoreResult<VersionId> {
-    let listed = scan(app.store(), key).await.ok().map(|(l, _)| l);
+    let listed = scan(store, key).await.ok().map(|(l, _)| l);
     let (id, meta) = new_version(listed.as_deref(), &bytes, author);
-    record(app.store(), key, &id, &meta, bytes).await?;
+    record(store, key, &id, &meta, bytes).await?;
     Ok(id)
 }
 

@@ -1,0 +1,15 @@
+//! The state rules that every statelock front (the `http` backend, the operator CLI, and the
+//! S3 front and web UI to come) applies the same way, over the storage port and with no I/O
+//! of their own beyond it:
+//!
+//! - [`history`]: every accepted state write kept as a version under `.statelock/history/`,
+//!   recorded *before* the state it records replaces the old one, with retention; the read
+//!   side (listing, metadata, bodies) that `statelock state history` uses on a bare bucket.
+//! - [`guard`]: the stale-write guard (spec §5.2), which refuses an older or unrelated state.
+//!
+//! Knows nothing about HTTP, the command line or how a request is authorised.
+
+pub mod guard;
+pub mod history;
+
+pub use guard::StateHeader;
