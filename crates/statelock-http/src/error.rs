@@ -8,7 +8,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use statelock_core::{KeyError, LockInfo, StateKey};
-use statelock_lock::LockError;
+use statelock_lock::{FenceError, LockError};
 use statelock_store::StoreError;
 
 use crate::auth::Permission;
@@ -205,6 +205,22 @@ fn header_value(text: &str) -> Option<HeaderValue> {
 impl From<statelock_state::history::ServerKeyError> for ApiError {
     fn from(e: statelock_state::history::ServerKeyError) -> ApiError {
         ApiError::BadRequest(e.to_string())
+    }
+}
+
+impl From<FenceError> for ApiError {
+    fn from(e: FenceError) -> ApiError {
+        let message = e.to_string();
+        match e {
+            FenceError::NotLocked { .. } => ApiError::conflict(message),
+            FenceError::OtherHolder { holder, .. } => ApiError::Conflict {
+                message,
+                holder: Some(holder),
+            },
+            FenceError::LockedWithoutId { holder, .. } => ApiError::Locked { message, holder },
+            FenceError::Unreadable { .. } => ApiError::LockedUnreadable(message),
+            FenceError::Lock(e) => e.into(),
+        }
     }
 }
 

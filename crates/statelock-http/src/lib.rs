@@ -38,7 +38,6 @@ mod body;
 mod duration;
 mod endpoint;
 mod error;
-mod fence;
 mod health;
 mod lock;
 mod lock_policy;

@@ -87,6 +87,7 @@ pub async fn unlock(
     }
     let outcome = match &record {
         None => app.locks().break_lock(key, None).await.map(|broken| {
+            app.metrics().lock_deleted(&broken.method);
             let id = broken.info.map(|i| i.id).unwrap_or_default();
             tracing::warn!(%key, %id, "force-unlock (empty UNLOCK body): lock removed");
             (AuditAction::ForceUnlock, id)
@@ -94,8 +95,8 @@ pub async fn unlock(
         Some(info) => app.locks().release(key, &info.id).await.map(|released| {
             if let DeleteMethod::Plain { reason } = &released.method {
                 tracing::warn!(%key, %reason, "lock released by read, compare and plain delete");
-                app.metrics().release_fell_back();
             }
+            app.metrics().lock_deleted(&released.method);
             let id = released.info.id;
             if info.is_id_only() {
                 tracing::warn!(%key, %id, "force-unlock (ID-only UNLOCK body): lock removed");

@@ -22,7 +22,6 @@ use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::body::read_limited;
 use crate::error::ApiError;
-use crate::fence;
 use statelock_state::guard::{self, StateHeader};
 use statelock_state::history::{self, Author, Kind};
 
@@ -69,7 +68,7 @@ pub async fn write(
     .await?;
     let header = StateHeader::parse(&bytes)
         .map_err(|e| ApiError::BadRequest(format!("the body is not a state document: {e}")))?;
-    let holder = fence::check(app.locks(), key, id.as_deref()).await?;
+    let holder = app.locks().fence(key, id.as_deref()).await?;
     // Without the guard nothing reads the old state, so its serial is not audited.
     let mut before = None;
     let current = if config.stale_write_guard {
@@ -124,7 +123,7 @@ pub async fn delete(
     client: Option<SocketAddr>,
 ) -> Result<Response, ApiError> {
     let id = lock_id(uri)?;
-    let holder = fence::check(app.locks(), key, id.as_deref()).await?;
+    let holder = app.locks().fence(key, id.as_deref()).await?;
     let found = app
         .store()
         .get_if_exists(key.as_str())

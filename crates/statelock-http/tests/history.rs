@@ -8,7 +8,8 @@
 //!   write and leaves the state alone
 //! - diff: resources by address (modules, data sources, index keys), outputs, sensitive values,
 //!   encrypted states
-//! - rollback: round trip under the lock, 423 while someone else holds it, lineage check
+//! - rollback: round trip under the lock, 423 while someone else holds it, "no changes" for a
+//!   version with the current content, lineage check
 //! - keys and listing: the history prefix refused as a state key, states listed with lock holder
 
 mod common;
@@ -540,6 +541,37 @@ async fn rollback_while_someone_else_holds_the_lock_is_423_with_the_holder() {
     assert_eq!((holder.id.as_str(), holder.who.as_str()), (ID_B, "bob@ci"));
     assert_eq!(api.stored().await.unwrap(), state(LINEAGE, 2, 2).as_bytes());
     assert_eq!(api.versions().await.len(), 2);
+}
+
+#[tokio::test]
+async fn rollback_to_a_version_with_the_current_content_writes_nothing() {
+    let api = Api::memory(100);
+    api.write(&state(LINEAGE, 1, 1)).await;
+    api.write(&state(LINEAGE, 2, 2)).await;
+    // Same outputs and resources as the current state: only serial (and nothing else) differs.
+    api.write(&state(LINEAGE, 3, 1)).await;
+    let first = api.versions().await[2]["id"].as_str().unwrap().to_owned();
+    let before = api.stored().await.unwrap();
+    let r = api
+        .call("POST", &format!("{API}/rollback?to={first}"), "")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["no_changes"], true, "{}", r.text());
+    assert_eq!(api.stored().await.unwrap(), before);
+    assert_eq!(api.versions().await.len(), 3, "no version recorded");
+    assert!(
+        api.store
+            .get_if_exists(&format!("{KEY}.tflock"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // force=true writes the copy anyway.
+    let r = api
+        .call("POST", &format!("{API}/rollback?to={first}&force=true"), "")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["serial"], 4);
 }
 
 #[tokio::test]

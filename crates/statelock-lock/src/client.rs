@@ -24,6 +24,7 @@ use statelock_store::{
 };
 
 use crate::error::LockError;
+use crate::fence::FenceError;
 use crate::secondary::{SecondaryError, SecondaryLock};
 
 /// How many times an acquire re-tries after the lock vanished under it or a request failed
@@ -359,6 +360,37 @@ impl LockClient {
             info: held.info,
             method,
         })
+    }
+
+    /// Whether a state write under `id` (or under no lock) may proceed on `key` now (see
+    /// [`crate::fence`]); returns the holder's record when the write is made under the lock,
+    /// so callers need not read it again.
+    pub async fn fence(
+        &self,
+        key: &StateKey,
+        id: Option<&str>,
+    ) -> Result<Option<LockInfo>, FenceError> {
+        match (self.inspect(key).await?, id) {
+            (None, None) => Ok(None),
+            (None, Some(id)) => Err(FenceError::NotLocked {
+                key: key.clone(),
+                id: id.to_owned(),
+            }),
+            (Some(LockState::Held(held)), Some(id)) if held.info.id == id => Ok(Some(held.info)),
+            (Some(LockState::Held(held)), Some(id)) => Err(FenceError::OtherHolder {
+                key: key.clone(),
+                id: id.to_owned(),
+                holder: Box::new(held.info),
+            }),
+            (Some(LockState::Held(held)), None) => Err(FenceError::LockedWithoutId {
+                key: key.clone(),
+                holder: Box::new(held.info),
+            }),
+            (Some(LockState::Unreadable { reason, .. }), _) => Err(FenceError::Unreadable {
+                key: key.clone(),
+                reason,
+            }),
+        }
     }
 
     /// Removes whatever lock object is at `key`, readable or not, as long as it is still the

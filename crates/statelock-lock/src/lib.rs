@@ -13,6 +13,7 @@
 
 mod client;
 mod error;
+pub mod fence;
 mod secondary;
 mod who;
 
@@ -20,5 +21,6 @@ pub use client::{
     Acquired, Broken, DeleteMethod, HeldLock, ListedLock, LockClient, LockState, Released,
 };
 pub use error::LockError;
+pub use fence::FenceError;
 pub use secondary::{SecondaryError, SecondaryLock};
 pub use who::{hostname, user_at_host};

@@ -32,6 +32,10 @@ pub struct Profile {
     pub large_object_bytes: usize,
     /// Objects written for the listing check; the store's page size must be smaller.
     pub list_objects: usize,
+    /// Compare-and-swaps that may fail under contention with an answer that is neither
+    /// success nor refusal (Ceph RGW's 500s), each then retried; 0 for stores that must
+    /// answer every swap cleanly.
+    pub failed_swaps_allowed: usize,
 }
 
 impl Profile {
@@ -43,6 +47,7 @@ impl Profile {
         cas_increments: 10,
         large_object_bytes: 100 * 1024 * 1024,
         list_objects: 25,
+        failed_swaps_allowed: 0,
     };
 }
 
@@ -436,8 +441,9 @@ pub async fn racing_creators(store: Arc<dyn ObjectStore>, profile: &Profile) {
 /// are: the S3 adapter settles an ambiguous answer by comparing the stored bytes with its own,
 /// which cannot tell two writers' identical bodies apart. A store that answers some swaps
 /// under contention with a failure that is neither success nor refusal (Ceph RGW's 500s) has
-/// them retried: such a swap may have been applied, so its retry may count twice, but an
-/// acknowledged increment must never be lost.
+/// them retried, up to [`Profile::failed_swaps_allowed`] (0 everywhere else): such a swap may
+/// have been applied, so its retry may count twice, but an acknowledged increment must never
+/// be lost.
 pub async fn cas_increments(store: Arc<dyn ObjectStore>, profile: &Profile) {
     let key = "counter";
     let number = |b: &Bytes| -> usize {
@@ -455,6 +461,7 @@ pub async fn cas_increments(store: Arc<dyn ObjectStore>, profile: &Profile) {
     let workers = (0..profile.cas_workers).map(|worker| {
         let store = store.clone();
         let increments = profile.cas_increments;
+        let allowed = profile.failed_swaps_allowed;
         tokio::spawn(async move {
             let (mut conflicts, mut failed) = (0usize, 0usize);
             for i in 0..increments {
@@ -474,7 +481,7 @@ pub async fn cas_increments(store: Arc<dyn ObjectStore>, profile: &Profile) {
                     {
                         Ok(_) => break,
                         Err(StoreError::Precondition { .. }) => conflicts += 1,
-                        Err(StoreError::Other { .. }) if failed < 50 => failed += 1,
+                        Err(StoreError::Other { .. }) if failed < allowed => failed += 1,
                         Err(e) => panic!("unexpected error during CAS: {e}"),
                     }
                 }

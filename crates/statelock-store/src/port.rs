@@ -150,7 +150,9 @@ pub struct ObjectVersion {
 /// of failing obscurely or skipping silently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Capabilities {
-    /// [`DeleteMode::IfVersion`] is honoured.
+    /// [`DeleteMode::IfVersion`] is honoured. An S3 store may turn this false at run time,
+    /// once the server has shown it cannot (a 501, or the probe's ignored condition), so ask
+    /// again before each delete rather than caching it.
     pub conditional_delete: bool,
     /// [`ObjectStore::list_versions`] and [`ObjectStore::get_version`] work.
     pub versions: bool,
@@ -176,10 +178,10 @@ pub enum Observation {
 #[non_exhaustive]
 pub enum Quirk {
     /// A DELETE with `If-Match` answered `501 Not Implemented` (LocalStack): releases read the
-    /// lock, compare its ID and delete it plainly.
+    /// lock, compare its ID, check its version once more and delete it plainly.
     ConditionalDeleteNotImplemented,
     /// A DELETE with a stale `If-Match` removed the object (Ceph RGW 16): releases read,
-    /// compare and delete plainly.
+    /// compare, check the version once more and delete plainly.
     ConditionalDeleteIgnored,
     /// `If-Match` was refused with the quoted ETag the server itself returned and accepted with
     /// it unquoted (Ceph RGW 16): compare-and-swap sends ETags unquoted.

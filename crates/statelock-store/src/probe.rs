@@ -209,23 +209,6 @@ pub async fn probe_conditional_writes(store: &dyn ObjectStore) -> Result<ProbeRe
         needed_by: Need::Lockfile,
     });
 
-    let stale = Version::new("\"00000000000000000000000000000000\"");
-    let swap = store
-        .put(
-            &key,
-            Bytes::from_static(b"stale"),
-            PutOptions::new(PutMode::Update(stale)),
-        )
-        .await;
-    checks.push(ProbeCheck {
-        name: "compare-and-swap (If-Match) with a stale ETag",
-        passed: matches!(swap, Err(StoreError::Precondition { .. })),
-        detail: refusal(
-            &swap,
-            "the store ignores If-Match: two servers writing one state would overwrite each other",
-        ),
-        needed_by: Need::Serve,
-    });
     let current = store.head(&key).await?.version;
     let quirks_before = store.quirks();
     let swap = store
@@ -256,6 +239,27 @@ pub async fn probe_conditional_writes(store: &dyn ObjectStore) -> Result<ProbeRe
         needed_by: Need::Serve,
     });
 
+    // After the swap with the current ETag, so that a store which only takes ETags unquoted
+    // has taught the adapter to send them that way: the stale check must refuse the form
+    // that is really sent from now on, or it proves nothing.
+    let stale = Version::new("\"00000000000000000000000000000000\"");
+    let swap = store
+        .put(
+            &key,
+            Bytes::from_static(b"stale"),
+            PutOptions::new(PutMode::Update(stale)),
+        )
+        .await;
+    checks.push(ProbeCheck {
+        name: "compare-and-swap (If-Match) with a stale ETag",
+        passed: matches!(swap, Err(StoreError::Precondition { .. })),
+        detail: refusal(
+            &swap,
+            "the store ignores If-Match: two servers writing one state would overwrite each other",
+        ),
+        needed_by: Need::Serve,
+    });
+    let quirks_before_delete = store.quirks();
     let changed = store
         .delete(&key, DeleteMode::IfVersion(first.version.clone()))
         .await;
@@ -271,7 +275,25 @@ pub async fn probe_conditional_writes(store: &dyn ObjectStore) -> Result<ProbeRe
             needed_by: Need::Neither,
         }
     } else {
+        let known: Vec<Quirk> = quirks_before_delete
+            .iter()
+            .copied()
+            .filter(|q| {
+                matches!(
+                    q,
+                    Quirk::ConditionalDeleteNotImplemented | Quirk::ConditionalDeleteIgnored
+                )
+            })
+            .collect();
         let detail = match &changed {
+            Err(StoreError::NotImplemented { .. }) if !known.is_empty() => format!(
+                "not sent: this store has already shown that {}",
+                known
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
             Err(StoreError::Precondition { .. }) => {
                 "refused with 412 Precondition Failed, as it must be: lock releases are \
                  conditional"
@@ -283,8 +305,15 @@ pub async fn probe_conditional_writes(store: &dyn ObjectStore) -> Result<ProbeRe
                     "accepted: the object was removed although its ETag differed, so the store ignores If-Match on DELETE; {fallback}"
                 )
             }
-            Err(StoreError::NotImplemented { .. }) => {
+            Err(StoreError::NotImplemented { .. })
+                if store
+                    .quirks()
+                    .contains(&Quirk::ConditionalDeleteNotImplemented) =>
+            {
                 format!("refused as not implemented (501 Not Implemented); {fallback}")
+            }
+            Err(StoreError::NotImplemented { .. }) => {
+                format!("not available: the store is set up without conditional delete; {fallback}")
             }
             Err(e) => format!("failed: {e}"),
         };

@@ -14,9 +14,10 @@ use statelock_store::{
 };
 
 /// A server that accepts `If-None-Match` and `If-Match` and ignores them, as some
-/// S3-compatible servers did before supporting conditional writes.
+/// S3-compatible servers did before supporting conditional writes; with `.1` set it ignores
+/// only `If-Match`, honouring create-if-absent (lockfile locking works, compare-and-swap not).
 #[derive(Debug, Default)]
-struct IgnoresConditions(MemoryStore);
+struct IgnoresConditions(MemoryStore, bool);
 
 #[async_trait]
 impl ObjectStore for IgnoresConditions {
@@ -38,7 +39,9 @@ impl ObjectStore for IgnoresConditions {
         body: Bytes,
         mut options: PutOptions,
     ) -> StoreResult<ObjectMeta> {
-        options.mode = PutMode::Overwrite;
+        if !(self.1 && options.mode == PutMode::Create) {
+            options.mode = PutMode::Overwrite;
+        }
         self.0.put(key, body, options).await
     }
     async fn delete(&self, key: &str, _mode: DeleteMode) -> StoreResult<()> {
@@ -122,6 +125,23 @@ async fn a_store_ignoring_conditions_fails_every_essential_check() {
         ),
         "{}",
         report.lockfile_verdict()
+    );
+}
+
+#[tokio::test]
+async fn a_store_ignoring_only_if_match_is_safe_for_lockfiles_but_not_for_serve() {
+    let store = IgnoresConditions(MemoryStore::new(), true);
+    let report = probe_conditional_writes(&store).await.unwrap();
+    eprint!("{report}");
+    assert!(report.lockfile_is_safe(), "{report}");
+    assert!(!report.serve_can_run(), "{report}");
+    assert!(
+        report.serve_verdict().starts_with(
+            "statelock serve: cannot run, because compare-and-swap (If-Match) with a stale ETag: \
+             accepted, so the store ignores If-Match"
+        ),
+        "{}",
+        report.serve_verdict()
     );
 }
 

@@ -23,6 +23,7 @@ const SEAWEEDFS: Profile = Profile {
     cas_increments: 3,
     large_object_bytes: 100 * 1024 * 1024,
     list_objects: 25,
+    failed_swaps_allowed: 0,
 };
 
 async fn store() -> Arc<dyn ObjectStore> {

@@ -23,7 +23,7 @@ pub fn is_personal(name: &OsStr) -> bool {
     let Some(name) = name.to_str() else {
         return false;
     };
-    // Variable names are case-insensitive to some tools (Terraform reads `tf_log` too).
+    // Lower-case spellings are withheld too: some tools and SDKs accept them.
     let upper = name.to_ascii_uppercase();
     PERSONAL_PREFIXES.iter().any(|p| upper.starts_with(p)) && !KEPT.contains(&upper.as_str())
 }

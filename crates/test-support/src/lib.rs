@@ -1,6 +1,8 @@
 //! Helpers for integration tests that need real peers: S3-compatible servers (moto,
-//! SeaweedFS, and s3rver, which ignores conditional headers) started once per test process on free loopback ports, a boto3 client to set up
-//! and inspect buckets with a real AWS SDK, and the paths of the installed test tools.
+//! SeaweedFS, LocalStack, Ceph RGW, and s3rver, which ignores conditional headers) started
+//! once per test process on free loopback ports, a boto3 client to set up and inspect buckets
+//! with a real AWS SDK, the Terraform releases, child processes isolated from the developer's
+//! environment, and the paths of the installed test tools.
 //!
 //! The tools come from `bash scripts/setup-test-tools.sh` into `<workspace>/.tools` (or
 //! `$STATELOCK_TOOLS`). Servers are tied to the test process's lifetime through a pipe, so they

@@ -1,5 +1,5 @@
-//! S3-compatible servers (moto, SeaweedFS) started once per test process, and a boto3 client
-//! to drive them.
+//! S3-compatible servers (moto, SeaweedFS, s3rver, LocalStack, Ceph RGW) started once per test
+//! process, and a boto3 client to drive them.
 //!
 //! Each server runs under a small keeper shell whose stdin is a pipe from this process. The
 //! pipe's write end lives in a static, so it closes only when the test process exits, however
@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use crate::env::isolated;
 use crate::tools::{free_ports, python_bin, tool};
 
-/// Access key the servers accept (neither checks it) and clients sign with.
+/// Access key the servers accept (Ceph RGW's test user has it; moto, SeaweedFS and LocalStack
+/// check none) and clients sign with.
 pub const ACCESS_KEY: &str = "AKIAEXAMPLE";
 /// Secret key matching [`ACCESS_KEY`].
 pub const SECRET_KEY: &str = "secret";

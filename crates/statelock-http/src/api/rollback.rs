@@ -43,7 +43,10 @@ pub async fn rollback(
     let outcome = copy_forward(app, key, &id, q.force, &who, &lock_id).await;
     match app.locks().release(key, &lock_id).await {
         // LOCKs queued on this replica get the lock at once, as after any UNLOCK.
-        Ok(_) => app.waiting().wake_head(key),
+        Ok(released) => {
+            app.metrics().lock_deleted(&released.method);
+            app.waiting().wake_head(key);
+        }
         Err(e) => {
             tracing::error!(%key, %lock_id, %e, "rollback: could not release the lock; force-unlock it with this ID");
         }
@@ -76,6 +79,18 @@ async fn copy_forward(
             e @ RollbackError::NotAState { .. } => ApiError::Unprocessable(e.to_string()),
         },
     )?;
+    // As `statelock state rollback`: a version with the current content writes nothing.
+    if plan.same_as_current && !force {
+        tracing::info!(%key, to = %id, "rollback: the version has the current content; nothing written");
+        return Ok(super::json(&serde_json::json!({
+            "key": key.as_str(),
+            "rolled_back_to": id.to_string(),
+            "no_changes": true,
+        })));
+    }
+    // The lock is still ours right before the write (a TTL takeover or a force-unlock may
+    // have happened while the version was read), as every fenced write.
+    app.locks().fence(key, Some(lock_id)).await?;
     let event = AuditEvent::new(AuditAction::Rollback, Some(key))
         .lock_id(lock_id)
         .states(current.as_ref().map(|c| &c.body[..]), Some(&plan.body[..]))

@@ -8,7 +8,7 @@
 //! | `statelock_locks_held`                   | locks taken and not yet released through this server |
 //! | `statelock_lock_conflicts_total`         | LOCKs answered 423 (held by someone else)      |
 //! | `statelock_lock_takeovers_total`         | idle locks taken over (`--lock-ttl`)           |
-//! | `statelock_lock_release_fallbacks_total` | releases by read, compare and plain delete, on a store whose conditional delete is missing or ignored |
+//! | `statelock_lock_release_fallbacks_total` | lock objects removed (UNLOCK, force-unlock, rollback) by read, compare and plain delete, on a store whose conditional delete is missing or ignored |
 //! | `statelock_store_operations_total{op,outcome}` | store calls: `ok`, `not_found`, `conflict`, `error` |
 //! | `statelock_store_operation_duration_seconds{op}` | their latency (histogram)              |
 //! | `statelock_store_errors_total{op}`       | store calls that failed (outcome `error`)      |
@@ -201,8 +201,11 @@ impl Metrics {
         self.lock_takeovers.inc();
     }
 
-    pub fn release_fell_back(&self) {
-        self.release_fallbacks.inc();
+    /// Counts a lock object deleted by the read-compare-delete fallback.
+    pub fn lock_deleted(&self, method: &statelock_lock::DeleteMethod) {
+        if let statelock_lock::DeleteMethod::Plain { .. } = method {
+            self.release_fallbacks.inc();
+        }
     }
 
     pub fn state_written(&self, size: usize) {

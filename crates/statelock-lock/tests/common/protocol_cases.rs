@@ -5,6 +5,7 @@
 //
 // Index:
 // - acquire: exact bytes and keys, conflicts carry the holder, ambiguous replies (opentofu#4405)
+// - fence: only the holder writes
 // - release: ID checks, conditional delete, the lock changing underneath, plain-delete fallback
 // - break_lock and list: unreadable lock objects, prefixes
 
@@ -14,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use statelock_core::{LockInfo, StateKey, Timestamp};
-use statelock_lock::{DeleteMethod, LockClient, LockError, LockState};
+use statelock_lock::{DeleteMethod, FenceError, LockClient, LockError, LockState};
 use statelock_store::{
     Capabilities, DeleteMode, Fault, FaultyStore, GetResult, ListPage, MemoryStore, ObjectMeta,
     ObjectStore, ObjectStoreExt, Op, PutMode, PutOptions, StoreResult,
@@ -252,6 +253,26 @@ async fn lock_released_between_refusal_and_read_back_is_taken_on_retry() {
     assert_eq!(acquired.lock.info.id, "second");
     let stored = LockInfo::decode(&store.get(&k.lock_key()).await.unwrap().body).unwrap();
     assert_eq!(stored.id, "second");
+}
+
+#[tokio::test]
+async fn fencing_lets_only_the_holder_write() {
+    let (_, client) = setup().await;
+    let k = key("fenced/state");
+    assert!(client.fence(&k, None).await.unwrap().is_none(), "no lock, no ID: -lock=false");
+    let err = client.fence(&k, Some("gone")).await.unwrap_err();
+    assert!(matches!(err, FenceError::NotLocked { .. }), "{err}");
+    client.acquire(&k, record("mine", "a@x")).await.unwrap();
+    let holder = client.fence(&k, Some("mine")).await.unwrap().unwrap();
+    assert_eq!((holder.id.as_str(), holder.who.as_str()), ("mine", "a@x"));
+    let err = client.fence(&k, Some("theirs")).await.unwrap_err();
+    assert!(
+        matches!(&err, FenceError::OtherHolder { holder, .. } if holder.id == "mine"),
+        "{err}"
+    );
+    let err = client.fence(&k, None).await.unwrap_err();
+    assert!(matches!(err, FenceError::LockedWithoutId { .. }), "{err}");
+    assert!(err.to_string().contains("locked by a@x under lock ID mine"), "{err}");
 }
 
 #[tokio::test]

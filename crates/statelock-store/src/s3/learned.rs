@@ -17,8 +17,8 @@ pub(super) struct Learned {
 #[derive(Debug, Default)]
 struct State {
     quirks: BTreeSet<Quirk>,
-    /// An unquoted retry was refused too: this server's refusals are real conflicts, so no
-    /// further retry is spent on them.
+    /// A quoted `If-Match` went through, or an unquoted retry was refused too at the same
+    /// version: this server's refusals are real conflicts, so no retry is spent on them.
     quoted_is_right: bool,
 }
 
@@ -68,7 +68,8 @@ impl Learned {
         quoted && !state.quoted_is_right && !state.quirks.contains(&Quirk::IfMatchUnquoted)
     }
 
-    /// The unquoted retry was refused as well: quoting was not the problem on this server.
+    /// Quoting is not a problem on this server: a quoted `If-Match` was accepted, or the
+    /// unquoted retry was refused as well.
     pub(super) fn quoted_if_match_is_right(&self) {
         self.state().quoted_is_right = true;
     }

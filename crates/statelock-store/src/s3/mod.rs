@@ -301,49 +301,12 @@ impl S3Store {
         }
     }
 
-    /// The second try of a compare-and-swap that was refused with the quoted ETag while the
-    /// object is at that very ETag (see [`Learned::may_try_unquoted`]).
-    async fn put_unquoted(
-        &self,
-        key: &str,
-        payload: &Payload,
-        options: &PutOptions,
-        expected: &Version,
-    ) -> StoreResult<ObjectMeta> {
-        let body = &payload.body;
+    /// Whether `key` is at `expected` right now; absence is "no", a failed read an error.
+    async fn at_version(&self, key: &str, expected: &Version) -> StoreResult<bool> {
         match self.head(key).await {
-            Ok(meta) if meta.version == *expected => {}
-            _ => return Err(self.precondition(key, expected)),
-        }
-        let unquoted = expected.as_str().trim_matches('"');
-        let result = self
-            .put_request(&self.full_key(key), payload, options)
-            .if_match(unquoted)
-            .customize()
-            .config_override(send_once())
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                if self.learned.note(Quirk::IfMatchUnquoted) {
-                    tracing::warn!(store = %self.name, key, "{}", Quirk::IfMatchUnquoted);
-                }
-                Ok(ObjectMeta {
-                    key: key.to_owned(),
-                    size: body.len() as u64,
-                    version: self.version("put", key, out.e_tag())?,
-                    last_modified: None,
-                })
-            }
-            Err(e) if is_precondition_failed(&e) || is_not_found(&e) => {
-                self.learned.quoted_if_match_is_right();
-                Err(self.precondition(key, expected))
-            }
-            Err(e) if is_ambiguous(&e) => {
-                let original = self.other("put", key, describe(&e));
-                self.settle_put(key, body, original).await
-            }
-            Err(e) => Err(self.other("put", key, describe(&e))),
+            Ok(meta) => Ok(meta.version == *expected),
+            Err(StoreError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 }
@@ -410,59 +373,91 @@ impl ObjectStore for S3Store {
         let payload = Payload::new(body, options.content_md5);
         let body = &payload.body;
         let conditional = options.mode != PutMode::Overwrite;
-        let result = retry_conflicts(|| {
-            let req = self.put_request(&full, &payload, &options);
-            let req = match &options.mode {
-                PutMode::Overwrite => req,
-                PutMode::Create => req.if_none_match("*"),
-                // The ETag goes back exactly as the server gave it, quotes included, unless
-                // the server has shown that it only takes it unquoted (Ceph RGW 16).
-                PutMode::Update(version) => req.if_match(self.learned.if_match_form(version)),
-            };
-            async move {
-                if conditional {
-                    req.customize().config_override(send_once()).send().await
-                } else {
-                    req.send().await
+        // Set once a compare-and-swap refused with the quoted ETag is sent again unquoted.
+        let mut unquoted = false;
+        loop {
+            let result = retry_conflicts(|| {
+                let req = self.put_request(&full, &payload, &options);
+                let req = match &options.mode {
+                    PutMode::Overwrite => req,
+                    PutMode::Create => req.if_none_match("*"),
+                    // The ETag goes back exactly as the server gave it, quotes included,
+                    // unless the server has shown that it only takes it unquoted (RGW 16).
+                    PutMode::Update(version) if unquoted => {
+                        req.if_match(version.as_str().trim_matches('"'))
+                    }
+                    PutMode::Update(version) => req.if_match(self.learned.if_match_form(version)),
+                };
+                async move {
+                    if conditional {
+                        req.customize().config_override(send_once()).send().await
+                    } else {
+                        req.send().await
+                    }
                 }
-            }
-        })
-        .await;
-        let err = match result {
-            Ok(out) => {
-                return Ok(ObjectMeta {
+            })
+            .await;
+            let err = match result {
+                Ok(out) => {
+                    if let PutMode::Update(version) = &options.mode {
+                        if unquoted {
+                            if self.learned.note(Quirk::IfMatchUnquoted) {
+                                tracing::warn!(store = %self.name, key, "{}", Quirk::IfMatchUnquoted);
+                            }
+                        } else if self.learned.if_match_form(version) == version.as_str() {
+                            // A swap went through with the ETag as the server gave it: this
+                            // server's refusals are real, never the quoting quirk.
+                            self.learned.quoted_if_match_is_right();
+                        }
+                    }
+                    return Ok(ObjectMeta {
+                        key: key.to_owned(),
+                        size: body.len() as u64,
+                        version: self.version("put", key, out.e_tag())?,
+                        last_modified: None,
+                    });
+                }
+                Err(err) => err,
+            };
+            return match &options.mode {
+                PutMode::Create if is_precondition_failed(&err) => Err(StoreError::AlreadyExists {
+                    store: self.name.clone(),
                     key: key.to_owned(),
-                    size: body.len() as u64,
-                    version: self.version("put", key, out.e_tag())?,
-                    last_modified: None,
-                });
-            }
-            Err(err) => err,
-        };
-        match &options.mode {
-            PutMode::Create if is_precondition_failed(&err) => Err(StoreError::AlreadyExists {
-                store: self.name.clone(),
-                key: key.to_owned(),
-            }),
-            // Ceph RGW 16 refuses If-Match with the quoted ETag it returned itself. A refusal
-            // while the object is at exactly that ETag is that quirk: nothing was written,
-            // so the swap is sent once more with the ETag unquoted, and if the server takes
-            // it, unquoted it stays for this store.
-            PutMode::Update(expected)
-                if is_precondition_failed(&err) && self.learned.may_try_unquoted(expected) =>
-            {
-                self.put_unquoted(key, &payload, &options, expected).await
-            }
-            // AWS answers an If-Match put on a missing key with 404 NoSuchKey, SeaweedFS with
-            // 412; for the port both mean "not at the expected version".
-            PutMode::Update(expected) if is_precondition_failed(&err) || is_not_found(&err) => {
-                Err(self.precondition(key, expected))
-            }
-            _ if conditional && is_ambiguous(&err) => {
-                let original = self.other("put", key, describe(&err));
-                self.settle_put(key, body, original).await
-            }
-            _ => Err(self.other("put", key, describe(&err))),
+                }),
+                // Ceph RGW 16 refuses If-Match with the quoted ETag it returned itself. A
+                // refusal while the object is at exactly that ETag is that quirk: nothing was
+                // written, so the swap is sent once more with the ETag unquoted; if the server
+                // takes it, unquoted it stays for this store.
+                PutMode::Update(expected)
+                    if is_precondition_failed(&err)
+                        && !unquoted
+                        && self.learned.may_try_unquoted(expected) =>
+                {
+                    if self.at_version(key, expected).await? {
+                        unquoted = true;
+                        continue;
+                    }
+                    Err(self.precondition(key, expected))
+                }
+                PutMode::Update(expected) if is_precondition_failed(&err) && unquoted => {
+                    // Refused in both forms while still at that ETag: quoting is not what
+                    // this server objects to, so its refusals are not retried again.
+                    if self.at_version(key, expected).await? {
+                        self.learned.quoted_if_match_is_right();
+                    }
+                    Err(self.precondition(key, expected))
+                }
+                // AWS answers an If-Match put on a missing key with 404 NoSuchKey, SeaweedFS
+                // with 412; for the port both mean "not at the expected version".
+                PutMode::Update(expected) if is_precondition_failed(&err) || is_not_found(&err) => {
+                    Err(self.precondition(key, expected))
+                }
+                _ if conditional && is_ambiguous(&err) => {
+                    let original = self.other("put", key, describe(&err));
+                    self.settle_put(key, body, original).await
+                }
+                _ => Err(self.other("put", key, describe(&err))),
+            };
         }
     }
 
@@ -500,7 +495,7 @@ impl ObjectStore for S3Store {
                 .delete_object()
                 .bucket(&self.config.bucket)
                 .key(&full)
-                .if_match(expected.as_str())
+                .if_match(self.learned.if_match_form(&expected))
                 .customize()
                 .config_override(send_once())
                 .send()

@@ -139,7 +139,11 @@ async fn dynamodb(args: DynamodbArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--store must be s3://BUCKET[/PREFIX]: DynamoDB lock items name S3 buckets");
     };
     let bucket = args.store.bucket_name.clone().unwrap_or(bucket);
-    let store = args.store.open().await?;
+    let store = if args.apply {
+        args.store.open_for_changes().await?
+    } else {
+        args.store.open().await?
+    };
     let table = LockTable::connect(
         &DynamoConfig::new(&args.table)
             .endpoint(args.dynamodb_endpoint.clone())

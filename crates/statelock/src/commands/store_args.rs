@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use clap::Args;
 use statelock_store::ObjectStore;
 
@@ -47,19 +46,37 @@ impl StoreArgs {
     }
 
     /// [`StoreArgs::open`], and on an S3 store the conditional-write check first (a few
-    /// requests on a scratch key under `.statelock/probe/`, removed afterwards), so that the
-    /// adapter knows this server's quirks before a command changes anything: a store that
-    /// ignores `If-Match` on DELETE would otherwise be trusted with a conditional delete. The
-    /// quirks found are printed on stderr; an unusable store is an error.
+    /// requests on a scratch key under `.statelock/probe/`, removed afterwards; it needs put
+    /// and delete rights there), so that the adapter knows this server's quirks before a
+    /// command changes anything: a store that ignores `If-Match` on DELETE would otherwise be
+    /// trusted with a conditional delete. Quirks and failed checks are printed on stderr; a
+    /// check that cannot run is a warning, and the command goes on without its findings.
     pub async fn open_for_changes(&self) -> anyhow::Result<Arc<dyn ObjectStore>> {
         let store = self.open().await?;
-        if self.url()?.is_remote() {
-            let report = statelock_store::probe_conditional_writes(&*store)
-                .await
-                .context("the conditional-write check of the store failed")?;
-            for quirk in &report.quirks {
-                eprintln!("statelock: note: {} {quirk}", store.describe());
+        if !self.url()?.is_remote() {
+            return Ok(store);
+        }
+        match statelock_store::probe_conditional_writes(&*store).await {
+            Ok(report) => {
+                for quirk in &report.quirks {
+                    eprintln!("statelock: note: {} {quirk}", store.describe());
+                }
+                for check in report.failures().filter(|c| c.essential()) {
+                    eprintln!(
+                        "statelock: warning: {}: {}: {}",
+                        store.describe(),
+                        check.name,
+                        check.detail
+                    );
+                }
             }
+            Err(e) => eprintln!(
+                "statelock: warning: the conditional-write check of {} could not run ({}); \
+                 going on without it, so a store that ignores If-Match on DELETE would not be \
+                 recognised",
+                store.describe(),
+                statelock_store::error_chain(&e)
+            ),
         }
         Ok(store)
     }

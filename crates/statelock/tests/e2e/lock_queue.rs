@@ -77,16 +77,19 @@ fn apply_while_held(
 ) -> (std::process::Output, Duration, usize) {
     let waits_before = server.log().matches("LOCK waits for the lock").count();
     assert_eq!(server.request("LOCK", key, HOLDER).0, 200);
-    let started = Instant::now();
-    let out = std::thread::scope(|scope| {
-        let apply = scope.spawn(|| w.apply_with(1, flags));
+    let (out, took) = std::thread::scope(|scope| {
+        let apply = scope.spawn(|| {
+            let started = Instant::now();
+            let out = w.apply_with(1, flags);
+            (out, started.elapsed())
+        });
         std::thread::sleep(hold);
         assert!(!apply.is_finished(), "the apply did not wait");
         assert_eq!(server.request("UNLOCK", key, HOLDER).0, 200);
         apply.join().unwrap()
     });
     let waits = server.log().matches("LOCK waits for the lock").count() - waits_before;
-    (out, started.elapsed(), waits)
+    (out, took, waits)
 }
 
 #[test]
@@ -136,7 +139,7 @@ fn server_wait_and_client_lock_timeout_1_15_5() {
 fn sigterm_answers_a_waiting_lock() {
     let mut server = Server::start();
     let key = "held.tfstate";
-    let holder = r#"{"ID":"11111111-2222-3333-4444-555555555555","Operation":"OperationTypeApply","Info":"","Who":"holder@elsewhere","Version":"1.0.3","Created":"2024-01-01T00:00:00Z","Path":""}"#;
+    let holder = HOLDER;
     let waiter = holder
         .replace("11111111", "99999999")
         .replace("holder@", "waiter@");
@@ -179,7 +182,7 @@ fn sigterm_answers_a_waiting_lock() {
 fn a_waiter_that_hangs_up_never_takes_the_lock() {
     let server = Server::start();
     let key = "abandoned.tfstate";
-    let holder = r#"{"ID":"11111111-2222-3333-4444-555555555555","Operation":"OperationTypeApply","Info":"","Who":"holder@elsewhere","Version":"1.0.3","Created":"2024-01-01T00:00:00Z","Path":""}"#;
+    let holder = HOLDER;
     let gone = holder
         .replace("11111111", "99999999")
         .replace("holder@", "gone@");

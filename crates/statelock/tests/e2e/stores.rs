@@ -10,7 +10,8 @@
 //! - `localstack`, `ceph_rgw_unversioned`: the whole round above
 //! - `ceph_rgw_versioned_buckets_are_unsafe_for_lockfile_locking`: the probe says why
 
-use std::process::Output;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 use statelock_test_support::{S3Server, Terraform, ceph_rgw, unique_name};
 
@@ -114,13 +115,14 @@ fn round(server: &'static S3Server, expect: &Expect) {
         "{log}"
     );
     assert!(log.contains(expect.fallback_reason), "{log}");
-    // Three applies, three releases by the fallback, counted for monitoring.
+    // Three applies and a force-unlock: four lock objects removed by the fallback, counted
+    // for monitoring.
     let (status, metrics) = srv.request_path("GET", "/metrics", "");
     assert_eq!(status, 200);
     assert!(
         metrics
             .lines()
-            .any(|l| l == "statelock_lock_release_fallbacks_total 3"),
+            .any(|l| l == "statelock_lock_release_fallbacks_total 4"),
         "{metrics}"
     );
     drop(srv);
@@ -219,14 +221,26 @@ fn ceph_rgw_versioned_buckets_are_unsafe_for_lockfile_locking() {
         report.contains("more than one client can hold a lock at once"),
         "{report}"
     );
-    // serve refuses it, naming the failed checks.
-    let refused = statelock_command()
+    // serve refuses it, naming the failed checks (and is killed if it starts instead).
+    let mut child = statelock_command()
         .args(["serve", "--listen", "127.0.0.1:0", "--s3-path-style"])
         .arg(format!("--store=s3://{bucket}"))
         .arg(format!("--s3-endpoint={}", server.endpoint))
         .envs(server.aws_env())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("serve started on a versioned RGW bucket:\n{}", text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let refused = child.wait_with_output().unwrap();
     let said = text(&refused);
     assert!(!refused.status.success(), "{said}");
     assert!(

@@ -295,7 +295,10 @@ fn client_certificates_are_required_with_tls_client_ca() {
     );
     let refused = w.fails(&["init", "-input=false"]);
     println!("Terraform 1.15.5 without a client certificate printed:\n{refused}");
-    assert!(refused.contains("Failed to get state"), "{refused}");
+    assert!(
+        refused.contains("Failed to get state") && refused.contains("tls: certificate required"),
+        "{refused}"
+    );
     w.env.extend([
         (
             "TF_HTTP_CLIENT_CERTIFICATE_PEM".to_owned(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::Serialize;
 use statelock_dynamodb::{LockTable, TableError, md5_hex};
-use statelock_store::{DeleteMode, ObjectStore, ObjectStoreExt, PutMode, PutOptions, StoreError};
+use statelock_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, StoreError, Version};
 
 use super::survey::{DigestItem, DynamoLock, OrphanReason, Survey};
 
@@ -85,10 +85,11 @@ pub async fn move_lock(
         match table.delete_lock_if(&lock.lock_id, &lock.raw_info).await {
             Ok(()) => Ok(format!("written to {lock_key} (If-None-Match: *), DynamoDB item removed")),
             Err(e @ TableError::Changed { .. }) => {
-                if let Some(version) = created {
-                    let _ = store.delete(&lock_key, DeleteMode::IfVersion(version)).await;
-                }
-                Err(format!("{e}: the holder released or changed it meanwhile; {lock_key} removed again"))
+                let undone = match created {
+                    Some(version) => undo_move(store, &lock.store_key, &version).await,
+                    None => "left in place (an earlier run wrote it)".to_owned(),
+                };
+                Err(format!("{e}: the holder released or changed it meanwhile; {lock_key} {undone}"))
             }
             Err(e) => Err(format!(
                 "{lock_key} written but the DynamoDB item could not be removed: {}; both locks are held now",
@@ -98,6 +99,21 @@ pub async fn move_lock(
     }
     .await;
     Outcome::new(&lock.lock_id, "move lock", result)
+}
+
+/// Removes the `.tflock` a move wrote, if it is still that very object, through the lock
+/// protocol: a store without a working conditional delete (LocalStack, Ceph RGW 16) gets the
+/// checked plain-delete fallback. Says what happened.
+async fn undo_move(store: &Arc<dyn ObjectStore>, state_key: &str, version: &Version) -> String {
+    let Ok(key) = statelock_core::StateKey::parse(state_key) else {
+        return format!("not removed: {state_key:?} is not a state key; remove it by hand");
+    };
+    // The bucket name only goes into records the client creates; breaking needs none.
+    let client = statelock_lock::LockClient::new(store.clone(), "");
+    match client.break_lock(&key, Some(version)).await {
+        Ok(_) => "removed again".to_owned(),
+        Err(e) => format!("NOT removed ({e}); check it with `statelock locks show`"),
+    }
 }
 
 /// Refreshes or deletes one stale or invalid digest.

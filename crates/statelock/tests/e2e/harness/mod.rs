@@ -108,17 +108,21 @@ impl Server {
         let mut child = command.spawn().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        let (scheme, addr) = first
+        let read = stdout.read_line(&mut first);
+        let Some((scheme, addr)) = first
             .trim()
             .strip_prefix("statelock listening on ")
             .and_then(|url| url.split_once("://"))
-            .unwrap_or_else(|| {
-                panic!(
-                    "unexpected first line {first:?}; log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                )
-            });
+            .filter(|_| read.is_ok())
+        else {
+            // Not yet a `Server`, whose drop would stop it: stop it here.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "unexpected first line {first:?} ({read:?}); log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        };
         let (scheme, addr) = (scheme.to_owned(), addr.to_owned());
         Server {
             child,
