@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use statelock_lock::{LockClient, SecondaryLock};
+use statelock_state::{StateRules, StateService};
 use statelock_store::ObjectStore;
 
 use crate::audit::AuditLog;
@@ -75,6 +76,7 @@ pub struct AppState {
 struct Inner {
     store: Arc<dyn ObjectStore>,
     locks: LockClient,
+    states: StateService,
     config: HttpConfig,
     waiting: Waiting,
     metrics: Arc<Metrics>,
@@ -88,10 +90,19 @@ impl AppState {
         let store: Arc<dyn ObjectStore> = Arc::new(MeteredStore::new(store, metrics.clone()));
         let locks = LockClient::new(store.clone(), config.bucket.clone())
             .with_secondary(config.secondary_lock.clone());
+        let states = StateService::new(
+            store.clone(),
+            locks.clone(),
+            StateRules {
+                stale_write_guard: config.stale_write_guard,
+                history_retention: config.history_retention,
+            },
+        );
         AppState {
             inner: Arc::new(Inner {
                 store,
                 locks,
+                states,
                 config,
                 waiting: Waiting::default(),
                 metrics,
@@ -106,6 +117,11 @@ impl AppState {
 
     pub(crate) fn locks(&self) -> &LockClient {
         &self.inner.locks
+    }
+
+    /// The state service every state read, write and delete goes through.
+    pub(crate) fn states(&self) -> &StateService {
+        &self.inner.states
     }
 
     pub(crate) fn config(&self) -> &HttpConfig {

@@ -9,6 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use statelock_core::{KeyError, LockInfo, StateKey};
 use statelock_lock::{FenceError, LockError};
+use statelock_state::StateError;
 use statelock_store::StoreError;
 
 use crate::auth::Permission;
@@ -220,6 +221,18 @@ impl From<FenceError> for ApiError {
             FenceError::LockedWithoutId { holder, .. } => ApiError::Locked { message, holder },
             FenceError::Unreadable { .. } => ApiError::LockedUnreadable(message),
             FenceError::Lock(e) => e.into(),
+        }
+    }
+}
+
+impl From<StateError> for ApiError {
+    fn from(e: StateError) -> ApiError {
+        match e {
+            StateError::NotAState(_) => ApiError::BadRequest(e.to_string()),
+            StateError::Fenced(e) => e.into(),
+            StateError::Stale(_) | StateError::Changed { .. } => ApiError::conflict(e.to_string()),
+            StateError::NoState(key) => ApiError::NoState(key),
+            StateError::Store(e) => e.into(),
         }
     }
 }

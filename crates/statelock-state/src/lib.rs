@@ -6,10 +6,14 @@
 //!   recorded *before* the state it records replaces the old one, with retention; the read
 //!   side (listing, metadata, bodies) that `statelock state history` uses on a bare bucket.
 //! - [`guard`]: the stale-write guard (spec §5.2), which refuses an older or unrelated state.
+//! - [`service`]: [`StateService`], which reads, writes and deletes states with fencing, the
+//!   guard and the history applied once, for every front.
 //!
 //! Knows nothing about HTTP, the command line or how a request is authorised.
 
 pub mod guard;
 pub mod history;
+pub mod service;
 
 pub use guard::StateHeader;
+pub use service::{StateError, StateRules, StateService, Written};

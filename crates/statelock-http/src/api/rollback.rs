@@ -105,7 +105,11 @@ async fn copy_forward(
         lock_id: Some(lock_id.to_owned()),
     };
     let serial = plan.serial;
-    match crate::state::put_state(app, key, Bytes::from(plan.body), mode, author).await {
+    match app
+        .states()
+        .put(key, Bytes::from(plan.body), mode, author)
+        .await
+    {
         Ok(_) => {
             tracing::warn!(%key, to = %id, serial, "state rolled back");
             audit::record(app, event).await;

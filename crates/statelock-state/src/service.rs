@@ -1,0 +1,326 @@
+//! The state service: reading, writing and deleting one state with every rule applied once,
+//! for every front. A write is fenced (only the lock holder writes), passes the stale-write
+//! guard, is recorded in the history and then lands by compare-and-swap on the version read;
+//! a delete is fenced, recorded, and removes only the version read.
+//!
+//! Verbs take plain values (a key, bytes, the lock ID the client sent, who it is) and return
+//! typed errors; the fronts turn those into HTTP statuses, S3 errors or CLI messages, and
+//! record audit events and metrics from the outcomes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use statelock_core::StateKey;
+use statelock_core::state::StateHeader;
+use statelock_lock::{FenceError, LockClient};
+use statelock_store::{
+    DeleteMode, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, StoreError,
+    StoreResult, Version,
+};
+
+use crate::guard;
+use crate::history::{self, Author, Kind};
+
+/// How a store's states are kept: whether the stale-write guard runs, and how many history
+/// versions each state keeps (0: all).
+#[derive(Clone, Debug)]
+pub struct StateRules {
+    pub stale_write_guard: bool,
+    pub history_retention: usize,
+}
+
+/// One store's states under the rules, over the lock protocol of the same store.
+#[derive(Clone, Debug)]
+pub struct StateService {
+    store: Arc<dyn ObjectStore>,
+    locks: LockClient,
+    rules: StateRules,
+}
+
+/// An accepted write.
+#[derive(Debug)]
+pub struct Written {
+    /// The state's document header (serial, lineage).
+    pub header: StateHeader,
+    /// The state it replaced, when the guard read it (for the audit trail).
+    pub before: Option<Bytes>,
+    /// The bytes were identical to the stored state: nothing was stored (the secondary lock's
+    /// digest was refreshed, which heals a digest a failed earlier write left stale).
+    pub unchanged: bool,
+}
+
+/// Why a write or delete was refused; nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The body is not a Terraform/OpenTofu state document.
+    #[error("the body is not a state document: {0}")]
+    NotAState(String),
+    /// The writer does not hold the lock.
+    #[error(transparent)]
+    Fenced(#[from] FenceError),
+    /// The stale-write guard refused it; the message says why.
+    #[error("{0}")]
+    Stale(String),
+    /// There is no state to delete.
+    #[error("state {0} does not exist")]
+    NoState(StateKey),
+    /// Another writer changed the state between the read and the compare-and-swap.
+    #[error(
+        "state {key} was changed by another writer while this {action} was checked; nothing was \
+         changed, read the state again and retry"
+    )]
+    Changed { key: StateKey, action: &'static str },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl StateService {
+    pub fn new(store: Arc<dyn ObjectStore>, locks: LockClient, rules: StateRules) -> StateService {
+        StateService {
+            store,
+            locks,
+            rules,
+        }
+    }
+
+    /// The stored bytes of `key`, or `None` when there is no state.
+    pub async fn read(&self, key: &StateKey) -> StoreResult<Option<Bytes>> {
+        Ok(self
+            .store
+            .get_if_exists(key.as_str())
+            .await?
+            .map(|found| found.body))
+    }
+
+    /// Writes `bytes` as the state at `key` for a client that sent `lock_id` (Terraform's
+    /// `?ID=`), from `client`: fence, guard, history, compare-and-swap.
+    pub async fn write(
+        &self,
+        key: &StateKey,
+        bytes: Bytes,
+        lock_id: Option<&str>,
+        client: Option<SocketAddr>,
+    ) -> Result<Written, StateError> {
+        let header =
+            StateHeader::parse(&bytes).map_err(|e| StateError::NotAState(e.to_string()))?;
+        let holder = self.locks.fence(key, lock_id).await?;
+        // Without the guard nothing reads the old state, so its content is not returned.
+        let mut before = None;
+        let current = if self.rules.stale_write_guard {
+            let found = self.store.get_if_exists(key.as_str()).await?;
+            if let Some(found) = &found {
+                guard::check(&found.body, &bytes, &header).map_err(StateError::Stale)?;
+                if found.body == bytes {
+                    tracing::info!(%key, "write of identical bytes: nothing to store");
+                    self.locks.state_written(key, &bytes).await;
+                    return Ok(Written {
+                        header,
+                        before: Some(found.body.clone()),
+                        unchanged: true,
+                    });
+                }
+            }
+            found.map(|f| {
+                before = Some(f.body);
+                f.meta.version
+            })
+        } else {
+            self.head_version(key).await?
+        };
+        let mode = match current {
+            Some(version) => PutMode::Update(version),
+            None => PutMode::Create,
+        };
+        let author = Author::of_write(Kind::Write, holder.as_ref(), client);
+        match self.put(key, bytes, mode, author).await {
+            Ok(_) => Ok(Written {
+                header,
+                before,
+                unchanged: false,
+            }),
+            Err(StoreError::Precondition { .. } | StoreError::AlreadyExists { .. }) => {
+                Err(StateError::Changed {
+                    key: key.clone(),
+                    action: "write",
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes the state at `key`, fenced like a write; its content is kept in the history
+    /// first, then it is removed only if it is still the version read. Returns that content.
+    pub async fn delete(
+        &self,
+        key: &StateKey,
+        lock_id: Option<&str>,
+        client: Option<SocketAddr>,
+    ) -> Result<Bytes, StateError> {
+        let holder = self.locks.fence(key, lock_id).await?;
+        let found = self
+            .store
+            .get_if_exists(key.as_str())
+            .await?
+            .ok_or_else(|| StateError::NoState(key.clone()))?;
+        let author = Author::of_write(Kind::Delete, holder.as_ref(), client);
+        history::record_snapshot(&*self.store, key, found.body.clone(), author).await?;
+        match self
+            .store
+            .delete(key.as_str(), DeleteMode::IfVersion(found.meta.version))
+            .await
+        {
+            Ok(()) => {
+                self.locks.state_deleted(key).await;
+                Ok(found.body)
+            }
+            Err(StoreError::NotFound { .. }) => Err(StateError::NoState(key.clone())),
+            Err(StoreError::Precondition { .. }) => Err(StateError::Changed {
+                key: key.clone(),
+                action: "delete",
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes `bytes` as the state at `key` in `mode` through the history (the version is
+    /// recorded first), then tells the secondary lock: in dual-lock mode, clients still on
+    /// `dynamodb_table` check the state's `-md5` digest. For writes whose checks the caller
+    /// made itself (a rollback under its own lock).
+    pub async fn put(
+        &self,
+        key: &StateKey,
+        bytes: Bytes,
+        mode: PutMode,
+        author: Author,
+    ) -> StoreResult<ObjectMeta> {
+        let written = history::write_state(
+            &*self.store,
+            self.rules.history_retention,
+            key,
+            bytes.clone(),
+            PutOptions::json(mode),
+            author,
+        )
+        .await?;
+        self.locks.state_written(key, &bytes).await;
+        Ok(written)
+    }
+
+    async fn head_version(&self, key: &StateKey) -> StoreResult<Option<Version>> {
+        match self.store.head(key.as_str()).await {
+            Ok(meta) => Ok(Some(meta.version)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use statelock_core::{LockInfo, Timestamp};
+    use statelock_store::MemoryStore;
+
+    fn service(guard: bool) -> (Arc<dyn ObjectStore>, StateService) {
+        let store: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
+        let locks = LockClient::new(store.clone(), "bucket");
+        let rules = StateRules {
+            stale_write_guard: guard,
+            history_retention: 0,
+        };
+        (store.clone(), StateService::new(store, locks, rules))
+    }
+
+    fn state(serial: u64, n: u64) -> Bytes {
+        Bytes::from(format!(
+            r#"{{"version":4,"serial":{serial},"lineage":"L","outputs":{{"n":{{"value":{n},"type":"number"}}}},"resources":[]}}"#
+        ))
+    }
+
+    fn key() -> StateKey {
+        StateKey::parse("team/app.tfstate").unwrap()
+    }
+
+    fn record(id: &str) -> LockInfo {
+        LockInfo {
+            id: id.to_owned(),
+            operation: "OperationTypeApply".to_owned(),
+            info: String::new(),
+            who: "a@x".to_owned(),
+            version: "1.15.5".to_owned(),
+            created: Timestamp::now(),
+            path: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_is_fenced_guarded_recorded_and_swapped() {
+        let (store, svc) = service(true);
+        let k = key();
+        let first = svc.write(&k, state(1, 1), None, None).await.unwrap();
+        assert!(!first.unchanged && first.before.is_none());
+        let again = svc.write(&k, state(1, 1), None, None).await.unwrap();
+        assert!(again.unchanged, "identical bytes store nothing");
+        let stale = svc.write(&k, state(1, 2), None, None).await.unwrap_err();
+        assert!(matches!(stale, StateError::Stale(_)), "{stale}");
+
+        LockClient::new(store.clone(), "bucket")
+            .acquire(&k, record("holder"))
+            .await
+            .unwrap();
+        let fenced = svc.write(&k, state(2, 2), None, None).await.unwrap_err();
+        assert!(
+            matches!(
+                fenced,
+                StateError::Fenced(FenceError::LockedWithoutId { .. })
+            ),
+            "{fenced}"
+        );
+        let other = svc
+            .write(&k, state(2, 2), Some("other"), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(other, StateError::Fenced(FenceError::OtherHolder { .. })),
+            "{other}"
+        );
+        let written = svc
+            .write(&k, state(2, 2), Some("holder"), None)
+            .await
+            .unwrap();
+        assert_eq!(written.before.as_deref(), Some(&state(1, 1)[..]));
+        assert_eq!(svc.read(&k).await.unwrap(), Some(state(2, 2)));
+
+        let versions = history::list(&*store, &k).await.unwrap();
+        assert_eq!(versions.len(), 2, "one version per stored write");
+        assert_eq!(versions[0].who, "a@x", "the holder's Who is recorded");
+        assert_eq!(versions[0].lock_id.as_deref(), Some("holder"));
+    }
+
+    #[tokio::test]
+    async fn a_delete_keeps_the_content_in_the_history_and_refuses_a_missing_state() {
+        let (store, svc) = service(false);
+        let k = key();
+        svc.write(&k, state(3, 1), None, None).await.unwrap();
+        let deleted = svc.delete(&k, None, None).await.unwrap();
+        assert_eq!(deleted, state(3, 1));
+        assert_eq!(svc.read(&k).await.unwrap(), None);
+        let versions = history::list(&*store, &k).await.unwrap();
+        assert_eq!(versions[0].kind, Kind::Delete, "{versions:?}");
+        let missing = svc.delete(&k, None, None).await.unwrap_err();
+        assert!(matches!(missing, StateError::NoState(_)), "{missing}");
+    }
+
+    #[tokio::test]
+    async fn not_a_state_document_is_refused_before_anything_is_read() {
+        let (store, svc) = service(true);
+        let err = svc
+            .write(&key(), Bytes::from_static(b"[1,2]"), None, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StateError::NotAState(_)), "{err}");
+        assert!(store.list_all("").await.unwrap().is_empty());
+    }
+}
