@@ -260,6 +260,15 @@ impl From<LockError> for ApiError {
                 ),
                 holder: Box::new(holder),
             },
+            // Still held, by the old holder: Terraform sees the usual 423 with its record.
+            LockError::TakeoverWithSecondary { key, place, holder } => ApiError::Locked {
+                message: format!(
+                    "state {key} is locked by {} (lock ID {}); it is idle past --lock-ttl but not \
+                     taken over, because it is also held in {place}",
+                    holder.who, holder.id
+                ),
+                holder: Box::new(holder),
+            },
             // Retryable like any store outage (503): the `.tflock` lock was rolled back.
             LockError::Secondary {
                 key,

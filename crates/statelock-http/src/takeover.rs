@@ -1,38 +1,13 @@
-//! Stuck locks (`--lock-ttl`): one lock attempt that may take over a lock idle for too long.
-//!
-//! # Activity is read from the store, never written for it
-//!
-//! A lock's last activity is the later of the `last_modified` times of its `.tflock` object
-//! (written by the LOCK) and of the state object (rewritten by every accepted write, and a
-//! write needs the lock's ID to pass fencing). Both live in the store, so every replica, and
-//! every direct S3 client that writes through Terraform's `backend "s3"`, sees the same
-//! activity, and recording it costs no extra request. The alternatives were worse: a separate
-//! `<key>.tflock.activity` object costs a write per state write, can disagree with the lock
-//! after a crash, and is unknown to direct S3 clients, whose writes would then not count;
-//! rewriting the `.tflock` object changes either the record bytes (which must stay exactly
-//! Terraform's) or, with identical bytes, nothing an S3 ETag can show.
-//!
-//! Consequences, documented in `--help`: the clock is the store's (S3 `LastModified`, one
-//! second resolution), compared with this server's clock, so the TTL must be well above any
-//! clock skew; and only writes count, so the TTL must exceed the longest gap between state
-//! writes of an operation. Terraform ≥1.5 writes a snapshot about every 20 s during an apply
-//! while the state changes; a single resource that takes an hour to create writes nothing
-//! for an hour. A write of byte-identical state stores nothing and so is no activity.
-//!
-//! # The takeover is a compare-and-swap
-//!
-//! The new record replaces the old with `PutMode::Update(version read)`, so of two takers
-//! that both judged the same lock stale, exactly one write lands (S3 `If-Match` on the ETag;
-//! the records differ by ID, so their ETags differ too). The loser re-reads and reports the
-//! winner as the holder. Fencing compares every write's `?ID=` with the current record, so
-//! the old holder's writes are refused from then on.
-
-use std::time::{Duration, SystemTime};
+//! Stuck locks (`--lock-ttl`) on the `http` front: one lock attempt that may take over a lock
+//! idle for too long, through [`statelock_lock::LockClient::acquire_or_take_over`] (where the
+//! rules live: activity read from the store, a compare-and-swap of the record, no takeover
+//! with a secondary lock). This module decides whether the caller may (admin on the state),
+//! and records a takeover: a warning, the metric, a history version and the audit event.
 
 use bytes::Bytes;
 use statelock_core::{LockInfo, StateKey};
-use statelock_lock::LockError;
-use statelock_store::{ObjectMeta, PutMode, PutOptions, StoreError, Version};
+use statelock_lock::{Acquisition, LockError};
+use statelock_store::StoreError;
 
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
@@ -46,45 +21,25 @@ pub async fn attempt(
     key: &StateKey,
     info: LockInfo,
 ) -> Result<LockInfo, LockError> {
-    let held = match app.locks().acquire(key, info.clone()).await {
-        Ok(acquired) => return Ok(acquired.lock.info),
-        Err(held @ LockError::Held { .. }) => held,
-        Err(e) => return Err(e),
+    let Some(ttl) = app.config().locking.ttl else {
+        return app.locks().acquire(key, info).await.map(|a| a.lock.info);
     };
-    let (
-        Some(ttl),
-        LockError::Held {
-            holder, version, ..
-        },
-    ) = (app.config().locking.ttl, &held)
-    else {
-        return Err(held);
-    };
-    let Some(idle) = idle_for(app, key, version).await? else {
-        return Err(held);
-    };
-    if idle <= ttl {
-        return Err(held);
-    }
-    if !auth::may(Permission::Admin, key) {
-        tracing::info!(%key, idle_secs = idle.as_secs(), "idle lock not taken over: the caller has no admin permission on this state");
-        return Err(held);
-    }
-    let record = app.locks().record_for(key, info.clone());
-    let put = app
-        .store()
-        .put(
-            &key.lock_key(),
-            Bytes::from(record.encode()),
-            PutOptions::json(PutMode::Update(version.clone())),
-        )
-        .await;
-    match put {
-        Ok(_) => {
+    let allowed = auth::may(Permission::Admin, key);
+    match app
+        .locks()
+        .acquire_or_take_over(key, info, ttl, allowed)
+        .await?
+    {
+        Acquisition::Acquired(acquired) => Ok(acquired.lock.info),
+        Acquisition::TookOver {
+            record,
+            previous,
+            idle,
+        } => {
             tracing::warn!(
                 %key,
-                old_id = %holder.id,
-                old_who = %holder.who,
+                old_id = %previous.id,
+                old_who = %previous.who,
                 new_id = %record.id,
                 new_who = %record.who,
                 idle_secs = idle.as_secs(),
@@ -93,24 +48,19 @@ pub async fn attempt(
                  writes under the old lock ID are refused from now on"
             );
             app.metrics().lock_takeover();
-            record_in_history(app, key, holder, &record).await;
+            record_in_history(app, key, &previous, &record).await;
             let event = AuditEvent::new(AuditAction::Takeover, Some(key))
                 .lock_id(&record.id)
                 .reason(format!(
                     "took over lock {} of {}, idle for {}s (--lock-ttl {}s)",
-                    holder.id,
-                    holder.who,
+                    previous.id,
+                    previous.who,
                     idle.as_secs(),
                     ttl.as_secs()
                 ));
             audit::record(app, event).await;
             Ok(record)
         }
-        // Another taker won, or the holder released meanwhile: a plain attempt says which.
-        Err(StoreError::Precondition { .. } | StoreError::NotFound { .. }) => {
-            app.locks().acquire(key, info).await.map(|a| a.lock.info)
-        }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -133,43 +83,5 @@ async fn record_in_history(app: &AppState, key: &StateKey, old: &LockInfo, new: 
     };
     if let Err(e) = history::record_snapshot(app.store(), key, state, author).await {
         tracing::warn!(%key, error = %e, "cannot record the lock takeover in the history");
-    }
-}
-
-/// How long the lock at `version` has been idle; `None` when it cannot be told (the lock
-/// changed since it was read, or the store keeps no modification times), which never counts
-/// as stale.
-async fn idle_for(
-    app: &AppState,
-    key: &StateKey,
-    version: &Version,
-) -> Result<Option<Duration>, StoreError> {
-    let Some(lock) = head(app, &key.lock_key()).await? else {
-        return Ok(None);
-    };
-    if lock.version != *version {
-        return Ok(None);
-    }
-    let state = head(app, key.as_str()).await?;
-    let last = [Some(&lock), state.as_ref()]
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m.last_modified)
-        .max();
-    let Some(last) = last else {
-        tracing::warn!(%key, "the store keeps no modification times, so --lock-ttl cannot judge this lock");
-        return Ok(None);
-    };
-    // A store clock ahead of ours makes the lock look fresh, never stale.
-    Ok(Some(
-        SystemTime::now().duration_since(last).unwrap_or_default(),
-    ))
-}
-
-async fn head(app: &AppState, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
-    match app.store().head(key).await {
-        Ok(meta) => Ok(Some(meta)),
-        Err(StoreError::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e),
     }
 }

@@ -362,6 +362,46 @@ impl LockClient {
         })
     }
 
+    /// Creates `key`'s lock object holding exactly `raw`, a record another lock system holds
+    /// (a DynamoDB lock item's `Info`, moved verbatim), with create-if-absent. Returns the new
+    /// object's version, or `None` when the object already holds exactly these bytes (an
+    /// earlier move that stopped halfway). Another lock there is [`LockError::Held`] (or
+    /// [`LockError::Unreadable`]), and nothing is written.
+    pub async fn adopt(&self, key: &StateKey, raw: Bytes) -> Result<Option<Version>, LockError> {
+        let lock_key = key.lock_key();
+        match self
+            .store
+            .put(&lock_key, raw.clone(), PutOptions::json(PutMode::Create))
+            .await
+        {
+            Ok(meta) => Ok(Some(meta.version)),
+            Err(StoreError::AlreadyExists { .. }) => {
+                let Some(found) = self.store.get_if_exists(&lock_key).await? else {
+                    // Released between the create and the read: nothing to adopt over; the
+                    // caller may try again.
+                    return Err(LockError::Changed { key: key.clone() });
+                };
+                if found.body == raw {
+                    return Ok(None);
+                }
+                Err(match LockInfo::decode(&found.body) {
+                    Ok(holder) => LockError::Held {
+                        key: key.clone(),
+                        holder,
+                        version: found.meta.version,
+                    },
+                    Err(e) => LockError::Unreadable {
+                        key: key.clone(),
+                        raw: found.body,
+                        version: found.meta.version,
+                        reason: e.to_string(),
+                    },
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Whether a state write under `id` (or under no lock) may proceed on `key` now (see
     /// [`crate::fence`]); returns the holder's record when the write is made under the lock,
     /// so callers need not read it again.

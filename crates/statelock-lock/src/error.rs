@@ -61,6 +61,21 @@ pub enum LockError {
         message: String,
     },
 
+    /// The lock is idle past its TTL, but this client also takes a secondary lock, which a
+    /// takeover cannot move: the lock is left with its holder.
+    #[error(
+        "state {key} is locked by {} (lock ID {}) and idle for longer than the TTL, but it is not \
+         taken over: the lock is also held in {place}, which a takeover would leave with the old \
+         holder",
+        holder.who,
+        holder.id
+    )]
+    TakeoverWithSecondary {
+        key: StateKey,
+        place: String,
+        holder: LockInfo,
+    },
+
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -72,6 +87,7 @@ impl LockError {
         match self {
             LockError::Held { holder, .. }
             | LockError::HeldIn { holder, .. }
+            | LockError::TakeoverWithSecondary { holder, .. }
             | LockError::IdMismatch { holder, .. } => Some(holder),
             _ => None,
         }

@@ -15,6 +15,7 @@ mod client;
 mod error;
 pub mod fence;
 mod secondary;
+mod takeover;
 mod who;
 
 pub use client::{
@@ -23,4 +24,5 @@ pub use client::{
 pub use error::LockError;
 pub use fence::FenceError;
 pub use secondary::{SecondaryError, SecondaryLock};
+pub use takeover::Acquisition;
 pub use who::{hostname, user_at_host};

@@ -226,3 +226,42 @@ async fn writes_and_deletes_reach_the_secondary() {
         ["written a/b.tfstate {}", "deleted a/b.tfstate"]
     );
 }
+
+#[tokio::test]
+async fn an_idle_lock_is_never_taken_over_with_a_secondary_lock() {
+    let (store, _fake, client, key) = setup();
+    let held = client.acquire(&key, record("alice@ci")).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // A zero TTL makes any lock stale; a client with a secondary lock still refuses, since
+    // the secondary would stay with alice.
+    let err = client
+        .acquire_or_take_over(&key, record("bob@ci"), std::time::Duration::ZERO, true)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, LockError::TakeoverWithSecondary { holder, place, .. }
+            if holder.id == held.lock.info.id && place == "fake table"),
+        "{err}"
+    );
+    let stored = store.get("a/b.tfstate.tflock").await.unwrap().body;
+    assert_eq!(
+        LockInfo::decode(&stored).unwrap().id,
+        held.lock.info.id,
+        "the lock stays with its holder"
+    );
+
+    // Without a secondary the same call takes the lock over.
+    let plain = LockClient::new(store.clone(), "bucket");
+    let took = plain
+        .acquire_or_take_over(&key, record("bob@ci"), std::time::Duration::ZERO, true)
+        .await
+        .unwrap();
+    let statelock_lock::Acquisition::TookOver {
+        previous, record, ..
+    } = took
+    else {
+        panic!("expected a takeover, got {took:?}");
+    };
+    assert_eq!(previous.id, held.lock.info.id);
+    assert_eq!(record.who, "bob@ci");
+}

@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::Serialize;
+use statelock_core::StateKey;
 use statelock_dynamodb::{LockTable, TableError, md5_hex};
-use statelock_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, StoreError, Version};
+use statelock_lock::{LockClient, LockError};
+use statelock_store::{ObjectStore, ObjectStoreExt, Version};
 
 use super::survey::{DigestItem, DynamoLock, OrphanReason, Survey};
 
@@ -60,25 +62,18 @@ pub async fn move_lock(
             ));
         }
         let lock_key = format!("{}{}", lock.store_key, statelock_core::LOCK_SUFFIX);
-        let body = Bytes::from(lock.raw_info.clone());
-        let created = match store
-            .put(&lock_key, body.clone(), PutOptions::json(PutMode::Create))
-            .await
-        {
-            Ok(meta) => Some(meta.version),
-            Err(StoreError::AlreadyExists { .. }) => {
-                let existing = store.get_if_exists(&lock_key).await.map_err(chain)?;
-                match existing {
-                    // Moved by an earlier run that stopped before deleting the item.
-                    Some(found) if found.body == body => None,
-                    Some(found) => {
-                        return Err(format!(
-                            "not moved: {lock_key} already holds another lock ({}); both locks are held, resolve by hand",
-                            String::from_utf8_lossy(&found.body)
-                        ));
-                    }
-                    None => return Err(format!("not moved: {lock_key} appeared and vanished; run again")),
-                }
+        let key = statelock_core::StateKey::parse(&lock.store_key)
+            .map_err(|e| format!("not moved: {:?} is not a state key: {e}", lock.store_key))?;
+        let client = lock_client(store);
+        let created = match client.adopt(&key, Bytes::from(lock.raw_info.clone())).await {
+            Ok(created) => created,
+            Err(e @ (LockError::Held { .. } | LockError::Unreadable { .. })) => {
+                return Err(format!(
+                    "not moved: {lock_key} already holds another lock ({e}); both locks are held, resolve by hand"
+                ));
+            }
+            Err(LockError::Changed { .. }) => {
+                return Err(format!("not moved: {lock_key} appeared and vanished; run again"));
             }
             Err(e) => return Err(format!("not moved: {}", chain(e))),
         };
@@ -86,7 +81,7 @@ pub async fn move_lock(
             Ok(()) => Ok(format!("written to {lock_key} (If-None-Match: *), DynamoDB item removed")),
             Err(e @ TableError::Changed { .. }) => {
                 let undone = match created {
-                    Some(version) => undo_move(store, &lock.store_key, &version).await,
+                    Some(version) => undo_move(&client, &key, &version).await,
                     None => "left in place (an earlier run wrote it)".to_owned(),
                 };
                 Err(format!("{e}: the holder released or changed it meanwhile; {lock_key} {undone}"))
@@ -101,16 +96,17 @@ pub async fn move_lock(
     Outcome::new(&lock.lock_id, "move lock", result)
 }
 
+/// The lock protocol over `store`: the bucket name only goes into records the client makes,
+/// and a move writes records verbatim, so none is needed.
+fn lock_client(store: &Arc<dyn ObjectStore>) -> LockClient {
+    LockClient::new(store.clone(), "")
+}
+
 /// Removes the `.tflock` a move wrote, if it is still that very object, through the lock
 /// protocol: a store without a working conditional delete (LocalStack, Ceph RGW 16) gets the
 /// checked plain-delete fallback. Says what happened.
-async fn undo_move(store: &Arc<dyn ObjectStore>, state_key: &str, version: &Version) -> String {
-    let Ok(key) = statelock_core::StateKey::parse(state_key) else {
-        return format!("not removed: {state_key:?} is not a state key; remove it by hand");
-    };
-    // The bucket name only goes into records the client creates; breaking needs none.
-    let client = statelock_lock::LockClient::new(store.clone(), "");
-    match client.break_lock(&key, Some(version)).await {
+async fn undo_move(client: &LockClient, key: &StateKey, version: &Version) -> String {
+    match client.break_lock(key, Some(version)).await {
         Ok(_) => "removed again".to_owned(),
         Err(e) => format!("NOT removed ({e}); check it with `statelock locks show`"),
     }

@@ -1,0 +1,168 @@
+//! Stuck locks: taking over a lock that has been idle for longer than a TTL.
+//!
+//! # Activity is read from the store, never written for it
+//!
+//! A lock's last activity is the later of the `last_modified` times of its `.tflock` object
+//! (written by the LOCK) and of the state object (rewritten by every accepted write, and a
+//! write needs the lock's ID to pass fencing). Both live in the store, so every replica, and
+//! every direct S3 client that writes through Terraform's `backend "s3"`, sees the same
+//! activity, and recording it costs no extra request. The alternatives were worse: a separate
+//! `<key>.tflock.activity` object costs a write per state write, can disagree with the lock
+//! after a crash, and is unknown to direct S3 clients, whose writes would then not count;
+//! rewriting the `.tflock` object changes either the record bytes (which must stay exactly
+//! Terraform's) or, with identical bytes, nothing an S3 ETag can show.
+//!
+//! Consequences, documented in `--help`: the clock is the store's (S3 `LastModified`, one
+//! second resolution), compared with this process's clock, so the TTL must be well above any
+//! clock skew; and only writes count, so the TTL must exceed the longest gap between state
+//! writes of an operation.
+//!
+//! # The takeover is a compare-and-swap
+//!
+//! The new record replaces the old with `PutMode::Update(version read)`, so of two takers
+//! that both judged the same lock stale, exactly one write lands (S3 `If-Match` on the ETag;
+//! the records differ by ID, so their ETags differ too). The loser re-reads and reports the
+//! winner as the holder. Fencing compares every write's lock ID with the current record, so
+//! the old holder's writes are refused from then on.
+//!
+//! A client with a secondary lock (dual-lock mode) never takes over: the `.tflock` lock would
+//! change hands while the secondary stayed with the old holder, so both would think they hold
+//! the state. [`LockClient::acquire_or_take_over`] refuses with
+//! [`LockError::TakeoverWithSecondary`] instead.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use statelock_core::{LockInfo, StateKey};
+use statelock_store::{ObjectMeta, PutMode, PutOptions, StoreError, Version};
+
+use crate::client::{Acquired, LockClient};
+use crate::error::LockError;
+
+/// What [`LockClient::acquire_or_take_over`] did.
+#[derive(Debug)]
+pub enum Acquisition {
+    /// The lock was free (or already ours) and is taken.
+    Acquired(Acquired),
+    /// The lock was idle for longer than the TTL and is now ours.
+    TookOver {
+        /// The record now stored.
+        record: LockInfo,
+        /// The holder it replaced.
+        previous: LockInfo,
+        /// How long that lock had been idle.
+        idle: Duration,
+    },
+}
+
+impl Acquisition {
+    /// The record now stored.
+    pub fn record(&self) -> &LockInfo {
+        match self {
+            Acquisition::Acquired(acquired) => &acquired.lock.info,
+            Acquisition::TookOver { record, .. } => record,
+        }
+    }
+}
+
+impl LockClient {
+    /// [`LockClient::acquire`], and when someone else holds the lock and it has been idle
+    /// for longer than `ttl`, a compare-and-swap of their record by ours, if `allowed` (the
+    /// caller may take over locks on this state). A lock whose idleness cannot be told is
+    /// never taken over.
+    pub async fn acquire_or_take_over(
+        &self,
+        key: &StateKey,
+        info: LockInfo,
+        ttl: Duration,
+        allowed: bool,
+    ) -> Result<Acquisition, LockError> {
+        let held = match self.acquire(key, info.clone()).await {
+            Ok(acquired) => return Ok(Acquisition::Acquired(acquired)),
+            Err(held @ LockError::Held { .. }) => held,
+            Err(e) => return Err(e),
+        };
+        let LockError::Held {
+            holder, version, ..
+        } = &held
+        else {
+            unreachable!("matched above")
+        };
+        let Some(idle) = self.idle_for(key, version).await? else {
+            return Err(held);
+        };
+        if idle <= ttl {
+            return Err(held);
+        }
+        if !allowed {
+            tracing::info!(%key, idle_secs = idle.as_secs(), "idle lock not taken over: the caller may not take over locks on this state");
+            return Err(held);
+        }
+        if let Some(secondary) = self.secondary() {
+            return Err(LockError::TakeoverWithSecondary {
+                key: key.clone(),
+                place: secondary.describe(),
+                holder: holder.clone(),
+            });
+        }
+        let record = self.record_for(key, info.clone());
+        let put = self
+            .store()
+            .put(
+                &key.lock_key(),
+                Bytes::from(record.encode()),
+                PutOptions::json(PutMode::Update(version.clone())),
+            )
+            .await;
+        match put {
+            Ok(_) => Ok(Acquisition::TookOver {
+                record,
+                previous: holder.clone(),
+                idle,
+            }),
+            // Another taker won, or the holder released meanwhile: a plain attempt says which.
+            Err(StoreError::Precondition { .. } | StoreError::NotFound { .. }) => {
+                self.acquire(key, info).await.map(Acquisition::Acquired)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// How long the lock at `version` has been idle; `None` when it cannot be told (the lock
+    /// changed since it was read, or the store keeps no modification times), which never
+    /// counts as stale.
+    async fn idle_for(
+        &self,
+        key: &StateKey,
+        version: &Version,
+    ) -> Result<Option<Duration>, StoreError> {
+        let Some(lock) = self.head(&key.lock_key()).await? else {
+            return Ok(None);
+        };
+        if lock.version != *version {
+            return Ok(None);
+        }
+        let state = self.head(key.as_str()).await?;
+        let last = [Some(&lock), state.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.last_modified)
+            .max();
+        let Some(last) = last else {
+            tracing::warn!(%key, "the store keeps no modification times, so a lock TTL cannot judge this lock");
+            return Ok(None);
+        };
+        // A store clock ahead of ours makes the lock look fresh, never stale.
+        Ok(Some(
+            SystemTime::now().duration_since(last).unwrap_or_default(),
+        ))
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        match self.store().head(key).await {
+            Ok(meta) => Ok(Some(meta)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
