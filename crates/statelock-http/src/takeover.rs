@@ -24,7 +24,7 @@ pub async fn attempt(
     let Some(ttl) = app.config().locking.ttl else {
         return app.locks().acquire(key, info).await.map(|a| a.lock.info);
     };
-    let allowed = auth::may(Permission::Admin, key);
+    let allowed = auth::may(app, Permission::Admin, key);
     match app
         .locks()
         .acquire_or_take_over(key, info, ttl, allowed)

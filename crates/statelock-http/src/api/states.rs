@@ -48,7 +48,7 @@ pub async fn list(app: &AppState) -> Result<Response, ApiError> {
         let Ok(key) = StateKey::parse(&object.key) else {
             continue;
         };
-        if check_server_key(&key).is_err() || !auth::may(Permission::Read, &key) {
+        if check_server_key(&key).is_err() || !auth::may(app, Permission::Read, &key) {
             continue;
         }
         let lock = if locked.contains(key.as_str()) {

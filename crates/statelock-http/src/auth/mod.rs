@@ -136,21 +136,28 @@ pub fn current() -> Option<Caller> {
     CALLER.try_with(Clone::clone).ok()
 }
 
-/// Whether the current caller may do `wanted` on `key`.
-pub fn may(wanted: Permission, key: &StateKey) -> bool {
-    current().is_none_or(|c| c.may(wanted, key.as_str()))
+/// Whether the current caller may do `wanted` on `key`. Fails closed: on a server with
+/// principals, code that runs outside a request's caller scope (a spawned task, a router
+/// built without the middleware) may do nothing; without principals everyone may.
+pub fn may(app: &AppState, wanted: Permission, key: &StateKey) -> bool {
+    match current() {
+        Some(caller) => caller.may(wanted, key.as_str()),
+        None => app.config().auth.is_none(),
+    }
 }
 
-/// 403 naming the missing permission unless the current caller has it.
+/// 403 naming the missing permission unless the current caller has it (see [`may`] for a
+/// request with no caller).
 pub fn require(app: &AppState, wanted: Permission, key: &StateKey) -> Result<(), ApiError> {
-    let Some(caller) = current() else {
-        return Ok(());
-    };
-    if caller.may(wanted, key.as_str()) {
+    if may(app, wanted, key) {
         return Ok(());
     }
+    let principal = current().map_or_else(
+        || "(no caller: the request ran outside the authentication layer)".to_owned(),
+        |c| c.name().to_owned(),
+    );
     let refusal = ApiError::Forbidden {
-        principal: caller.name().to_owned(),
+        principal,
         permission: wanted,
         key: key.clone(),
     };
@@ -165,5 +172,46 @@ pub fn needed(action: Action) -> Permission {
         Action::ReadState => Permission::Read,
         Action::Lock | Action::Unlock => Permission::Lock,
         Action::WriteState | Action::DeleteState => Permission::Write,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::HttpConfig;
+    use statelock_store::MemoryStore;
+
+    fn app(auth: bool) -> AppState {
+        let mut config = HttpConfig::new("bucket");
+        if auth {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("principals.toml");
+            std::fs::write(
+                &file,
+                "[[principal]]\nname = \"ci\"\ngrants = [\"admin:**\"]\n",
+            )
+            .unwrap();
+            config.auth = Some(Arc::new(Authenticator::load(&file).unwrap()));
+        }
+        AppState::new(Arc::new(MemoryStore::new()), config)
+    }
+
+    #[test]
+    fn without_a_caller_nothing_is_allowed_on_a_server_with_principals() {
+        let key = StateKey::parse("team/app.tfstate").unwrap();
+        let open = app(false);
+        assert!(
+            may(&open, Permission::Admin, &key),
+            "no principals: all allowed"
+        );
+        assert!(require(&open, Permission::Write, &key).is_ok());
+        let guarded = app(true);
+        assert!(!may(&guarded, Permission::Read, &key));
+        let refusal = require(&guarded, Permission::Read, &key).unwrap_err();
+        assert!(
+            refusal.message().contains("no caller"),
+            "{}",
+            refusal.message()
+        );
     }
 }
