@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::lock_args::LockArgs;
 use crate::size::ByteSize;
+use crate::store_url::S3Args;
 
 /// Terraform and OpenTofu remote state with S3-native locking.
 #[derive(Debug, Parser)]
@@ -141,51 +142,6 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub dual_lock: crate::dual_lock::DualLockArgs,
-}
-
-/// How to reach an `s3://` store. Credentials always come from the standard AWS environment
-/// (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles...).
-#[derive(Debug, Args)]
-#[command(next_help_heading = "S3 stores (--store s3://BUCKET[/PREFIX])")]
-pub struct S3Args {
-    /// Endpoint of an S3-compatible server (MinIO, Ceph, R2, SeaweedFS...), e.g.
-    /// http://127.0.0.1:9000; AWS if unset.
-    #[arg(long, env = "STATELOCK_S3_ENDPOINT")]
-    pub s3_endpoint: Option<String>,
-
-    /// Path-style addressing (ENDPOINT/BUCKET/KEY), which most S3-compatible servers need.
-    #[arg(long, env = "STATELOCK_S3_PATH_STYLE")]
-    pub s3_path_style: bool,
-
-    /// Region; from AWS_REGION or the AWS profile if unset.
-    #[arg(long, env = "STATELOCK_S3_REGION")]
-    pub s3_region: Option<String>,
-
-    /// Server-side encryption requested for every object written.
-    #[arg(long, env = "STATELOCK_S3_SSE", value_enum)]
-    pub s3_sse: Option<SseKind>,
-
-    /// KMS key for --s3-sse kms; the bucket's default key if unset.
-    // Checked in `ServeConfig::from_args`, not with clap's `requires`: that ignores values
-    // from the config file, so it would miss a key set there and refuse `--s3-kms-key-id`
-    // with `s3-sse` in the file.
-    #[arg(long, env = "STATELOCK_S3_KMS_KEY_ID")]
-    pub s3_kms_key_id: Option<String>,
-
-    /// Start even if the store fails the start-up check that it refuses a second
-    /// create-if-absent (If-None-Match: *). On such a store locks do not exclude each other,
-    /// so concurrent applies can overwrite each other's state. Only for experiments.
-    #[arg(long, env = "STATELOCK_ALLOW_UNSAFE_STORE")]
-    pub allow_unsafe_store: bool,
-}
-
-/// `--s3-sse` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SseKind {
-    /// SSE-S3 (AES256), as Terraform's `encrypt = true`.
-    S3,
-    /// SSE-KMS (aws:kms), as Terraform's `kms_key_id`.
-    Kms,
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ mod dual_lock;
 mod lock_args;
 mod security;
 mod serve;
+mod signals;
 mod size;
+mod store_check;
 mod store_url;
 mod transport;
 

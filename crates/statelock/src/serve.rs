@@ -9,8 +9,10 @@ use anyhow::Context;
 use statelock_http::{AppState, HttpConfig, router};
 use tokio::net::TcpListener;
 
-use crate::cli::{S3Args, ServeArgs};
-use crate::store_url::StoreUrl;
+use crate::cli::ServeArgs;
+use crate::signals::shutdown_signal;
+use crate::store_check::check_conditional_writes;
+use crate::store_url::{S3Args, StoreUrl};
 use crate::transport::Transport;
 
 /// Everything `serve` needs, validated.
@@ -125,53 +127,6 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refuses to `action` (`serve`, `roll back`) on a store where statelock's locks or state
-/// writes would protect nothing, unless the operator insists (`--allow-unsafe-store`).
-/// Returns whether the store passed. What the check learns (a conditional delete that is
-/// not implemented or ignored, an ETag that must go unquoted) stays with `store`, so the
-/// server works around it from its first request.
-pub(crate) async fn check_conditional_writes(
-    store: &dyn statelock_store::ObjectStore,
-    allow_unsafe: bool,
-    action: &str,
-) -> anyhow::Result<bool> {
-    let report = statelock_store::probe_conditional_writes(store)
-        .await
-        .context("the conditional-write check of the store failed")?;
-    for check in report.failures() {
-        tracing::warn!(check = check.name, answer = %check.detail, "store probe failed a check");
-    }
-    for quirk in &report.quirks {
-        tracing::warn!(store = %store.describe(), "store quirk handled: {quirk}");
-    }
-    if report.serve_can_run() {
-        tracing::info!(store = %store.describe(), "store honours conditional writes");
-        return Ok(true);
-    }
-    let failed: Vec<String> = report
-        .failures()
-        .filter(|c| c.essential())
-        .map(|c| format!("  - {}: {}", c.name, c.detail))
-        .collect();
-    if allow_unsafe {
-        tracing::error!(
-            store = %store.describe(),
-            failed = %failed.join(" | "),
-            "GOING ON ANYWAY (--allow-unsafe-store): locks may not exclude each other and \
-             concurrent writers can lose state"
-        );
-        return Ok(false);
-    }
-    anyhow::bail!(
-        "refusing to {action}: {}\n{}\n{}\n\n{report}Use a store that honours If-None-Match and \
-         If-Match (`statelock probe` explains each check), or pass --allow-unsafe-store to \
-         {action} anyway.",
-        store.describe(),
-        report.serve_verdict(),
-        report.lockfile_verdict()
-    )
-}
-
 /// The ready-to-paste configuration; its first line is also how scripts learn the address.
 fn backend_block(scheme: &str, addr: SocketAddr) -> String {
     let url = format!("{scheme}://{addr}/v1/states/terraform.tfstate");
@@ -181,28 +136,4 @@ fn backend_block(scheme: &str, addr: SocketAddr) -> String {
          terraform {{\n  backend \"http\" {{\n    address        = \"{url}\"\n    lock_address   = \"{url}\"\n    \
          unlock_address = \"{url}\"\n    lock_method    = \"LOCK\"\n    unlock_method  = \"UNLOCK\"\n  }}\n}}"
     )
-}
-
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(%e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(%e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
-    }
 }

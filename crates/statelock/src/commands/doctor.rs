@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use crate::cli::S3Args;
+use crate::store_url::S3Args;
 use crate::store_url::{StoreUrl, connect_s3};
 
 use finding::Report;

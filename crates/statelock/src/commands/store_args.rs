@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::Args;
 use statelock_store::ObjectStore;
 
-use crate::cli::S3Args;
+use crate::store_url::S3Args;
 use crate::store_url::StoreUrl;
 
 #[derive(Debug, Args)]

@@ -156,7 +156,7 @@ async fn rollback(
     if args.target.store.url()?.is_remote() {
         // The lock and the compare-and-swap both rest on conditional writes.
         let allow_unsafe = args.target.store.s3.allow_unsafe_store;
-        crate::serve::check_conditional_writes(&*store, allow_unsafe, "roll back").await?;
+        crate::store_check::check_conditional_writes(&*store, allow_unsafe, "roll back").await?;
     }
     let locks = LockClient::new(store.clone(), bucket);
     let mut info = LockInfo::new(OPERATION, &user_at_host(), env!("CARGO_PKG_VERSION"));
@@ -171,7 +171,7 @@ async fn rollback(
     // A signal must not leave the lock behind: the locked work is dropped and the lock released.
     let outcome = tokio::select! {
         outcome = locked(&locks, &lock, args, &p, digest_target.as_ref()) => outcome,
-        () = crate::serve::shutdown_signal() => Err(anyhow::anyhow!(
+        () = crate::signals::shutdown_signal() => Err(anyhow::anyhow!(
             "interrupted; the rollback of {key} may or may not have been written: check \
              `statelock state show {key}`"
         )),
