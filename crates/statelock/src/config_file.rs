@@ -153,7 +153,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::cli::{Command, ServeArgs, SseKind};
+    use crate::cli::{Command, ServeArgs};
+    use crate::store_url::SseKind;
 
     /// `serve` parsed from `argv` (after `statelock serve`) with `toml` as the config file.
     fn serve_with(toml: &str, argv: &[&str]) -> anyhow::Result<ServeArgs> {
