@@ -6,9 +6,11 @@
 //! - [`LockId`]: new lock IDs, 16 random bytes as 8-4-4-4-12 lower-case hex.
 //! - [`StateKey`] and [`workspace_state_key`]: object keys of states and their `.tflock` locks (spec §2.1).
 //! - [`state`]: state documents: header, summary, diff and the rollback rewrite (spec §5).
+//! - [`parse_duration`]: durations as Terraform users write them (`30s`, `10m`, `1h30m`).
 //!
 //! Nothing here knows about stores, HTTP or async; every other crate builds on these types.
 
+mod duration;
 mod go_json;
 mod keys;
 mod lock_id;
@@ -16,6 +18,7 @@ mod lock_info;
 pub mod state;
 mod timestamp;
 
+pub use duration::parse_duration;
 pub use keys::{KeyError, LOCK_SUFFIX, MAX_KEY_LEN, StateKey, workspace_state_key};
 pub use lock_id::LockId;
 pub use lock_info::{LockInfo, LockInfoError};

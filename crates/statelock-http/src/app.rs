@@ -21,7 +21,7 @@ pub const DEFAULT_MAX_STATE_SIZE: usize = 64 * 1024 * 1024;
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Default number of versions kept per state.
-pub const DEFAULT_HISTORY_RETENTION: usize = 100;
+pub const DEFAULT_HISTORY_RETENTION: usize = statelock_state::history::DEFAULT_RETENTION;
 
 /// How the server behaves; independent of the store it runs on.
 #[derive(Clone, Debug)]

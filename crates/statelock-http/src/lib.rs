@@ -35,7 +35,6 @@ mod app;
 pub mod audit;
 pub mod auth;
 mod body;
-mod duration;
 mod endpoint;
 mod error;
 mod health;
@@ -51,6 +50,5 @@ mod wait_queue;
 pub use app::{
     AppState, DEFAULT_BODY_TIMEOUT, DEFAULT_HISTORY_RETENTION, DEFAULT_MAX_STATE_SIZE, HttpConfig,
 };
-pub use duration::parse_duration;
 pub use lock_policy::{DEFAULT_LOCK_POLL_INTERVAL, LockPolicy, MAX_LOCK_WAIT, parse_lock_wait};
 pub use routes::router;

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::duration::parse_duration;
 use crate::error::ApiError;
+use statelock_core::parse_duration;
 
 /// The longest a LOCK may wait, from `?wait=` or `--lock-wait`. An hour covers any sane
 /// queue of applies; beyond it a client is better told who holds the lock than left hanging,

@@ -125,7 +125,7 @@ pub struct ServeArgs {
 
     /// Versions kept per state in the history (under .statelock/history/ in the store); older
     /// ones are pruned after each write. 0 keeps every version.
-    #[arg(long, env = "STATELOCK_HISTORY_RETENTION", default_value_t = statelock_http::DEFAULT_HISTORY_RETENTION)]
+    #[arg(long, env = "STATELOCK_HISTORY_RETENTION", default_value_t = statelock_state::history::DEFAULT_RETENTION)]
     pub history_retention: usize,
 
     #[command(flatten)]

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use clap::Args;
-use statelock_http::{LockPolicy, parse_duration, parse_lock_wait};
+use statelock_core::parse_duration;
+use statelock_http::{LockPolicy, parse_lock_wait};
 
 #[derive(Debug, Args)]
 pub struct LockArgs {

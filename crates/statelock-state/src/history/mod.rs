@@ -50,6 +50,9 @@ pub use read::{body, list};
 
 use read::{Listed, scan};
 
+/// Versions kept per state unless configured otherwise (`--history-retention`).
+pub const DEFAULT_RETENTION: usize = 100;
+
 /// Who made a write and under which lock, for the version's metadata.
 #[derive(Clone, Debug)]
 pub struct Author {

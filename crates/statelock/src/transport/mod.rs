@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use statelock_http::parse_duration;
+use statelock_core::parse_duration;
 
 pub use accept::serve;
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use statelock_core::StateKey;
-use statelock_http::parse_duration;
+use statelock_core::parse_duration;
 use statelock_lock::LockClient;
 
 use crate::commands::store_args::StoreArgs;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use statelock_http::parse_duration;
+use statelock_core::parse_duration;
 use statelock_lock::{DeleteMethod, LockClient, LockError, LockState};
 
 use super::view::{self, Row};

@@ -166,7 +166,7 @@ fn parse_since(text: &str) -> Result<Timestamp, String> {
     }
     let ago = match text.strip_suffix('d').map(str::parse::<u64>) {
         Some(Ok(days)) => Duration::from_secs(days.saturating_mul(86_400)),
-        _ => statelock_http::parse_duration(text).map_err(|e| {
+        _ => statelock_core::parse_duration(text).map_err(|e| {
             format!("{e}; --since takes an RFC 3339 time (2026-01-31T12:00:00Z) or a duration ago (12h, 7d)")
         })?,
     };
