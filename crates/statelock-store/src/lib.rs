@@ -4,7 +4,7 @@
 //!   (unconditional or if the version still matches), paginated prefix listing, and object
 //!   versions where the store keeps them. Errors are typed ([`StoreError`]).
 //! - Adapters: [`MemoryStore`] for tests, [`LocalStore`] (the embedded default, a directory),
-//!   and [`S3Store`] for AWS and S3-compatible servers.
+//!   and `S3Store` (feature `s3`) for AWS and S3-compatible servers.
 //! - [`probe_conditional_writes`]: checks on a scratch key that a store honours the
 //!   conditional writes locking depends on; [`probe_store`] adds races, the delete-marker
 //!   rule and checksum headers, for `statelock probe`.
@@ -22,6 +22,7 @@ mod memory;
 mod port;
 mod probe;
 mod probe_full;
+#[cfg(feature = "s3")]
 mod s3;
 mod version_token;
 
@@ -39,4 +40,5 @@ pub use port::{
 };
 pub use probe::{Need, PROBE_PREFIX, ProbeCheck, ProbeReport, probe_conditional_writes};
 pub use probe_full::{ProbeOptions, probe_store};
+#[cfg(feature = "s3")]
 pub use s3::{S3Config, S3Store, ServerSideEncryption};
