@@ -143,19 +143,7 @@ fn terraform(dir: &Path, backend: &Backend<'_>, args: &[&str]) -> anyhow::Result
 /// Creates the DynamoDB lock table Terraform's S3 backend expects (partition key `LockID`).
 pub fn create_lock_table(server: &S3Server, table: &str) -> anyhow::Result<()> {
     server
-        .try_boto3(
-            r#"
-ddb = boto3.client("dynamodb", endpoint_url=ENDPOINT, region_name="us-east-1")
-ddb.create_table(
-    TableName=sys.argv[1],
-    KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
-    AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
-    BillingMode="PAY_PER_REQUEST",
-)
-"#,
-            &[table],
-        )
-        .map(drop)
+        .try_create_lock_table(table)
         .map_err(anyhow::Error::msg)
 }
 

@@ -9,18 +9,7 @@ use statelock_test_support::{ACCESS_KEY, REGION, SECRET_KEY, moto, unique_name};
 async fn table() -> LockTable {
     let server = moto();
     let name = unique_name("tf-locks");
-    server.boto3(
-        r#"
-ddb = boto3.client("dynamodb", endpoint_url=ENDPOINT, region_name="us-east-1")
-ddb.create_table(
-    TableName=sys.argv[1],
-    KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
-    AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
-    BillingMode="PAY_PER_REQUEST",
-)
-"#,
-        &[&name],
-    );
+    server.create_lock_table(&name);
     let config = DynamoConfig::new(name)
         .endpoint(Some(server.endpoint.clone()))
         .region(Some(REGION.to_owned()))

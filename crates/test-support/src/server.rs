@@ -420,6 +420,30 @@ except s3.exceptions.NoSuchKey:
         serde_json::from_str(&out).expect("boto3 printed JSON")
     }
 
+    /// Creates the DynamoDB lock table `name` that Terraform's `backend "s3"` expects
+    /// (partition key `LockID`, a string), with boto3; moto serves DynamoDB on its S3 port.
+    pub fn try_create_lock_table(&self, name: &str) -> Result<(), String> {
+        self.try_boto3(
+            r#"
+ddb = boto3.client("dynamodb", endpoint_url=ENDPOINT, region_name="us-east-1")
+ddb.create_table(
+    TableName=sys.argv[1],
+    KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+    AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
+    BillingMode="PAY_PER_REQUEST",
+)
+"#,
+            &[name],
+        )
+        .map(drop)
+    }
+
+    /// [`S3Server::try_create_lock_table`], panicking with the script's stderr on failure.
+    pub fn create_lock_table(&self, name: &str) {
+        self.try_create_lock_table(name)
+            .unwrap_or_else(|e| panic!("{} at {}: {e}", self.name, self.endpoint));
+    }
+
     /// Creates bucket `name` with boto3, with versioning enabled if asked.
     pub fn create_bucket(&self, name: &str, versioning: bool) {
         self.boto3(

@@ -27,18 +27,7 @@ impl Setup {
         let bucket = unique_name("statelock-ddb");
         server.create_bucket(&bucket, true);
         let table = unique_name("tf-locks");
-        boto3(
-            server,
-            r#"
-ddb.create_table(
-    TableName=sys.argv[1],
-    KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
-    AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
-    BillingMode="PAY_PER_REQUEST",
-)
-"#,
-            &[&table],
-        );
+        server.create_lock_table(&table);
         Setup {
             server,
             bucket,
