@@ -3,32 +3,7 @@
 //! RGW 16 on an unversioned bucket (quoted ETags refused, conditional DELETE ignored, both
 //! learned by the start-up probe as `serve` runs it), with faults injected by `FaultyStore`.
 
-async fn store_on(
-    server: fn() -> &'static statelock_test_support::S3Server,
-    probe_first: bool,
-) -> std::sync::Arc<dyn statelock_store::ObjectStore> {
-    use statelock_test_support::{ACCESS_KEY, REGION, SECRET_KEY, unique_name};
-    let (endpoint, bucket) = tokio::task::spawn_blocking(move || {
-        let server = server();
-        let bucket = unique_name("statelock-lock");
-        server.create_bucket(&bucket, false);
-        (server.endpoint.clone(), bucket)
-    })
-    .await
-    .unwrap();
-    let config = statelock_store::S3Config::new(bucket)
-        .endpoint(endpoint)
-        .path_style(true)
-        .region(REGION)
-        .static_credentials(ACCESS_KEY, SECRET_KEY);
-    let store = statelock_store::S3Store::connect(config).await.unwrap();
-    if probe_first {
-        statelock_store::probe_conditional_writes(&store)
-            .await
-            .unwrap();
-    }
-    std::sync::Arc::new(store)
-}
+include!("common/s3_store.rs");
 
 mod localstack {
     async fn backing() -> std::sync::Arc<dyn statelock_store::ObjectStore> {

@@ -47,16 +47,12 @@ fn locks_lifecycle(server: &'static S3Server) {
 
     // A CI job cancelled mid-apply: SIGKILL while Terraform holds the lock at its prompt.
     let mut pending = PendingApply::start(&tf, 2);
-    pending.wait_until("the lock exists", || {
-        server.object(&bucket, &format!("{key}.tflock")).is_some()
-    });
+    let stuck = pending.wait_for_lock_object(server, &bucket, key);
     pending.kill();
-    let stuck: serde_json::Value = serde_json::from_str(
-        &server
-            .object(&bucket, &format!("{key}.tflock"))
-            .expect("a stuck lock"),
-    )
-    .unwrap();
+    assert!(
+        server.object(&bucket, &format!("{key}.tflock")).is_some(),
+        "SIGKILL leaves the lock behind"
+    );
     let id = stuck["ID"].as_str().unwrap().to_owned();
     let blocked = tf.fails(&["apply", "-input=false", "-auto-approve", "-var", "n=3"]);
     assert!(

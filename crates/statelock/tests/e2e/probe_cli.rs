@@ -8,10 +8,9 @@ use std::process::Output;
 
 use statelock_test_support::{S3Server, moto, s3rver, seaweedfs, unique_name};
 
-fn probe(server: &'static S3Server, versioned: bool, extra: &[&str]) -> Output {
-    let bucket = unique_name("statelock-probe");
-    server.create_bucket(&bucket, versioned);
-    let out = crate::harness::statelock_command()
+/// `statelock probe` (10 racers, 3 rounds) on `bucket` of `server`, with `extra` arguments.
+pub fn probe_bucket(server: &S3Server, bucket: &str, extra: &[&str]) -> Output {
+    crate::harness::statelock_command()
         .args([
             "probe",
             "--s3-path-style",
@@ -20,13 +19,20 @@ fn probe(server: &'static S3Server, versioned: bool, extra: &[&str]) -> Output {
             "--rounds",
             "3",
         ])
-        .arg(format!("--store=s3://{bucket}/scratch"))
+        .arg(format!("--store=s3://{bucket}"))
         .arg(format!("--s3-endpoint={}", server.endpoint))
         .args(extra)
         .envs(server.aws_env())
         .env("STATELOCK_LOG", "warn")
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// [`probe_bucket`] on a fresh bucket's `scratch` prefix, checking that it cleans up.
+fn probe(server: &'static S3Server, versioned: bool, extra: &[&str]) -> Output {
+    let bucket = unique_name("statelock-probe");
+    server.create_bucket(&bucket, versioned);
+    let out = probe_bucket(server, &format!("{bucket}/scratch"), extra);
     let left = server.boto3(
         "print(len(s3.list_objects_v2(Bucket=sys.argv[1]).get('Contents', [])))",
         &[&bucket],

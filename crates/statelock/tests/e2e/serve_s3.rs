@@ -33,20 +33,6 @@ fn server_on(s3: &'static S3Server) -> (Server, String) {
     (server, bucket)
 }
 
-/// The lock record at `<state key>.tflock`, once it exists.
-fn wait_for_lock(
-    s3: &S3Server,
-    bucket: &str,
-    state_key: &str,
-    pending: &mut PendingApply,
-) -> serde_json::Value {
-    let lock_key = format!("{state_key}.tflock");
-    pending.wait_until(&format!("{lock_key} exists"), || {
-        s3.object(bucket, &lock_key).is_some()
-    });
-    serde_json::from_str(&s3.object(bucket, &lock_key).unwrap()).unwrap()
-}
-
 /// One direction, then the other, for the state at `state_key` (on the bucket) through the
 /// server's `via` and the bucket's `direct` working directories.
 fn exclude_each_other(
@@ -60,7 +46,7 @@ fn exclude_each_other(
     // Terraform on the bucket holds the lock (at its approval prompt): Terraform through the
     // server is refused and shows that record; the server's fencing refuses writes too.
     let mut pending = PendingApply::start(direct, 2);
-    let record = wait_for_lock(s3, bucket, state_key, &mut pending);
+    let record = pending.wait_for_lock_object(s3, bucket, state_key);
     assert_eq!(record["Version"], "1.15.5", "{record}");
     assert_eq!(record["Path"], format!("{bucket}/{state_key}"), "{record}");
     let refused = via.apply_with(3, &["-lock-timeout=0s"]);
@@ -82,7 +68,7 @@ fn exclude_each_other(
     // Terraform through the server holds it: Terraform on the bucket is refused with the
     // server's record, whose Path is `<bucket>/<key>` as Terraform's own.
     let mut pending = PendingApply::start(via, 4);
-    let record = wait_for_lock(s3, bucket, state_key, &mut pending);
+    let record = pending.wait_for_lock_object(s3, bucket, state_key);
     let refused = direct.apply_with(5, &["-lock-timeout=0s"]);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     println!(
@@ -118,7 +104,7 @@ fn interop(s3: &'static S3Server) {
     exclude_each_other(s3, &server, &bucket, &dev_key, &direct, &via_dev);
     // The default workspace is a different state with a different lock.
     let mut pending = PendingApply::start(&direct, 6);
-    wait_for_lock(s3, &bucket, &dev_key, &mut pending);
+    pending.wait_for_lock_object(s3, &bucket, &dev_key);
     via.apply_ok(7);
     pending.answer("no");
 
@@ -126,7 +112,7 @@ fn interop(s3: &'static S3Server) {
     // the bucket releases it, found by polling the store (200 ms here).
     direct.ok(&["workspace", "select", "default"]);
     let mut pending = PendingApply::start(&direct, 8);
-    wait_for_lock(s3, &bucket, KEY, &mut pending);
+    pending.wait_for_lock_object(s3, &bucket, KEY);
     let waiter = r#"{"ID":"99999999-0000-4000-8000-000000000009","Operation":"OperationTypeApply","Info":"","Who":"waiter@queue","Version":"1.15.5","Created":"2026-12-01T00:00:00Z","Path":""}"#;
     let addr = server.addr.clone();
     let waiting = std::thread::spawn(move || {

@@ -272,10 +272,7 @@ fn rollback_refuses_a_held_lock_and_another_lineage() {
     );
     let mut pending = PendingApply::start(&tf, 3);
     let lock_key = format!("{key}.tflock");
-    pending.wait_until("the lock exists", || {
-        server.object(&bucket, &lock_key).is_some()
-    });
-    let holder: Value = serde_json::from_str(&server.object(&bucket, &lock_key).unwrap()).unwrap();
+    let holder = pending.wait_for_lock_object(server, &bucket, key);
 
     let err = refused(statelock_on(
         server,

@@ -19,25 +19,7 @@ use crate::harness::{
     PendingApply, S3Locking, Server, StoreSpec, Workdir, holder_id, statelock_command,
     statelock_on, text,
 };
-
-/// `statelock probe` on `bucket` of `server`.
-fn probe(server: &S3Server, bucket: &str) -> Output {
-    statelock_command()
-        .args([
-            "probe",
-            "--s3-path-style",
-            "--racers",
-            "10",
-            "--rounds",
-            "3",
-        ])
-        .arg(format!("--store=s3://{bucket}"))
-        .arg(format!("--s3-endpoint={}", server.endpoint))
-        .envs(server.aws_env())
-        .env("STATELOCK_LOG", "warn")
-        .output()
-        .unwrap()
-}
+use crate::probe_cli::probe_bucket;
 
 /// The line of `out`'s stdout that starts with `start`.
 fn line(out: &Output, start: &str) -> String {
@@ -62,7 +44,7 @@ fn round(server: &'static S3Server, expect: &Expect) {
     server.create_bucket(&bucket, false);
 
     // 1. The probe: both verdicts positive, and the quirks named.
-    let out = probe(server, &bucket);
+    let out = probe_bucket(server, &bucket, &[]);
     let report = text(&out);
     eprintln!("probe[{}]:\n{report}", server.name);
     assert_eq!(out.status.code(), Some(0), "{report}");
@@ -141,12 +123,8 @@ fn round(server: &'static S3Server, expect: &Expect) {
     tf.apply_ok(2);
     let lock_key = format!("{direct_key}.tflock");
     let mut pending = PendingApply::start(&tf, 3);
-    pending.wait_until("the lock exists", || {
-        server.object(&bucket, &lock_key).is_some()
-    });
+    let stuck = pending.wait_for_lock_object(server, &bucket, direct_key);
     pending.kill();
-    let stuck: serde_json::Value =
-        serde_json::from_str(&server.object(&bucket, &lock_key).unwrap()).unwrap();
     let unlock = statelock_on(
         server,
         &bucket,
@@ -205,7 +183,7 @@ fn ceph_rgw_versioned_buckets_are_unsafe_for_lockfile_locking() {
     let server = ceph_rgw();
     let bucket = unique_name("statelock-stores-v");
     server.create_bucket(&bucket, true);
-    let out = probe(server, &bucket);
+    let out = probe_bucket(server, &bucket, &[]);
     let report = text(&out);
     eprintln!("probe[ceph-rgw, versioned]:\n{report}");
     assert_eq!(out.status.code(), Some(3), "{report}");

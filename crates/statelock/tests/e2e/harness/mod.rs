@@ -470,6 +470,23 @@ impl PendingApply {
         }
     }
 
+    /// Waits until Terraform's lock object for `state_key` exists in `bucket` (its own
+    /// `backend "s3"` lock, or the server's for an `http` backend on that bucket) and returns
+    /// the record in it.
+    pub fn wait_for_lock_object(
+        &mut self,
+        s3: &S3Server,
+        bucket: &str,
+        state_key: &str,
+    ) -> serde_json::Value {
+        let lock_key = format!("{state_key}.tflock");
+        self.wait_until(&format!("{lock_key} exists"), || {
+            s3.object(bucket, &lock_key).is_some()
+        });
+        let body = s3.object(bucket, &lock_key).expect("the lock object");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{lock_key} holds {body:?}: {e}"))
+    }
+
     /// Answers the prompt (`yes` applies, anything else cancels) and waits for the end.
     pub fn answer(mut self, answer: &str) -> Output {
         let mut stdin = self.stdin.take().unwrap();
