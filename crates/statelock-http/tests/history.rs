@@ -663,4 +663,56 @@ async fn states_are_listed_with_their_lock_holder() {
     assert!(lock["age_seconds"].as_u64().unwrap() < 60);
     assert_eq!(states[1]["lock"], Value::Null);
     assert_eq!(states[0]["size"], state(LINEAGE, 0, 1).len());
+    assert_eq!(states[0]["exists"], true);
+
+    // A lock on a state not written yet (a first apply) is a row; so is an unreadable one.
+    let first = LockInfo {
+        created: Timestamp::now(),
+        ..record(ID_B, "bob@ci")
+    };
+    api.call("LOCK", "/v1/states/new/terraform.tfstate", first.encode())
+        .await;
+    api.store
+        .put(
+            "junk/terraform.tfstate.tflock",
+            bytes::Bytes::from_static(b"not a record"),
+            statelock_store::PutOptions::new(statelock_store::PutMode::Create),
+        )
+        .await
+        .unwrap();
+    let r = api.call("GET", "/v1/api/states", "").await;
+    let states = r.json()["states"].as_array().unwrap().clone();
+    let row = |k: &str| {
+        states
+            .iter()
+            .find(|s| s["key"] == k)
+            .unwrap_or_else(|| panic!("no row {k}: {states:?}"))
+            .clone()
+    };
+    let new = row("new/terraform.tfstate");
+    assert_eq!(
+        (new["exists"].as_bool(), new["size"].as_u64()),
+        (Some(false), Some(0))
+    );
+    assert_eq!(new["lock"]["who"], "bob@ci");
+    let junk = row("junk/terraform.tfstate");
+    assert!(junk["lock"]["unreadable"].is_string(), "{junk}");
+
+    // A lock the store fails to return is reported on its row; the listing still answers.
+    api.store
+        .inject_for_key(Op::Get, "new/terraform.tfstate.tflock", Fault::Error);
+    let r = api.call("GET", "/v1/api/states", "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let states = r.json()["states"].as_array().unwrap().clone();
+    let new = states
+        .iter()
+        .find(|s| s["key"] == "new/terraform.tfstate")
+        .unwrap();
+    assert!(
+        new["lock"]["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("the lock could not be read")),
+        "{new}"
+    );
+    assert_eq!(states.len(), 4, "{states:?}");
 }
