@@ -20,9 +20,6 @@ pub const DEFAULT_MAX_STATE_SIZE: usize = 64 * 1024 * 1024;
 /// Default for [`HttpConfig::body_timeout`]: a 64 MiB state at about 1 MiB/s.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Default number of versions kept per state.
-pub const DEFAULT_HISTORY_RETENTION: usize = statelock_state::history::DEFAULT_RETENTION;
-
 /// How the server behaves; independent of the store it runs on.
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
@@ -56,7 +53,7 @@ impl HttpConfig {
             bucket: bucket.into(),
             max_state_size: DEFAULT_MAX_STATE_SIZE,
             stale_write_guard: true,
-            history_retention: DEFAULT_HISTORY_RETENTION,
+            history_retention: statelock_state::history::DEFAULT_RETENTION,
             locking: LockPolicy::default(),
             auth: None,
             audit: None,

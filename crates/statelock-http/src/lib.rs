@@ -14,15 +14,14 @@
 //! Module map:
 //! - `endpoint`: (method, path) → which state and which action, or a 400/404/405.
 //! - `body`: reading request bodies under a size limit (413).
-//! - `fence`: a write must come from the lock holder.
-//! - `guard`: the stale-write guard on serial and lineage (spec §5.2).
 //! - `lock`: LOCK and UNLOCK on top of [`statelock_lock::LockClient`].
-//! - `lock_policy`, `duration`: how long a LOCK may wait, and the TTL of stuck locks.
+//! - `lock_policy`: how long a LOCK may wait, and the TTL of stuck locks.
 //! - `lock_wait`, `wait_queue`: a LOCK that waits, first come first served per replica.
-//! - `takeover`: taking over a lock idle for longer than the TTL (activity design there).
-//! - `state`: GET, write and DELETE of the state object.
+//! - `takeover`: who may take over an idle lock, and recording a takeover (the rules are
+//!   `statelock_lock::LockClient::acquire_or_take_over`).
+//! - `state`: GET, write and DELETE of the state object, one `statelock_state::StateService`
+//!   call each (fencing, the stale-write guard and the history live there).
 //! - `error`: every refusal, with its status code and body.
-//! - `history`: versions of every accepted write, their layout, crash invariant and retention.
 //! - `api`: the JSON history API.
 //! - `auth`: principals, tokens and grants; which request needs which permission.
 //! - `audit`: the audit trail of changes and refusals (file, stdout, store).
@@ -47,8 +46,6 @@ mod state;
 mod takeover;
 mod wait_queue;
 
-pub use app::{
-    AppState, DEFAULT_BODY_TIMEOUT, DEFAULT_HISTORY_RETENTION, DEFAULT_MAX_STATE_SIZE, HttpConfig,
-};
+pub use app::{AppState, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_STATE_SIZE, HttpConfig};
 pub use lock_policy::{DEFAULT_LOCK_POLL_INTERVAL, LockPolicy, MAX_LOCK_WAIT, parse_lock_wait};
 pub use routes::router;

@@ -57,7 +57,12 @@ pub async fn acquire(
         if head {
             match attempt(app, key, info.clone()).await {
                 Ok(held) => return Ok(held),
-                Err(LockError::Held { .. } | LockError::HeldIn { .. }) => {}
+                // Still held (a takeover refused because of a secondary lock is still held).
+                Err(
+                    LockError::Held { .. }
+                    | LockError::HeldIn { .. }
+                    | LockError::TakeoverWithSecondary { .. },
+                ) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -76,17 +81,17 @@ pub async fn acquire(
     // then is better than a 423 naming nobody.
     drop(place);
     attempt(app, key, info).await.map_err(|e| match e {
-        LockError::Held { key, holder, .. } | LockError::HeldIn { key, holder, .. } => {
-            ApiError::Locked {
-                message: format!(
-                    "state {key} is still locked by {} (lock ID {}) after waiting {}s",
-                    holder.who,
-                    holder.id,
-                    wait.as_secs_f32()
-                ),
-                holder: Box::new(holder),
-            }
-        }
+        LockError::Held { key, holder, .. }
+        | LockError::HeldIn { key, holder, .. }
+        | LockError::TakeoverWithSecondary { key, holder, .. } => ApiError::Locked {
+            message: format!(
+                "state {key} is still locked by {} (lock ID {}) after waiting {}s",
+                holder.who,
+                holder.id,
+                wait.as_secs_f32()
+            ),
+            holder: Box::new(holder),
+        },
         e => e.into(),
     })
 }

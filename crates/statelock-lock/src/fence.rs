@@ -2,8 +2,9 @@
 //!
 //! A write carrying a lock ID must name the current holder; one without an ID is refused while
 //! anyone holds the lock. With no lock and no ID the write goes through, as with
-//! `terraform -lock=false`. Every front that writes states (the `http` backend, rollback) asks
-//! [`crate::LockClient::fence`] right before its compare-and-swap.
+//! `terraform -lock=false`. The state service and the API's rollback ask
+//! [`crate::LockClient::fence`] right before their compare-and-swap (`statelock state
+//! rollback` checks its own lock's version, which is stricter).
 
 use statelock_core::{LockInfo, StateKey};
 

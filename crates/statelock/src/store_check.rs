@@ -1,5 +1,4 @@
-//! The start-up check of a remote store, shared by `serve`, `state rollback` (and, through
-//! `StoreArgs::open_for_changes`, the other commands that change a bucket): the
+//! The start-up check of a remote store, shared by `serve` and `state rollback`: the
 //! conditional-write probe, its quirks logged, and a refusal that names what failed.
 
 use anyhow::Context;

@@ -4,13 +4,16 @@
 //! servers exactly as they exclude each other, and writes with compare-and-swap like any write.
 //! The copy is planned by [`plan_rollback`] (shared with `statelock state rollback`): it gets
 //! `serial = current + 1` and the current lineage, so clients accept it as the next state, and
-//! encrypted states are refused.
+//! encrypted states are refused. As in the CLI, a version with the current content writes
+//! nothing (`no_changes`) unless `force=true`, and the lock is checked to be still ours right
+//! before the write.
 
 use axum::response::Response;
 use bytes::Bytes;
 use serde::Deserialize;
 use statelock_core::state::{RollbackError, lineage_text, plan_rollback};
 use statelock_core::{LockInfo, StateKey};
+use statelock_lock::LockError;
 use statelock_store::{ObjectStoreExt, PutMode, StoreError};
 
 use crate::app::AppState;
@@ -46,6 +49,11 @@ pub async fn rollback(
         Ok(released) => {
             app.metrics().lock_deleted(&released.method);
             app.waiting().wake_head(key);
+        }
+        // Taken over or force-unlocked while the rollback ran (its fence then refused): the
+        // lock is someone else's now, or nobody's, and not ours to release.
+        Err(e @ (LockError::NotLocked { .. } | LockError::IdMismatch { .. })) => {
+            tracing::warn!(%key, %lock_id, %e, "rollback: its lock was already lost");
         }
         Err(e) => {
             tracing::error!(%key, %lock_id, %e, "rollback: could not release the lock; force-unlock it with this ID");

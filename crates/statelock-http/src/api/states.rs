@@ -85,6 +85,10 @@ pub async fn list(app: &AppState) -> Result<Response, ApiError> {
         } else {
             None
         };
+        // A lock released between the listing and its read, on a state not written: nothing.
+        if object.is_none() && lock.is_none() {
+            continue;
+        }
         states.push(StateEntry {
             key: key_text.to_owned(),
             exists: object.is_some(),

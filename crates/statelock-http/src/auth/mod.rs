@@ -28,7 +28,8 @@
 //! [`Caller`]. The checks deep in the lock path (force-unlock, takeover) read it from there
 //! instead of having it threaded through every signature in between. Nothing in request
 //! handling spawns tasks, so the scope covers all of it. Outside any scope (a router built
-//! without the middleware, which only in-crate code can do) every check allows.
+//! without the middleware, which only in-crate code can do) the checks fail closed on a server
+//! with principals: nothing is allowed.
 
 mod credentials;
 mod grants;
