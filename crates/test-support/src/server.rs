@@ -29,13 +29,22 @@ pub const REGION: &str = "us-east-1";
 /// 2-core machine can slow a cold Python start several times over.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Kills the server when our end of its stdin closes, then removes its directory.
+/// Kills the server when our end of its stdin closes, then removes its directory. SIGTERM
+/// first, SIGKILL after 5 s: LocalStack, for one, does not always stop on SIGTERM, and a
+/// keeper waiting for it forever would leave both behind.
 const KEEPER: &str = r#"
 "$@" </dev/null &
 child=$!
 echo "$child" > "$STATELOCK_SERVER_DIR/pid"
 cat >/dev/null
 kill "$child" 2>/dev/null
+i=0
+while [ "$i" -lt 20 ] && [ -e "/proc/$child" ] \
+  && [ "$(cut -d' ' -f3 "/proc/$child/stat" 2>/dev/null)" != Z ]; do
+  sleep 0.25
+  i=$((i + 1))
+done
+kill -9 "$child" 2>/dev/null
 wait
 rm -rf "$STATELOCK_SERVER_DIR"
 "#;
