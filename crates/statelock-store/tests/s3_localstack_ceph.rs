@@ -51,58 +51,14 @@ mod ceph_rgw {
         Arc::new(store)
     }
 
-    async fn store() -> Arc<dyn ObjectStore> {
-        store_on(false).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn missing_objects() {
-        c::missing_objects(&*store().await).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn put_get_overwrite() {
-        c::put_get_overwrite(&*store().await).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn create_conflict() {
-        c::create_conflict(&*store().await).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn compare_and_swap() {
-        c::compare_and_swap(&*store().await).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn conditional_delete() {
-        c::conditional_delete(&*store().await).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn paginated_list() {
-        c::paginated_list(&*store().await, &SMALL).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn large_object() {
-        c::large_object(&*store().await, &SMALL).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn racing_creators() {
-        c::racing_creators(store().await, &SMALL).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn cas_increments() {
+    statelock_store::conformance_tests!(
+        store_on(false),
         // RGW answers some contended swaps with 500; the suite retries them (and checks that
         // no acknowledged one is lost), as the server's clients would.
-        let profile = c::Profile {
+        c::Profile {
             failed_swaps_allowed: 20,
             ..SMALL
-        };
-        c::cas_increments(store().await, &profile).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn object_versions() {
-        c::object_versions(&*store_on(true).await).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn invalid_keys() {
-        c::invalid_keys(&*store().await).await;
-    }
+        },
+        versions = store_on(true)
+    );
 }
