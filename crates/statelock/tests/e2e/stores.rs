@@ -2,8 +2,8 @@
 //! conditional DELETE) and Ceph RGW 16 (which refuses the quoted ETag it returned, ignores
 //! `If-Match` on DELETE, and ignores `If-None-Match` on versioned buckets). On each, the
 //! probe's two verdicts name what the store did and what statelock works around; `serve`
-//! starts without `--allow-unsafe-store`; Terraform applies through it twice in a row (so
-//! every release worked) and force-unlock works; Terraform 1.15.5's own lockfile locking
+//! starts without `--allow-unsafe-store`; Terraform 1.0.3 and 1.15.5 apply through it twice in
+//! a row each (so every release worked) and force-unlock works; Terraform 1.15.5's own lockfile locking
 //! works on the bucket; and `locks unlock` says it used the read-compare-delete fallback.
 //!
 //! Index:
@@ -91,20 +91,25 @@ fn round(server: &'static S3Server, expect: &Expect) {
     ]);
     assert!(unlocked.contains("successfully unlocked"), "{unlocked}");
     via.apply_ok(3);
+    // Terraform 1.15.5 through it too, twice in a row on the same state.
+    let modern = Workdir::new(Terraform::V1_15_5, &srv, key);
+    modern.apply_ok(4);
+    modern.apply_ok(5);
+    assert_eq!(via.ok(&["output", "-raw", "n"]), "5");
     let log = srv.log();
     assert!(
         log.contains("deleting the lock object unconditionally"),
         "{log}"
     );
     assert!(log.contains(expect.fallback_reason), "{log}");
-    // Three applies and a force-unlock: four lock objects removed by the fallback, counted
-    // for monitoring.
+    // Five applies and a force-unlock: six lock objects removed by the fallback, counted for
+    // monitoring.
     let (status, metrics) = srv.request_path("GET", "/metrics", "");
     assert_eq!(status, 200);
     assert!(
         metrics
             .lines()
-            .any(|l| l == "statelock_lock_release_fallbacks_total 4"),
+            .any(|l| l == "statelock_lock_release_fallbacks_total 6"),
         "{metrics}"
     );
     drop(srv);
