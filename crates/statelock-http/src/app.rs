@@ -4,15 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use statelock_lock::{LockClient, SecondaryLock};
-use statelock_state::{StateRules, StateService};
+use statelock_state::{LockPolicy, StateRules, StateService};
 use statelock_store::ObjectStore;
 
 use crate::audit::AuditLog;
 use crate::auth::Authenticator;
+use crate::events::ServerEvents;
 use crate::health::Readiness;
-use crate::lock_policy::LockPolicy;
 use crate::metrics::{MeteredStore, Metrics};
-use crate::wait_queue::Waiting;
 
 /// Default limit on a state body: generous for real states, small enough to bound memory.
 pub const DEFAULT_MAX_STATE_SIZE: usize = 64 * 1024 * 1024;
@@ -63,7 +62,8 @@ impl HttpConfig {
     }
 }
 
-/// What handlers share: the store, the lock protocol over it, and the configuration.
+/// What handlers share: the store, the lock protocol over it, the state service, and the
+/// configuration.
 #[derive(Clone, Debug)]
 pub struct AppState {
     inner: Arc<Inner>,
@@ -75,7 +75,6 @@ struct Inner {
     locks: LockClient,
     states: StateService,
     config: HttpConfig,
-    waiting: Waiting,
     metrics: Arc<Metrics>,
     readiness: Readiness,
 }
@@ -93,15 +92,20 @@ impl AppState {
             StateRules {
                 stale_write_guard: config.stale_write_guard,
                 history_retention: config.history_retention,
+                locking: config.locking.clone(),
             },
-        );
+        )
+        .with_events(Arc::new(ServerEvents {
+            metrics: metrics.clone(),
+            audit: config.audit.clone(),
+            store: store.clone(),
+        }));
         AppState {
             inner: Arc::new(Inner {
                 store,
                 locks,
                 states,
                 config,
-                waiting: Waiting::default(),
                 metrics,
                 readiness: Readiness::default(),
             }),
@@ -125,10 +129,6 @@ impl AppState {
         &self.inner.config
     }
 
-    pub(crate) fn waiting(&self) -> &Waiting {
-        &self.inner.waiting
-    }
-
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
@@ -145,11 +145,11 @@ impl AppState {
     /// Answers every waiting LOCK and makes later ones fail at once; call when the server
     /// begins to shut down, so graceful shutdown is not held up by waiters.
     pub fn begin_shutdown(&self) {
-        self.inner.waiting.begin_shutdown();
+        self.inner.states.begin_shutdown();
     }
 
     /// How many LOCK requests wait for `key`'s lock on this replica.
     pub fn lock_waiters(&self, key: &statelock_core::StateKey) -> usize {
-        self.inner.waiting.queued(key)
+        self.inner.states.lock_waiters(key)
     }
 }

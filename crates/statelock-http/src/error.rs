@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use statelock_core::{KeyError, LockInfo, StateKey};
 use statelock_lock::{FenceError, LockError};
-use statelock_state::StateError;
+use statelock_state::{LockRefused, StateError};
 use statelock_store::StoreError;
 
 use crate::auth::Permission;
@@ -240,6 +240,16 @@ impl From<StateError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         ApiError::Store(e)
+    }
+}
+
+impl From<LockRefused> for ApiError {
+    fn from(e: LockRefused) -> ApiError {
+        match e {
+            LockRefused::Held { message, holder } => ApiError::Locked { message, holder },
+            LockRefused::ShuttingDown(message) => ApiError::ShuttingDown(message),
+            LockRefused::Lock(e) => e.into(),
+        }
     }
 }
 

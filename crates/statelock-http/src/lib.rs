@@ -14,17 +14,15 @@
 //! Module map:
 //! - `endpoint`: (method, path) → which state and which action, or a 400/404/405.
 //! - `body`: reading request bodies under a size limit (413).
-//! - `lock`: LOCK and UNLOCK on top of [`statelock_lock::LockClient`].
-//! - `lock_policy`: how long a LOCK may wait, and the TTL of stuck locks.
-//! - `lock_wait`, `wait_queue`: a LOCK that waits, first come first served per replica.
-//! - `takeover`: who may take over an idle lock, and recording a takeover (the rules are
-//!   `statelock_lock::LockClient::acquire_or_take_over`).
+//! - `lock`: LOCK and UNLOCK, one `statelock_state::StateService` call each (waiting in line,
+//!   taking over stuck locks and removing locks live there); `?wait=` is parsed here.
 //! - `state`: GET, write and DELETE of the state object, one `statelock_state::StateService`
 //!   call each (fencing, the stale-write guard and the history live there).
 //! - `error`: every refusal, with its status code and body.
 //! - `api`: the JSON history API.
 //! - `auth`: principals, tokens and grants; which request needs which permission.
 //! - `audit`: the audit trail of changes and refusals (file, stdout, store).
+//! - `events`: the state service's events turned into metrics and audit lines.
 //! - `metrics`, `health`: `/metrics` (Prometheus), `/healthz` and `/readyz`.
 //!
 //! This crate knows HTTP and Terraform's JSON; it knows nothing about which store it runs on.
@@ -36,16 +34,13 @@ pub mod auth;
 mod body;
 mod endpoint;
 mod error;
+mod events;
 mod health;
 mod lock;
-mod lock_policy;
-mod lock_wait;
 mod metrics;
 mod routes;
 mod state;
-mod takeover;
-mod wait_queue;
 
 pub use app::{AppState, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_STATE_SIZE, HttpConfig};
-pub use lock_policy::{DEFAULT_LOCK_POLL_INTERVAL, LockPolicy, MAX_LOCK_WAIT, parse_lock_wait};
 pub use routes::router;
+pub use statelock_state::{DEFAULT_LOCK_POLL_INTERVAL, LockPolicy, MAX_LOCK_WAIT, parse_lock_wait};

@@ -1,23 +1,25 @@
-//! LOCK and UNLOCK (spec §4.2–4.3) on top of the `.tflock` lock protocol.
+//! LOCK and UNLOCK (spec §4.2–4.3): the body and `?wait=` parsed here, then one call of the
+//! state service (`StateService::{lock, unlock}`), where waiting in line, stuck-lock takeover
+//! and the `.tflock` protocol live.
 //!
 //! UNLOCK bodies come in three forms: the LOCK record (a normal release, compared by ID), an
 //! ID-only record (OpenTofu ≥1.10 `force-unlock`) and an empty body (Terraform's
 //! `force-unlock`, which never sends the ID, hashicorp/terraform#28421). The empty body is the
 //! only way Terraform users can force-unlock, so it removes whatever lock is there.
 
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use statelock_core::{LockInfo, StateKey};
-use statelock_lock::{DeleteMethod, LockError};
+use statelock_lock::LockError;
+use statelock_state::{LockRequest, Unlock, parse_lock_wait};
 
 use crate::app::AppState;
-use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::{self, Permission};
 use crate::body::read_limited;
 use crate::error::ApiError;
-use crate::lock_policy::requested_wait;
-use crate::lock_wait;
 
 /// Lock records are a few hundred bytes; anything this large is not one.
 const MAX_LOCK_BODY: usize = 64 * 1024;
@@ -32,35 +34,20 @@ pub async fn lock(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let info = decode_record(
-        &read_limited(
-            headers,
-            body,
-            MAX_LOCK_BODY,
-            "lock record",
-            app.config().body_timeout,
-        )
-        .await?,
-    )?
-    .ok_or_else(|| ApiError::BadRequest("LOCK needs a lock record as its body".to_owned()))?;
+    let info = decode_record(&read_record(app, headers, body).await?)?
+        .ok_or_else(|| ApiError::BadRequest("LOCK needs a lock record as its body".to_owned()))?;
     if info.id.is_empty() {
         return Err(ApiError::BadRequest(
             "the lock record has an empty ID; the client must choose the ID it will unlock with"
                 .to_owned(),
         ));
     }
-    let wait = requested_wait(uri.query())?.unwrap_or(app.config().locking.wait);
-    let started = std::time::Instant::now();
-    let outcome = lock_wait::acquire(app, key, info, wait).await;
-    app.metrics().lock_waited(started.elapsed());
-    let held = outcome?;
-    app.metrics().lock_taken();
-    tracing::info!(%key, id = %held.id, who = %held.who, operation = %held.operation, "lock acquired");
-    audit::record(
-        app,
-        AuditEvent::new(AuditAction::Lock, Some(key)).lock_id(&held.id),
-    )
-    .await;
+    let request = LockRequest {
+        wait: requested_wait(uri.query())?.unwrap_or(app.config().locking.wait),
+        // Only read when a TTL makes a takeover possible; an admin on the state may.
+        may_take_over: app.config().locking.ttl.is_some() && auth::may(app, Permission::Admin, key),
+    };
+    let held = app.states().lock(key, info, request).await?;
     Ok(json(StatusCode::OK, held.encode()))
 }
 
@@ -72,49 +59,19 @@ pub async fn unlock(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let record = decode_record(
-        &read_limited(
-            headers,
-            body,
-            MAX_LOCK_BODY,
-            "lock record",
-            app.config().body_timeout,
-        )
-        .await?,
-    )?;
+    let record = decode_record(&read_record(app, headers, body).await?)?;
     if record.as_ref().is_none_or(LockInfo::is_id_only) {
         auth::require(app, Permission::Admin, key)?;
     }
-    let outcome = match &record {
-        None => app.locks().break_lock(key, None).await.map(|broken| {
-            app.metrics().lock_deleted(&broken.method);
-            let id = broken.info.map(|i| i.id).unwrap_or_default();
-            tracing::warn!(%key, %id, "force-unlock (empty UNLOCK body): lock removed");
-            (AuditAction::ForceUnlock, id)
-        }),
-        Some(info) => app.locks().release(key, &info.id).await.map(|released| {
-            if let DeleteMethod::Plain { reason } = &released.method {
-                tracing::warn!(%key, %reason, "lock released by read, compare and plain delete");
-            }
-            app.metrics().lock_deleted(&released.method);
-            let id = released.info.id;
-            if info.is_id_only() {
-                tracing::warn!(%key, %id, "force-unlock (ID-only UNLOCK body): lock removed");
-                (AuditAction::ForceUnlock, id)
-            } else {
-                tracing::info!(%key, %id, "lock released");
-                (AuditAction::Unlock, id)
-            }
-        }),
+    let how = match &record {
+        None => Unlock::Break,
+        Some(info) => Unlock::Release {
+            id: &info.id,
+            forced: info.is_id_only(),
+        },
     };
-    // Whatever the outcome, the lock may be free now: let this replica's first waiter look.
-    app.waiting().wake_head(key);
-    match outcome {
-        Ok((action, id)) => {
-            app.metrics().lock_released();
-            audit::record(app, AuditEvent::new(action, Some(key)).lock_id(id)).await;
-            Ok((StatusCode::OK, format!("state {key} unlocked\n")).into_response())
-        }
+    match app.states().unlock(key, how).await {
+        Ok(_) => Ok((StatusCode::OK, format!("state {key} unlocked\n")).into_response()),
         // Nothing to release: a retried UNLOCK whose first attempt landed, or a lock already
         // force-unlocked. Either way the caller's goal holds.
         Err(LockError::NotLocked { .. }) => {
@@ -123,6 +80,21 @@ pub async fn unlock(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+async fn read_record(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<bytes::Bytes, ApiError> {
+    read_limited(
+        headers,
+        body,
+        MAX_LOCK_BODY,
+        "lock record",
+        app.config().body_timeout,
+    )
+    .await
 }
 
 /// The record in a LOCK/UNLOCK body; `None` for an empty body.
@@ -135,6 +107,46 @@ fn decode_record(bytes: &[u8]) -> Result<Option<LockInfo>, ApiError> {
         .map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
+/// The wait a LOCK asked for in its query string, if any.
+fn requested_wait(query: Option<&str>) -> Result<Option<Duration>, ApiError> {
+    let Some(query) = query else {
+        return Ok(None);
+    };
+    let mut wait = None;
+    for pair in query.split('&') {
+        if let Some(value) = pair.strip_prefix("wait=") {
+            // Only digits and unit letters are meaningful, so no percent-decoding is needed;
+            // anything encoded is refused by the parser and named in the 400.
+            wait = Some(
+                parse_lock_wait(value)
+                    .map_err(|e| ApiError::BadRequest(format!("invalid ?wait=: {e}")))?,
+            );
+        }
+    }
+    Ok(wait)
+}
+
 fn json(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_comes_from_the_query_and_is_capped() {
+        assert_eq!(requested_wait(None).unwrap(), None);
+        assert_eq!(requested_wait(Some("ID=x")).unwrap(), None);
+        assert_eq!(
+            requested_wait(Some("ID=x&wait=10m")).unwrap(),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(
+            requested_wait(Some("wait=0")).unwrap(),
+            Some(Duration::ZERO)
+        );
+        assert!(requested_wait(Some("wait=2h")).is_err());
+        assert!(requested_wait(Some("wait=soon")).is_err());
+    }
 }

@@ -3,7 +3,7 @@
 //! Each parses what Terraform sent (the body within its limits, the `?ID=` lock ID) and makes
 //! one call of the state service (`statelock_state::StateService`), which fences the write
 //! against the lock, runs the stale-write guard, records the history and lands the write by
-//! compare-and-swap; this module only logs, counts and audits the outcome.
+//! compare-and-swap, and reports the change to the server's metrics and audit trail.
 
 use std::net::SocketAddr;
 
@@ -13,9 +13,9 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use statelock_core::StateKey;
+use statelock_state::Fence;
 
 use crate::app::AppState;
-use crate::audit::{self, AuditAction, AuditEvent};
 use crate::body::read_limited;
 use crate::error::ApiError;
 
@@ -42,7 +42,7 @@ pub async fn read(app: &AppState, key: &StateKey) -> Result<Response, ApiError> 
 }
 
 /// POST/PUT: the body within its limits, then one call of the state service (fence, guard,
-/// history, compare-and-swap); the outcome is logged, counted and audited here.
+/// history, compare-and-swap).
 pub async fn write(
     app: &AppState,
     key: &StateKey,
@@ -61,21 +61,9 @@ pub async fn write(
         config.body_timeout,
     )
     .await?;
-    let size = bytes.len();
-    let incoming = bytes.clone();
-    let written = app
-        .states()
-        .write(key, bytes, id.as_deref(), client)
+    app.states()
+        .write(key, bytes, Fence::LockId(id.as_deref()), client)
         .await?;
-    if !written.unchanged {
-        let header = &written.header;
-        tracing::info!(%key, serial = ?header.serial, lineage = ?header.lineage, id = ?id, "state written");
-        app.metrics().state_written(size);
-        let event = AuditEvent::new(AuditAction::Write, Some(key))
-            .lock_id(id.unwrap_or_default())
-            .states(written.before.as_deref(), Some(&incoming));
-        audit::record(app, event).await;
-    }
     Ok(StatusCode::OK.into_response())
 }
 
@@ -88,12 +76,9 @@ pub async fn delete(
     client: Option<SocketAddr>,
 ) -> Result<Response, ApiError> {
     let id = lock_id(uri)?;
-    let deleted = app.states().delete(key, id.as_deref(), client).await?;
-    tracing::warn!(%key, id = ?id, "state deleted");
-    let event = AuditEvent::new(AuditAction::Delete, Some(key))
-        .lock_id(id.unwrap_or_default())
-        .states(Some(&deleted), None);
-    audit::record(app, event).await;
+    app.states()
+        .delete(key, Fence::LockId(id.as_deref()), client)
+        .await?;
     Ok((StatusCode::OK, format!("state {key} deleted\n")).into_response())
 }
 

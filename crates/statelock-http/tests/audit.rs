@@ -158,7 +158,10 @@ async fn every_action_is_audited_with_its_fields() {
             "takeover",
             "lock",
             "force-unlock",
+            // The rollback runs under its own lock, which the trail shows like any other.
+            "lock",
             "rollback",
+            "unlock",
             "delete"
         ]
     );
@@ -173,6 +176,8 @@ async fn every_action_is_audited_with_its_fields() {
             None,
             Some("ci"),
             Some("ci"),
+            Some("root"),
+            Some("root"),
             Some("root"),
             Some("root"),
             Some("root"),
@@ -226,17 +231,20 @@ async fn every_action_is_audited_with_its_fields() {
             .contains(&format!("took over lock {} of crashed@ci", stuck.info.id))
     );
     assert_eq!(lines[9]["lock_id"], root.info.id.as_str());
+    let rollback_lock = lines[10]["lock_id"].as_str().unwrap();
+    assert_eq!(lines[11]["lock_id"], rollback_lock);
+    assert_eq!(lines[12]["lock_id"], rollback_lock);
     assert_eq!(
         (
-            lines[10]["serial_before"].clone(),
-            lines[10]["serial_after"].clone()
+            lines[11]["serial_before"].clone(),
+            lines[11]["serial_after"].clone()
         ),
         (2.into(), 3.into())
     );
     assert_eq!(
         (
-            lines[11]["serial_before"].clone(),
-            lines[11]["serial_after"].clone()
+            lines[13]["serial_before"].clone(),
+            lines[13]["serial_after"].clone()
         ),
         (3.into(), Value::Null)
     );

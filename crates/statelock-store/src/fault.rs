@@ -1,11 +1,16 @@
-//! A decorator that wraps any store to add latency, failures and lost replies, and counts the
-//! requests that reach it.
+//! A decorator that wraps any store to add latency, failures, lost replies and scripted
+//! interventions (a hook run on the inner store just before or after one call: another
+//! writer, a release at the worst moment, a rendezvous), and counts the requests that reach
+//! it. Tests that need a call intercepted script it here rather than writing their own
+//! wrapper.
 //!
 //! "The write happened but the reply was lost" is the failure behind stuck locks on real
 //! stores (opentofu#4405: an SDK retried a lock PUT that had succeeded). The lock protocol's
 //! tests script it here, on every adapter.
 
 use std::collections::VecDeque;
+use std::fmt;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -50,7 +55,46 @@ pub enum Fault {
     ReplyLost,
     /// Wait, then proceed normally.
     Delay(Duration),
+    /// Run the hook on the inner store, then make the call; a hook error fails the call
+    /// without it reaching the store.
+    Before(Hook),
+    /// Make the call, then run the hook on the inner store; a hook error replaces the reply.
+    After(Hook),
 }
+
+type HookFn = dyn Fn(Arc<dyn ObjectStore>) -> Pin<Box<dyn Future<Output = StoreResult<()>> + Send>>
+    + Send
+    + Sync;
+
+/// Something done to the inner store around one call, as another client would.
+#[derive(Clone)]
+pub struct Hook(Arc<HookFn>);
+
+impl Hook {
+    /// `f` gets the inner store (the one the decorator wraps, so its own calls are neither
+    /// counted nor scripted).
+    pub fn new<F, Fut>(f: F) -> Hook
+    where
+        F: Fn(Arc<dyn ObjectStore>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = StoreResult<()>> + Send + 'static,
+    {
+        Hook(Arc::new(move |store| Box::pin(f(store))))
+    }
+}
+
+impl fmt::Debug for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Hook")
+    }
+}
+
+impl PartialEq for Hook {
+    fn eq(&self, other: &Hook) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Hook {}
 
 /// Wraps a store; scripted faults apply to the next matching calls, in order.
 #[derive(Debug)]
@@ -59,13 +103,32 @@ pub struct FaultyStore {
     latency: Mutex<Duration>,
     script: Mutex<VecDeque<Scripted>>,
     calls: [AtomicUsize; OPS.len()],
+    /// A `Before` hook's error, handed from `before` to `run` for the call it fails.
+    hook_error: Mutex<Option<StoreError>>,
 }
 
 #[derive(Debug)]
 struct Scripted {
     op: Op,
-    key_contains: Option<String>,
+    key: KeyMatch,
     fault: Fault,
+}
+
+#[derive(Debug)]
+enum KeyMatch {
+    Any,
+    Contains(String),
+    Exact(String),
+}
+
+impl KeyMatch {
+    fn matches(&self, key: &str) -> bool {
+        match self {
+            KeyMatch::Any => true,
+            KeyMatch::Contains(part) => key.contains(part.as_str()),
+            KeyMatch::Exact(exact) => key == exact,
+        }
+    }
 }
 
 impl FaultyStore {
@@ -76,6 +139,7 @@ impl FaultyStore {
             latency: Mutex::new(Duration::ZERO),
             script: Mutex::new(VecDeque::new()),
             calls: Default::default(),
+            hook_error: Mutex::new(None),
         }
     }
 
@@ -86,12 +150,18 @@ impl FaultyStore {
 
     /// The next call of `op` suffers `fault`. Several scripted faults apply in order.
     pub fn inject(&self, op: Op, fault: Fault) {
-        self.push(op, None, fault);
+        self.push(op, KeyMatch::Any, fault);
     }
 
     /// The next call of `op` on a key containing `key_contains` suffers `fault`.
     pub fn inject_for_key(&self, op: Op, key_contains: &str, fault: Fault) {
-        self.push(op, Some(key_contains.to_owned()), fault);
+        self.push(op, KeyMatch::Contains(key_contains.to_owned()), fault);
+    }
+
+    /// The next call of `op` on exactly `key` suffers `fault` (a state key, not its lock or
+    /// its history versions, whose keys contain it).
+    pub fn inject_for_exact_key(&self, op: Op, key: &str, fault: Fault) {
+        self.push(op, KeyMatch::Exact(key.to_owned()), fault);
     }
 
     /// How many calls of `op` reached this decorator (faulted or not).
@@ -116,15 +186,11 @@ impl FaultyStore {
         self.script.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    fn push(&self, op: Op, key_contains: Option<String>, fault: Fault) {
+    fn push(&self, op: Op, key: KeyMatch, fault: Fault) {
         self.script
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push_back(Scripted {
-                op,
-                key_contains,
-                fault,
-            });
+            .push_back(Scripted { op, key, fault });
     }
 
     fn index(op: Op) -> usize {
@@ -138,9 +204,7 @@ impl FaultyStore {
         self.calls[Self::index(op)].fetch_add(1, Ordering::SeqCst);
         let fault = {
             let mut script = self.script.lock().unwrap_or_else(|p| p.into_inner());
-            let pos = script.iter().position(|s| {
-                s.op == op && s.key_contains.as_deref().is_none_or(|k| key.contains(k))
-            });
+            let pos = script.iter().position(|s| s.op == op && s.key.matches(key));
             pos.and_then(|p| script.remove(p)).map(|s| s.fault)
         };
         let latency = *self.latency.lock().unwrap_or_else(|p| p.into_inner());
@@ -152,6 +216,10 @@ impl FaultyStore {
                 tokio::time::sleep(d).await;
                 None
             }
+            Some(Fault::Before(hook)) => (hook.0)(self.inner.clone()).await.err().map(|e| {
+                *self.hook_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                Fault::Error
+            }),
             other => other,
         }
     }
@@ -173,11 +241,25 @@ impl FaultyStore {
         call: impl Future<Output = StoreResult<T>> + Send,
     ) -> StoreResult<T> {
         match self.before(op, key).await {
-            Some(Fault::Error) => Err(self.injected(op, key, "request failed")),
+            Some(Fault::Error) => {
+                let from_hook = self
+                    .hook_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take();
+                Err(from_hook.unwrap_or_else(|| self.injected(op, key, "request failed")))
+            }
             Some(Fault::ReplyLost) => {
                 // The outcome is deliberately discarded: the caller must not learn it.
                 let _ = call.await;
                 Err(self.injected(op, key, "reply lost after the request was applied"))
+            }
+            Some(Fault::After(hook)) => {
+                let reply = call.await;
+                match (hook.0)(self.inner.clone()).await {
+                    Ok(()) => reply,
+                    Err(e) => Err(e),
+                }
             }
             _ => call.await,
         }
@@ -252,7 +334,7 @@ impl ObjectStore for FaultyStore {
 mod tests {
     use super::*;
     use crate::memory::MemoryStore;
-    use crate::port::PutMode;
+    use crate::port::{DeleteMode, PutMode};
 
     #[tokio::test]
     async fn reply_lost_applies_the_write_but_reports_failure() {
@@ -273,6 +355,59 @@ mod tests {
         );
         assert_eq!(faulty.calls(Op::Put), 1);
         assert_eq!(faulty.calls(Op::Get), 1);
+    }
+
+    #[tokio::test]
+    async fn hooks_act_on_the_inner_store_around_one_call() {
+        let faulty = FaultyStore::new(Arc::new(MemoryStore::new()));
+        let intruder = Hook::new(|store: Arc<dyn ObjectStore>| async move {
+            let options = PutOptions::new(PutMode::Overwrite);
+            store
+                .put("k", Bytes::from_static(b"theirs"), options)
+                .await?;
+            Ok(())
+        });
+        faulty.inject_for_key(Op::Put, "k", Fault::Before(intruder.clone()));
+        let refused = faulty
+            .put(
+                "k",
+                Bytes::from_static(b"ours"),
+                PutOptions::new(PutMode::Create),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, StoreError::AlreadyExists { .. }),
+            "{refused}"
+        );
+        let failing = Hook::new(|_| async {
+            Err(StoreError::other("hook", "delete", "k", "connection reset"))
+        });
+        faulty.inject(Op::Delete, Fault::Before(failing));
+        let err = faulty
+            .delete("k", DeleteMode::Unconditional)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("connection reset"), "{err}");
+        assert_eq!(
+            faulty.get("k").await.unwrap().body,
+            Bytes::from_static(b"theirs")
+        );
+        faulty.inject(Op::Head, Fault::After(intruder));
+        faulty.delete("k", DeleteMode::Unconditional).await.unwrap();
+        assert!(
+            faulty.head("k").await.unwrap_err().is_not_found(),
+            "reply from before the hook"
+        );
+        assert!(
+            faulty.head("k").await.is_ok(),
+            "the hook's write came after"
+        );
+        assert_eq!(
+            faulty.calls(Op::Put),
+            1,
+            "the hooks' own calls are not counted"
+        );
     }
 
     #[tokio::test]

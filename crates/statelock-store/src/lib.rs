@@ -30,7 +30,7 @@ mod version_token;
 pub mod conformance;
 
 pub use error::{BoxError, StoreError, error_chain};
-pub use fault::{Fault, FaultyStore, Op};
+pub use fault::{Fault, FaultyStore, Hook, Op};
 pub use key::{MAX_OBJECT_KEY_LEN, check_key, check_prefix};
 pub use local::LocalStore;
 pub use memory::MemoryStore;

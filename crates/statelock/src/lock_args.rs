@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 use statelock_core::parse_duration;
-use statelock_http::{LockPolicy, parse_lock_wait};
+use statelock_state::{LockPolicy, parse_lock_wait};
 
 #[derive(Debug, Args)]
 pub struct LockArgs {

@@ -1,28 +1,20 @@
-//! `POST .../rollback?to=<id>[&force=true]`: copies an old version forward as a new serial.
-//!
-//! It runs under the state's own `.tflock` lock, so it excludes Terraform, OpenTofu and other
-//! servers exactly as they exclude each other, and writes with compare-and-swap like any write.
-//! The copy is planned by [`plan_rollback`] (shared with `statelock state rollback`): it gets
-//! `serial = current + 1` and the current lineage, so clients accept it as the next state, and
-//! encrypted states are refused. As in the CLI, a version with the current content writes
-//! nothing (`no_changes`) unless `force=true`, and the lock is checked to be still ours right
-//! before the write.
+//! `POST .../rollback?to=<id>[&force=true]`: copies an old version forward as a new serial,
+//! through the state service's rollback (`StateService::{plan_rollback, rollback}`, the one
+//! `statelock state rollback` uses): under the state's own `.tflock` lock, so it excludes
+//! Terraform, OpenTofu and other servers exactly as they exclude each other; `serial =
+//! current + 1` on the current lineage; "no changes" writes nothing unless `force=true`; the
+//! lock is checked to be still ours right before the compare-and-swap. This module maps the
+//! outcome to statuses.
 
 use axum::response::Response;
-use bytes::Bytes;
 use serde::Deserialize;
-use statelock_core::state::{RollbackError, lineage_text, plan_rollback};
+use statelock_core::state::{RollbackError as PlanError, lineage_text};
 use statelock_core::{LockInfo, StateKey};
-use statelock_lock::LockError;
-use statelock_store::{ObjectStoreExt, PutMode, StoreError};
+use statelock_state::versions::FetchError;
+use statelock_state::{LockRelease, ROLLBACK_OPERATION, RecordIn, RollbackError};
 
 use crate::app::AppState;
-use crate::audit::{self, AuditAction, AuditEvent};
 use crate::error::ApiError;
-use statelock_state::history::{self, Author, Kind};
-
-/// The lock record's `Operation` while a rollback runs.
-pub const OPERATION: &str = "statelock-rollback";
 
 #[derive(Deserialize)]
 pub struct RollbackQuery {
@@ -31,108 +23,82 @@ pub struct RollbackQuery {
     force: bool,
 }
 
-/// Locks, rolls back, and releases the lock whatever happened in between.
+/// Plans, then locks, writes and releases the lock whatever happened in between.
 pub async fn rollback(
     app: &AppState,
     key: &StateKey,
     q: RollbackQuery,
 ) -> Result<Response, ApiError> {
-    let id = super::parse_id(&q.to)?;
-    let who = format!("statelock-rollback@{}", statelock_lock::hostname());
-    let info = LockInfo::new(OPERATION, &who, env!("CARGO_PKG_VERSION"));
-    let acquired = app.locks().acquire(key, info).await?;
-    let lock_id = acquired.lock.info.id;
-    tracing::info!(%key, to = %id, %lock_id, "rollback: lock acquired");
-    let outcome = copy_forward(app, key, &id, q.force, &who, &lock_id).await;
-    match app.locks().release(key, &lock_id).await {
-        // LOCKs queued on this replica get the lock at once, as after any UNLOCK.
-        Ok(released) => {
-            app.metrics().lock_deleted(&released.method);
-            app.waiting().wake_head(key);
-        }
-        // Taken over or force-unlocked while the rollback ran (its fence then refused): the
-        // lock is someone else's now, or nobody's, and not ours to release.
-        Err(e @ (LockError::NotLocked { .. } | LockError::IdMismatch { .. })) => {
-            tracing::warn!(%key, %lock_id, %e, "rollback: its lock was already lost");
-        }
-        Err(e) => {
-            tracing::error!(%key, %lock_id, %e, "rollback: could not release the lock; force-unlock it with this ID");
-        }
-    }
-    outcome
-}
-
-async fn copy_forward(
-    app: &AppState,
-    key: &StateKey,
-    id: &history::VersionId,
-    force: bool,
-    who: &str,
-    lock_id: &str,
-) -> Result<Response, ApiError> {
-    let old = super::versions::version_body(app, key, id).await?;
-    let current = app.store().get_if_exists(key.as_str()).await?;
-    let plan = plan_rollback(&old, current.as_ref().map(|c| &c.body[..]), force).map_err(
-        |e| match e {
-            RollbackError::Encrypted => ApiError::Unprocessable(format!(
-                "state {key} is OpenTofu-encrypted: a copy with a new serial would fail OpenTofu's serial check \
-                 on decrypt; fetch GET /v1/api/states/{key}/versions/{id} and `tofu state push` it instead"
-            )),
-            RollbackError::LineageMismatch { version, current } => ApiError::conflict(format!(
-                "version {id} has lineage {} but the current state of {key} has lineage {}; \
-                 add force=true to roll back across lineages (the copy gets the current lineage)",
-                lineage_text(version.as_deref()),
-                lineage_text(current.as_deref())
-            )),
-            e @ RollbackError::NotAState { .. } => ApiError::Unprocessable(e.to_string()),
-        },
-    )?;
-    // As `statelock state rollback`: a version with the current content writes nothing.
-    if plan.same_as_current && !force {
+    let id = super::parse_id(&q.to)?.to_string();
+    let planned = app
+        .states()
+        .plan_rollback(key, &id, q.force)
+        .await
+        .map_err(|e| refusal(key, &id, e))?;
+    if planned.no_changes() {
         tracing::info!(%key, to = %id, "rollback: the version has the current content; nothing written");
         return Ok(super::json(&serde_json::json!({
             "key": key.as_str(),
-            "rolled_back_to": id.to_string(),
+            "rolled_back_to": id,
             "no_changes": true,
         })));
     }
-    // The lock is still ours right before the write (a TTL takeover or a force-unlock may
-    // have happened while the version was read), as every fenced write.
-    app.locks().fence(key, Some(lock_id)).await?;
-    let event = AuditEvent::new(AuditAction::Rollback, Some(key))
-        .lock_id(lock_id)
-        .states(current.as_ref().map(|c| &c.body[..]), Some(&plan.body[..]))
-        .reason(format!("rolled back to version {id}"));
-    let mode = match &current {
-        Some(c) => PutMode::Update(c.meta.version.clone()),
-        None => PutMode::Create,
-    };
-    let author = Author {
-        kind: Kind::Rollback,
-        who: who.to_owned(),
-        lock_id: Some(lock_id.to_owned()),
-    };
-    let serial = plan.serial;
-    match app
+    let who = format!("statelock-rollback@{}", statelock_lock::hostname());
+    let holder = LockInfo::new(ROLLBACK_OPERATION, &who, env!("CARGO_PKG_VERSION"));
+    let outcome = app
         .states()
-        .put(key, Bytes::from(plan.body), mode, author)
-        .await
-    {
-        Ok(_) => {
-            tracing::warn!(%key, to = %id, serial, "state rolled back");
-            audit::record(app, event).await;
-            Ok(super::json(&serde_json::json!({
-                "key": key.as_str(),
-                "rolled_back_to": id.to_string(),
-                "serial": serial,
-                "lineage": plan.lineage,
-            })))
-        }
-        Err(StoreError::Precondition { .. } | StoreError::AlreadyExists { .. }) => {
-            Err(ApiError::conflict(format!(
-                "state {key} was changed by a writer that ignored the lock during the rollback; nothing was written"
-            )))
-        }
-        Err(e) => Err(e.into()),
+        .rollback(
+            &planned,
+            holder,
+            RecordIn::History,
+            |_| async {},
+            std::future::pending(),
+        )
+        .await;
+    if let LockRelease::Failed { lock_id, error } = &outcome.release {
+        tracing::error!(%key, %lock_id, %error, "rollback: could not release the lock; force-unlock it with this ID");
+    }
+    let written = outcome.result.map_err(|e| refusal(key, &id, e))?;
+    Ok(super::json(&serde_json::json!({
+        "key": key.as_str(),
+        "rolled_back_to": id,
+        "serial": written.serial,
+        "lineage": written.lineage,
+    })))
+}
+
+fn refusal(key: &StateKey, id: &str, e: RollbackError) -> ApiError {
+    match e {
+        RollbackError::Version(e) if e.is_missing() => ApiError::NotFound(format!(
+            "state {key} has no version {id} (it may have been pruned by the retention setting)"
+        )),
+        RollbackError::Plan {
+            error: PlanError::Encrypted,
+            ..
+        } => ApiError::Unprocessable(format!(
+            "state {key} is OpenTofu-encrypted: a copy with a new serial would fail OpenTofu's serial check \
+             on decrypt; fetch GET /v1/api/states/{key}/versions/{id} and `tofu state push` it instead"
+        )),
+        RollbackError::Plan {
+            error: PlanError::LineageMismatch { version, current },
+            ..
+        } => ApiError::conflict(format!(
+            "version {id} has lineage {} but the current state of {key} has lineage {}; \
+             add force=true to roll back across lineages (the copy gets the current lineage)",
+            lineage_text(version.as_deref()),
+            lineage_text(current.as_deref())
+        )),
+        RollbackError::Plan {
+            error: e @ PlanError::NotAState { .. },
+            ..
+        } => ApiError::Unprocessable(e.to_string()),
+        RollbackError::Lock(e) => e.into(),
+        e @ (RollbackError::Moved { .. }
+        | RollbackError::TakenOver { .. }
+        | RollbackError::Changed { .. }
+        | RollbackError::Interrupted { .. }) => ApiError::conflict(e.to_string()),
+        RollbackError::Version(FetchError::Store { source, .. }) => source.into(),
+        RollbackError::Version(e) => ApiError::Unprocessable(e.to_string()),
+        RollbackError::Store(e) => e.into(),
     }
 }

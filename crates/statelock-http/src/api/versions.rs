@@ -10,12 +10,13 @@ use statelock_store::ObjectStoreExt;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use statelock_state::history::{self, VersionId};
+use statelock_state::history::VersionId;
+use statelock_state::versions::FetchError;
 
 /// `GET .../versions`: newest first. An empty list (not 404) for a state with no history, since
 /// history survives the state's deletion and may also predate it.
 pub async fn list(app: &AppState, key: &StateKey) -> Result<Response, ApiError> {
-    let versions = history::list(app.store(), key).await?;
+    let versions = app.states().server_history(key).await?;
     Ok(super::json(&serde_json::json!({
         "key": key.as_str(),
         "versions": versions,
@@ -39,11 +40,14 @@ pub async fn version_body(
     key: &StateKey,
     id: &VersionId,
 ) -> Result<Bytes, ApiError> {
-    history::body(app.store(), key, id).await?.ok_or_else(|| {
-        ApiError::NotFound(format!(
+    match app.states().version(key, &id.to_string()).await {
+        Ok(found) => Ok(found.body),
+        Err(e) if e.is_missing() => Err(ApiError::NotFound(format!(
             "state {key} has no version {id} (it may have been pruned by the retention setting)"
-        ))
-    })
+        ))),
+        Err(FetchError::Store { source, .. }) => Err(source.into()),
+        Err(e) => Err(ApiError::Unprocessable(e.to_string())),
+    }
 }
 
 #[derive(Deserialize)]

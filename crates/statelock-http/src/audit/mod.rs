@@ -20,6 +20,7 @@ mod store;
 
 use serde::Serialize;
 use statelock_core::{StateKey, Timestamp};
+use statelock_store::ObjectStore;
 
 use crate::app::AppState;
 use statelock_state::StateHeader;
@@ -113,14 +114,11 @@ impl AuditEvent {
     }
 }
 
-/// Records `event` wherever the server is configured to; a no-op without an audit trail.
-pub async fn record(app: &AppState, event: AuditEvent) {
-    let Some(log) = app.config().audit.as_deref() else {
-        return;
-    };
+/// Records a change in `log`, and in `store` when the trail is kept there too.
+pub(crate) async fn record_change(log: &AuditLog, store: &dyn ObjectStore, event: AuditEvent) {
     log.write_line(&event);
     if log.to_store() && event.action != AuditAction::Denied {
-        store::put(app.store(), &event).await;
+        store::put(store, &event).await;
     }
 }
 

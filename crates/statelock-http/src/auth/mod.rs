@@ -32,10 +32,7 @@
 //! with principals: nothing is allowed.
 
 mod credentials;
-mod grants;
 mod middleware;
-mod principals;
-mod token;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -47,10 +44,10 @@ use crate::app::AppState;
 use crate::endpoint::Action;
 use crate::error::ApiError;
 
-pub use grants::{Grant, KeyPattern, Permission};
 pub use middleware::authenticate;
-pub use principals::{Principal, Principals, PrincipalsError, create_token};
-pub use token::{TOKEN_PREFIX, TokenHash};
+pub use statelock_auth::{
+    Grant, KeyPattern, Permission, Principal, Principals, PrincipalsError, TOKEN_PREFIX, TokenHash,
+};
 
 /// The principals the server checks requests against, reloadable from their file.
 pub struct Authenticator {

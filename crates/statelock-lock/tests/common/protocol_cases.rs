@@ -17,7 +17,7 @@ use bytes::Bytes;
 use statelock_core::{LockInfo, StateKey, Timestamp};
 use statelock_lock::{DeleteMethod, FenceError, LockClient, LockError, LockState};
 use statelock_store::{
-    Capabilities, DeleteMode, Fault, FaultyStore, GetResult, ListPage, MemoryStore, ObjectMeta,
+    Capabilities, DeleteMode, Fault, FaultyStore, GetResult, Hook, ListPage, MemoryStore, ObjectMeta,
     ObjectStore, ObjectStoreExt, Op, PutMode, PutOptions, StoreResult,
 };
 
@@ -201,54 +201,19 @@ async fn unreachable_store_during_the_read_back_reports_the_original_failure() {
     assert!(keys(&*store).await.is_empty());
 }
 
-/// Deletes the lock object the first time anyone reads it: the holder released just as a
-/// contender read it back after a refused create.
-#[derive(Debug)]
-struct ReleaseOnFirstRead {
-    inner: MemoryStore,
-    released: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait]
-impl ObjectStore for ReleaseOnFirstRead {
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    async fn get(&self, key: &str) -> StoreResult<GetResult> {
-        if !self
-            .released
-            .swap(true, std::sync::atomic::Ordering::SeqCst)
-        {
-            self.inner.delete(key, DeleteMode::Unconditional).await?;
-        }
-        self.inner.get(key).await
-    }
-    async fn head(&self, key: &str) -> StoreResult<ObjectMeta> {
-        self.inner.head(key).await
-    }
-    async fn put(&self, key: &str, body: Bytes, options: PutOptions) -> StoreResult<ObjectMeta> {
-        self.inner.put(key, body, options).await
-    }
-    async fn delete(&self, key: &str, mode: DeleteMode) -> StoreResult<()> {
-        self.inner.delete(key, mode).await
-    }
-    async fn list(&self, prefix: &str, continuation: Option<&str>) -> StoreResult<ListPage> {
-        self.inner.list(prefix, continuation).await
-    }
-}
-
 #[tokio::test]
 async fn lock_released_between_refusal_and_read_back_is_taken_on_retry() {
-    let store = Arc::new(ReleaseOnFirstRead {
-        inner: MemoryStore::new(),
-        released: false.into(),
-    });
+    let store = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())));
     let client = LockClient::new(store.clone(), "b");
     let k = key("s");
     client.acquire(&k, record("first", "a@x")).await.unwrap();
+    // The holder releases just as the contender reads the lock back after a refused create.
+    let lock_key = k.lock_key();
+    let release = Hook::new(move |inner: Arc<dyn ObjectStore>| {
+        let lock_key = lock_key.clone();
+        async move { inner.delete(&lock_key, DeleteMode::Unconditional).await }
+    });
+    store.inject(Op::Get, Fault::Before(release));
     let acquired = client.acquire(&k, record("second", "b@x")).await.unwrap();
     assert_eq!(acquired.lock.info.id, "second");
     let stored = LockInfo::decode(&store.get(&k.lock_key()).await.unwrap().body).unwrap();

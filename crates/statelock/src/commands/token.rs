@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use statelock_auth::{Grant, create_token};
 use statelock_core::Timestamp;
-use statelock_http::auth::{Grant, create_token};
 
 pub const ABOUT: &str = "\
 Create tokens for principals of `statelock serve --principals FILE`.

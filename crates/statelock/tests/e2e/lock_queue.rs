@@ -55,7 +55,7 @@ fn queued_applies_all_succeed_in_turn(tf: Terraform) {
         "lock events do not alternate: {events:?}"
     );
     assert_eq!(events.len(), 2 * (1 + RUNS), "{events:?}");
-    let waited = log.matches("LOCK waits for the lock").count();
+    let waited = log.matches("lock request waits for the lock").count();
     println!("{waited} of {RUNS} applies waited for the lock");
     assert!(
         waited >= 1,
@@ -75,7 +75,10 @@ fn apply_while_held(
     flags: &[&str],
     hold: Duration,
 ) -> (std::process::Output, Duration, usize) {
-    let waits_before = server.log().matches("LOCK waits for the lock").count();
+    let waits_before = server
+        .log()
+        .matches("lock request waits for the lock")
+        .count();
     assert_eq!(server.request("LOCK", key, HOLDER).0, 200);
     let (out, took) = std::thread::scope(|scope| {
         let apply = scope.spawn(|| {
@@ -88,7 +91,11 @@ fn apply_while_held(
         assert_eq!(server.request("UNLOCK", key, HOLDER).0, 200);
         apply.join().unwrap()
     });
-    let waits = server.log().matches("LOCK waits for the lock").count() - waits_before;
+    let waits = server
+        .log()
+        .matches("lock request waits for the lock")
+        .count()
+        - waits_before;
     (out, took, waits)
 }
 

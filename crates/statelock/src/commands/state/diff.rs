@@ -8,9 +8,9 @@ use clap::Args;
 use statelock_core::state::{DiffError, OutputChange, StateDiff, diff};
 
 use super::KeyArgs;
-use super::versions::{self, CURRENT, Fetched};
 use crate::commands::locks::state_key;
 use crate::commands::nothing_or_refused;
+use statelock_state::versions::{self, CURRENT, Fetched};
 
 pub const ABOUT: &str = "\
 Compare two versions of a state: resources added (+), removed (-) and changed (~) by address

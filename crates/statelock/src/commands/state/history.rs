@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::KeyArgs;
-use super::versions::{self, Entry};
 use crate::commands::locks::state_key;
 use crate::commands::nothing_or_refused;
 use crate::commands::table;
+use statelock_state::versions::{self, Entry};
 
 pub const ABOUT: &str = "\
 List a state's versions, newest first, from both sources: the S3 object versions of the key

@@ -9,7 +9,6 @@ mod history;
 mod ls;
 mod rollback;
 mod show;
-mod versions;
 
 use std::process::ExitCode;
 

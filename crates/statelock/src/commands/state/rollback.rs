@@ -1,11 +1,12 @@
 //! `state rollback KEY --to VERSION`: copies a version forward as the next serial on the same
 //! lineage, holding the state's `.tflock` lock, and writes it with compare-and-swap.
 //!
-//! Order: read the version and the current state → plan ([`plan_rollback`], shared with the
-//! server) → show and ask, all without the lock (`--dry-run` stops there) → lock (refused,
-//! naming the holder, if someone has it) → re-read the state and refuse if it is no longer the
-//! one confirmed → write with compare-and-swap → DynamoDB digest → release the lock, on every
-//! path, including Ctrl-C and SIGTERM.
+//! The rollback itself is the state service's (`StateService::{plan_rollback, rollback}`, the
+//! one the server's API uses): plan → show and ask, all without the lock (`--dry-run` stops
+//! there) → lock (refused, naming the holder, if someone has it) → re-read the state and refuse
+//! if it is no longer the one confirmed → lock still ours → write with compare-and-swap →
+//! DynamoDB digest → release the lock, on every path, including Ctrl-C and SIGTERM. This module
+//! plans the operator's side: the store check, the prompt, the digest and the report.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,24 +14,22 @@ use std::sync::Arc;
 use bytes::Bytes;
 use clap::Args;
 use serde_json::json;
-use statelock_core::state::{
-    RollbackError, RollbackPlan, StateDiff, diff, lineage_text, plan_rollback,
-};
+use statelock_core::state::{RollbackError as PlanError, StateDiff, diff, lineage_text};
 use statelock_core::{LockInfo, StateKey};
-use statelock_lock::{HeldLock, LockClient, LockError, LockState, user_at_host};
-use statelock_state::history::{self, Author, Kind, md5_hex};
-use statelock_store::{GetResult, ObjectStore, ObjectStoreExt, PutMode, PutOptions, StoreError};
+use statelock_lock::{LockClient, LockError, user_at_host};
+use statelock_state::history::md5_hex;
+use statelock_state::{
+    LockRelease, PlannedRollback, ROLLBACK_OPERATION, RecordIn, RollbackError, StateRules,
+    StateService,
+};
+use statelock_store::ObjectStore;
 
 use super::KeyArgs;
 use super::digest::{self, DigestArgs, DigestTarget, DigestUpdate};
-use super::versions::{self, Fetched};
 use crate::commands::locks::state_key;
 use crate::commands::nothing_or_refused;
 use crate::commands::prompt::{Answer, confirm};
 use crate::store_url::StoreUrl;
-
-/// The lock record's `Operation` while a rollback runs.
-pub const OPERATION: &str = "statelock state rollback";
 
 pub const ABOUT: &str = "\
 Roll a state back to an earlier version: its content is written as a new state with serial =
@@ -92,10 +91,15 @@ pub struct RollbackArgs {
 
 /// Everything read and planned before the write.
 struct Prepared {
-    version: Fetched,
-    current: Option<GetResult>,
-    plan: RollbackPlan,
+    planned: PlannedRollback,
     changes: Option<StateDiff>,
+}
+
+impl std::ops::Deref for Prepared {
+    type Target = PlannedRollback;
+    fn deref(&self) -> &PlannedRollback {
+        &self.planned
+    }
 }
 
 /// Why the command refuses (exit code 2), worded for the operator.
@@ -113,22 +117,34 @@ async fn rollback(
     args: &RollbackArgs,
 ) -> anyhow::Result<ExitCode> {
     let key = state_key(&args.target.key)?;
+    let url = args.target.store.url()?;
     // Before anything is shown or locked: a table that cannot be reached fails the command
     // while nothing has changed.
     let digest_target = DigestTarget::connect(
         &args.dynamodb,
-        &args.target.store.url()?,
+        &url,
         &key,
         args.target.store.s3.s3_region.clone(),
     )
     .await?;
+    let rules = StateRules {
+        // Pruning is left to the server's next write, with its own setting.
+        history_retention: 0,
+        ..StateRules::default()
+    };
+    let states = StateService::new(store.clone(), LockClient::new(store.clone(), bucket), rules);
     // Planned, shown and confirmed without the lock, so an operator who walks away from the
     // prompt (or interrupts it) blocks nobody; the write below refuses if the state moved.
-    let p = match prepare(&*store, &key, args).await? {
-        Ok(p) => p,
-        Err(refusal) => return Ok(refuse(refusal)),
+    let p = match states.plan_rollback(&key, &args.to, args.force).await {
+        Ok(planned) => Prepared {
+            changes: planned
+                .current_body()
+                .and_then(|c| diff(c, &planned.plan.body).ok()),
+            planned,
+        },
+        Err(e) => return refusal(&key, args, e).map(refuse),
     };
-    if p.plan.same_as_current && !args.force {
+    if p.no_changes() {
         eprintln!(
             "no changes: version {} holds what the current state of {key} holds; nothing was \
              written (--force writes it anyway, as a new serial)",
@@ -153,77 +169,110 @@ async fn rollback(
     if let Some(refusal) = ask(args)? {
         return Ok(refuse(refusal));
     }
-    if args.target.store.url()?.is_remote() {
+    if url.is_remote() {
         // The lock and the compare-and-swap both rest on conditional writes.
         let allow_unsafe = args.target.store.s3.allow_unsafe_store;
         crate::store_check::check_conditional_writes(&*store, allow_unsafe, "roll back").await?;
     }
-    let locks = LockClient::new(store.clone(), bucket);
-    let mut info = LockInfo::new(OPERATION, &user_at_host(), env!("CARGO_PKG_VERSION"));
-    info.info = format!("rolling back to version {}", args.to);
-    let lock = match locks.acquire(&key, info).await {
-        Ok(acquired) => acquired.lock,
-        Err(e @ (LockError::Held { .. } | LockError::Unreadable { .. })) => {
-            return Ok(refuse(Refusal(format!("{e}"))));
-        }
-        Err(e) => return Err(e.into()),
+    // A statelock directory is what `statelock serve` serves; a bucket only when the server
+    // has kept history for this key.
+    let record_in = match url {
+        StoreUrl::File(_) => RecordIn::History,
+        _ => RecordIn::HistoryIfKept,
     };
-    // A signal must not leave the lock behind: the locked work is dropped and the lock released.
-    let outcome = tokio::select! {
-        outcome = locked(&locks, &lock, args, &p, digest_target.as_ref()) => outcome,
-        () = crate::signals::shutdown_signal() => Err(anyhow::anyhow!(
-            "interrupted; the rollback of {key} may or may not have been written: check \
-             `statelock state show {key}`"
+    let digest_key = digest::digest_key(&url, &key);
+    let has_digest = digest_key.is_some();
+    let update_digest = |body: Bytes| async move {
+        // Nothing after the put may fail the command: the state is written.
+        match has_digest {
+            true => Some(
+                digest::update_dynamodb_digest(digest_target.as_ref(), &md5_hex(&body))
+                    .await
+                    .map_err(|e| format!("{e:#}")),
+            ),
+            false => None,
+        }
+    };
+    let holder = LockInfo::new(
+        ROLLBACK_OPERATION,
+        &user_at_host(),
+        env!("CARGO_PKG_VERSION"),
+    );
+    let outcome = states
+        .rollback(
+            &p,
+            holder,
+            record_in,
+            update_digest,
+            crate::signals::shutdown_signal(),
+        )
+        .await;
+    let not_released = match &outcome.release {
+        LockRelease::Failed { lock_id, error } => Some(format!(
+            "{error}\nRemove it with `statelock locks unlock {key} --id {lock_id}`."
         )),
+        _ => None,
     };
-    let outcome = match outcome {
-        // Not ours to release, and its holder must not be told to unlock our ID.
-        Ok(Locked::TakenOver(refusal)) => return Ok(refuse(refusal)),
-        Ok(Locked::Written(written)) => Ok(Ok(written)),
-        Ok(Locked::Refused(refusal)) => Ok(Err(refusal)),
-        Err(e) => Err(e),
-    };
-    let released = locks.release(&key, &lock.info.id).await;
-    let not_released = |e: &LockError| {
-        eprintln!(
-            "statelock: could not release the lock {} on {key}: {e}\n{}",
-            lock.info.id,
-            unlock_hint(&key, &lock)
-        );
-    };
-    let written = match outcome {
-        Ok(Ok(written)) => written,
-        Ok(Err(refusal)) => {
-            if let Err(e) = &released {
-                not_released(e);
-            }
-            return Ok(refuse(refusal));
-        }
+    let written = match outcome.result {
+        Ok(written) => written,
         Err(e) => {
-            if let Err(e) = &released {
-                not_released(e);
+            if let Some(why) = &not_released {
+                eprintln!("statelock: could not release the lock on {key}: {why}");
             }
-            return Err(e);
+            return refusal(&key, args, e).map(refuse);
         }
+    };
+    let written = Written {
+        md5: md5_hex(&written.body),
+        digest_key,
+        digest: written.after_write,
+        in_server_history: written.in_server_history,
     };
     // The state is written whatever happens now: report it first, then what failed.
-    report(&key, &p, args, &written, released.is_ok());
-    if let Err(e) = released {
+    report(&key, &p, args, &written, not_released.is_none());
+    if let Some(why) = not_released {
         eprintln!(
             "statelock: warning: rolled back (serial {} written) but the lock could not be \
-             released: {e}\n{}",
+             released: {why}",
             p.plan.serial,
-            unlock_hint(&key, &lock)
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn unlock_hint(key: &StateKey, lock: &HeldLock) -> String {
-    format!(
-        "Remove it with `statelock locks unlock {key} --id {}`.",
-        lock.info.id
-    )
+/// What a rollback that did not write tells the operator: a refusal (exit 2) when the
+/// situation, not the tool, stopped it; an error otherwise.
+fn refusal(key: &StateKey, args: &RollbackArgs, e: RollbackError) -> anyhow::Result<Refusal> {
+    Ok(Refusal(match e {
+        RollbackError::Version(e) if e.is_missing() => e.to_string(),
+        RollbackError::Plan {
+            error: PlanError::LineageMismatch { version, current },
+            ..
+        } => format!(
+            "version {} has lineage {} but the current state of {key} has lineage {}; \
+             add --force to roll back across lineages (the copy gets the current lineage)",
+            args.to,
+            lineage_text(version.as_deref()),
+            lineage_text(current.as_deref())
+        ),
+        RollbackError::Plan {
+            error: e @ PlanError::Encrypted,
+            ..
+        } => format!(
+            "{e}; `statelock state show {key} {} --raw` gives its bytes for `tofu state push`",
+            args.to
+        ),
+        RollbackError::Lock(e @ (LockError::Held { .. } | LockError::Unreadable { .. })) => {
+            e.to_string()
+        }
+        RollbackError::Moved { .. } => {
+            format!("the state {key} changed since you confirmed; run again")
+        }
+        RollbackError::TakenOver { holder, .. } => {
+            format!("your lock on {key} was taken over by {holder}")
+        }
+        e => return Err(e.into()),
+    }))
 }
 
 fn refuse(refusal: Refusal) -> ExitCode {
@@ -245,177 +294,14 @@ fn ask(args: &RollbackArgs) -> anyhow::Result<Option<Refusal>> {
     })
 }
 
-/// How the locked section ended.
-enum Locked {
-    Written(Written),
-    /// Nothing was written.
-    Refused(Refusal),
-    /// Someone else holds the lock now: nothing was written, and there is nothing to release.
-    TakenOver(Refusal),
-}
-
-/// Under the lock: check the state is the one confirmed and the lock still ours, write the
-/// state, update the digest.
-async fn locked(
-    locks: &LockClient,
-    lock: &HeldLock,
-    args: &RollbackArgs,
-    p: &Prepared,
-    digest_target: Option<&DigestTarget>,
-) -> anyhow::Result<Locked> {
-    let (store, key) = (&**locks.store(), &lock.key);
-    let now = store.get_if_exists(key.as_str()).await?;
-    let confirmed = p.current.as_ref().map(|c| &c.meta.version);
-    if now.as_ref().map(|c| &c.meta.version) != confirmed {
-        return Ok(Locked::Refused(Refusal(format!(
-            "the state {key} changed since you confirmed; run again"
-        ))));
-    }
-    let in_server_history = server_serves(store, args, key).await?;
-    // Last check before the write: a lock broken and taken by someone else meanwhile (a
-    // force-unlock, a TTL takeover) means they may be writing this state now.
-    if let Some(holder) = lost_to(locks, lock).await? {
-        return Ok(Locked::TakenOver(Refusal(format!(
-            "your lock on {key} was taken over by {holder}"
-        ))));
-    }
-    let mode = match confirmed {
-        Some(version) => PutMode::Update(version.clone()),
-        None => PutMode::Create,
-    };
-    let body = Bytes::from(p.plan.body.clone());
-    // Content-MD5 as Terraform's SDK-v1 S3 backend sends it, which Object Lock buckets need.
-    let options = PutOptions::json(mode).with_content_md5();
-    let put = if in_server_history {
-        let author = Author {
-            kind: Kind::Rollback,
-            who: lock.info.who.clone(),
-            lock_id: Some(lock.info.id.clone()),
-        };
-        // Retention 0: pruning is left to the server's next write, with its own setting.
-        history::write_state(store, 0, key, body.clone(), options, author).await
-    } else {
-        store.put(key.as_str(), body.clone(), options).await
-    };
-    match put {
-        Ok(_) => {}
-        Err(StoreError::Precondition { .. } | StoreError::AlreadyExists { .. }) => {
-            anyhow::bail!(
-                "state {key} was changed by a writer that ignored the lock during the rollback; nothing was written"
-            );
-        }
-        Err(e) => return Err(e.into()),
-    }
-    // Nothing after the put may fail the command: the state is written.
-    let md5 = md5_hex(&body);
-    let digest_key = args
-        .target
-        .store
-        .url()
-        .ok()
-        .and_then(|url| digest::digest_key(&url, key));
-    let digest = match &digest_key {
-        Some(_) => Some(
-            digest::update_dynamodb_digest(digest_target, &md5)
-                .await
-                .map_err(|e| format!("{e:#}")),
-        ),
-        None => None,
-    };
-    Ok(Locked::Written(Written {
-        md5,
-        digest_key,
-        digest,
-        in_server_history,
-    }))
-}
-
-/// Whether `statelock serve` serves this state too, so the rollback belongs in its history: a
-/// file:// store (a statelock directory), or a bucket with history recorded for this key.
-async fn server_serves(
-    store: &dyn ObjectStore,
-    args: &RollbackArgs,
-    key: &StateKey,
-) -> anyhow::Result<bool> {
-    if matches!(args.target.store.url()?, StoreUrl::File(_)) {
-        return Ok(true);
-    }
-    let page = store.list(&history::state_prefix(key), None).await?;
-    Ok(!page.objects.is_empty())
-}
-
 /// A state written, and what became of its DynamoDB digest.
 struct Written {
     md5: String,
     digest_key: Option<String>,
     /// `None` when the store is no S3 bucket, so no digest applies.
     digest: Option<Result<DigestUpdate, String>>,
-    /// The version was also recorded in the server's history.
+    /// The version was also recorded in the server history.
     in_server_history: bool,
-}
-
-/// Who holds `lock`'s lock object now, when it is no longer exactly the one we created.
-async fn lost_to(locks: &LockClient, lock: &HeldLock) -> anyhow::Result<Option<String>> {
-    Ok(match locks.inspect(&lock.key).await? {
-        Some(LockState::Held(now))
-            if now.info.id == lock.info.id && now.version == lock.version =>
-        {
-            None
-        }
-        Some(LockState::Held(now)) => Some(format!("{} (lock ID {})", now.info.who, now.info.id)),
-        Some(LockState::Unreadable { reason, .. }) => {
-            Some(format!("an unreadable lock object ({reason})"))
-        }
-        None => Some("nobody: it was removed".to_owned()),
-    })
-}
-
-/// Reads the version and the current state and plans the new document.
-async fn prepare(
-    store: &dyn ObjectStore,
-    key: &StateKey,
-    args: &RollbackArgs,
-) -> anyhow::Result<Result<Prepared, Refusal>> {
-    let version = match versions::fetch(store, key, &args.to).await {
-        Ok(v) => v,
-        Err(e) if e.is_missing() => return Ok(Err(Refusal(e.to_string()))),
-        Err(e) => return Err(e.into()),
-    };
-    // An empty object is "no state" (spec §5.1), but still the object the write must replace.
-    let current = store.get_if_exists(key.as_str()).await?;
-    let current_body = current
-        .as_ref()
-        .map(|c| &c.body[..])
-        .filter(|b| !b.is_empty());
-    let plan = match plan_rollback(&version.body, current_body, args.force) {
-        Ok(plan) => plan,
-        Err(RollbackError::LineageMismatch {
-            version: v,
-            current: c,
-        }) => {
-            return Ok(Err(Refusal(format!(
-                "version {} has lineage {} but the current state of {key} has lineage {}; \
-                 add --force to roll back across lineages (the copy gets the current lineage)",
-                args.to,
-                lineage_text(v.as_deref()),
-                lineage_text(c.as_deref())
-            ))));
-        }
-        Err(e @ RollbackError::Encrypted) => {
-            return Ok(Err(Refusal(format!(
-                "{e}; `statelock state show {key} {} --raw` gives its bytes for `tofu state push`",
-                args.to
-            ))));
-        }
-        Err(e) => anyhow::bail!("cannot roll {key} back to {}: {e}", args.to),
-    };
-    let changes = current_body.and_then(|c| diff(c, &plan.body).ok());
-    Ok(Ok(Prepared {
-        version,
-        current,
-        plan,
-        changes,
-    }))
 }
 
 fn serial_text(serial: Option<u64>) -> String {
@@ -525,10 +411,12 @@ fn report(key: &StateKey, p: &Prepared, args: &RollbackArgs, w: &Written, lock_r
 mod tests {
     use std::sync::Mutex;
 
-    use async_trait::async_trait;
     use clap::Parser;
+    use statelock_state::history::{self, Kind};
+    use statelock_state::versions;
     use statelock_store::{
-        Capabilities, DeleteMode, ListPage, MemoryStore, ObjectMeta, ObjectVersion, StoreResult,
+        Fault, FaultyStore, Hook, MemoryStore, ObjectStoreExt, Op, PutMode, PutOptions, StoreError,
+        StoreResult,
     };
 
     use super::*;
@@ -549,94 +437,84 @@ mod tests {
         FailRelease,
     }
 
-    /// A memory store with another client acting at one point, and a record of whether our
-    /// lock was there when the state was written.
-    #[derive(Debug, Default)]
+    /// A memory store with another client acting at one point (scripted on a
+    /// [`FaultyStore`]), and a record of whether our lock was there when the state was
+    /// written.
     struct Intruder {
-        inner: MemoryStore,
-        trigger: Mutex<Option<Trigger>>,
-        lock_at_write: Mutex<Option<bool>>,
+        store: Arc<FaultyStore>,
+        lock_at_write: Arc<Mutex<Option<bool>>>,
     }
 
     impl Intruder {
-        fn fire(&self, at: Trigger) -> bool {
-            let mut trigger = self.trigger.lock().unwrap();
-            if *trigger == Some(at) {
-                *trigger = None;
-                return true;
-            }
-            false
+        /// The other client acts at `at`.
+        fn arm(&self, at: Trigger) {
+            let fault = match at {
+                Trigger::BeforeStateWrite => {
+                    // Re-scripted with the intrusion added to the observation.
+                    self.store.inject_for_exact_key(
+                        Op::Put,
+                        KEY,
+                        Fault::Before(observe_lock(&self.lock_at_write, true)),
+                    );
+                    return;
+                }
+                Trigger::BeforeLock => (Op::Put, Fault::Before(Hook::new(intrude))),
+                Trigger::TakeOverLock => (Op::Put, Fault::After(Hook::new(take_over))),
+                Trigger::FailRelease => (
+                    Op::Delete,
+                    Fault::Before(Hook::new(|_| async {
+                        Err(StoreError::other(
+                            "intruder",
+                            "delete",
+                            KEY,
+                            "connection reset",
+                        ))
+                    })),
+                ),
+            };
+            self.store
+                .inject_for_exact_key(fault.0, &lock_key(), fault.1);
         }
 
-        async fn intrude(&self) -> StoreResult<ObjectMeta> {
-            let theirs = Bytes::from(doc(9, "intruder"));
-            self.inner
-                .put(KEY, theirs, PutOptions::new(PutMode::Overwrite))
-                .await
+        fn lock_at_write(&self) -> Option<bool> {
+            *self.lock_at_write.lock().unwrap()
         }
     }
 
-    #[async_trait]
-    impl ObjectStore for Intruder {
-        fn describe(&self) -> String {
-            self.inner.describe()
-        }
-        fn capabilities(&self) -> Capabilities {
-            self.inner.capabilities()
-        }
-        async fn get(&self, key: &str) -> StoreResult<GetResult> {
-            self.inner.get(key).await
-        }
-        async fn head(&self, key: &str) -> StoreResult<ObjectMeta> {
-            self.inner.head(key).await
-        }
-        async fn put(
-            &self,
-            key: &str,
-            body: Bytes,
-            options: PutOptions,
-        ) -> StoreResult<ObjectMeta> {
-            if key == lock_key() && self.fire(Trigger::BeforeLock) {
-                self.intrude().await?;
-            }
-            if key == KEY {
-                let lock = self.inner.get_if_exists(&lock_key()).await?;
-                let ours =
-                    lock.is_some_and(|l| String::from_utf8_lossy(&l.body).contains(OPERATION));
-                *self.lock_at_write.lock().unwrap() = Some(ours);
-                if self.fire(Trigger::BeforeStateWrite) {
-                    self.intrude().await?;
+    /// Records whether our lock object is there when the state is written; with `intrude`,
+    /// then replaces the state as a client ignoring the lock would.
+    fn observe_lock(seen: &Arc<Mutex<Option<bool>>>, intrude_too: bool) -> Hook {
+        let seen = seen.clone();
+        Hook::new(move |store: Arc<dyn ObjectStore>| {
+            let seen = seen.clone();
+            async move {
+                let lock = store.get_if_exists(&lock_key()).await?;
+                let ours = lock
+                    .is_some_and(|l| String::from_utf8_lossy(&l.body).contains(ROLLBACK_OPERATION));
+                *seen.lock().unwrap() = Some(ours);
+                if intrude_too {
+                    intrude(store).await?;
                 }
+                Ok(())
             }
-            let written = self.inner.put(key, body, options).await?;
-            if key == lock_key() && self.fire(Trigger::TakeOverLock) {
-                let theirs = LockInfo::new("OperationTypeApply", "mallory@box", "1.10.0");
-                let theirs = Bytes::from(theirs.encode());
-                let options = PutOptions::new(PutMode::Overwrite);
-                self.inner.put(key, theirs, options).await?;
-            }
-            Ok(written)
-        }
-        async fn delete(&self, key: &str, mode: DeleteMode) -> StoreResult<()> {
-            if key == lock_key() && self.fire(Trigger::FailRelease) {
-                return Err(StoreError::other(
-                    "intruder",
-                    "delete",
-                    key,
-                    "connection reset",
-                ));
-            }
-            self.inner.delete(key, mode).await
-        }
-        async fn list(&self, prefix: &str, continuation: Option<&str>) -> StoreResult<ListPage> {
-            self.inner.list(prefix, continuation).await
-        }
-        async fn list_versions(&self, key: &str) -> StoreResult<Vec<ObjectVersion>> {
-            self.inner.list_versions(key).await
-        }
-        async fn get_version(&self, key: &str, version_id: &str) -> StoreResult<GetResult> {
-            self.inner.get_version(key, version_id).await
-        }
+        })
+    }
+
+    async fn intrude(store: Arc<dyn ObjectStore>) -> StoreResult<()> {
+        let theirs = Bytes::from(doc(9, "intruder"));
+        store
+            .put(KEY, theirs, PutOptions::new(PutMode::Overwrite))
+            .await
+            .map(drop)
+    }
+
+    async fn take_over(store: Arc<dyn ObjectStore>) -> StoreResult<()> {
+        let theirs = LockInfo::new("OperationTypeApply", "mallory@box", "1.10.0");
+        let options = PutOptions::new(PutMode::Overwrite);
+        store
+            .put(&lock_key(), Bytes::from(theirs.encode()), options)
+            .await
+            .map(drop)
     }
 
     fn doc(serial: u64, n: &str) -> String {
@@ -661,65 +539,83 @@ mod tests {
             .rollback
     }
 
-    async fn setup() -> (Arc<Intruder>, String) {
-        let store = Arc::new(Intruder::default());
+    async fn setup() -> (Intruder, String) {
+        let store = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())));
         for (serial, n) in [(1, "one"), (2, "two")] {
             let body = Bytes::from(doc(serial, n));
             let options = PutOptions::new(PutMode::Overwrite);
             store.put(KEY, body, options).await.unwrap();
         }
-        *store.lock_at_write.lock().unwrap() = None;
-        let versions = store.list_versions(KEY).await.unwrap();
-        (store, versions.last().unwrap().version_id.clone())
+        let lock_at_write = Arc::new(Mutex::new(None));
+        let intruder = Intruder {
+            store,
+            lock_at_write,
+        };
+        let versions = intruder.store.list_versions(KEY).await.unwrap();
+        (intruder, versions.last().unwrap().version_id.clone())
+    }
+
+    fn watch(intruder: &Intruder) {
+        intruder.store.inject_for_exact_key(
+            Op::Put,
+            KEY,
+            Fault::Before(observe_lock(&intruder.lock_at_write, false)),
+        );
     }
 
     fn lock_key() -> String {
         format!("{KEY}{}", statelock_core::LOCK_SUFFIX)
     }
 
-    async fn locked(store: &Intruder) -> bool {
+    async fn locked(store: &FaultyStore) -> bool {
         store.get_if_exists(&lock_key()).await.unwrap().is_some()
     }
 
-    async fn current(store: &Intruder) -> String {
+    async fn current(store: &FaultyStore) -> String {
         String::from_utf8(store.get(KEY).await.unwrap().body.to_vec()).unwrap()
     }
 
     #[tokio::test]
     async fn a_writer_ignoring_the_lock_is_detected_and_the_lock_released() {
-        let (store, first) = setup().await;
-        *store.trigger.lock().unwrap() = Some(Trigger::BeforeStateWrite);
+        let (intruder, first) = setup().await;
+        intruder.arm(Trigger::BeforeStateWrite);
+        watch(&intruder);
+        let store = intruder.store.clone();
         let err = rollback(store.clone(), "b".into(), &args(&first))
             .await
             .unwrap_err();
         assert!(err.to_string().contains("ignored the lock"), "{err}");
-        assert_eq!(*store.lock_at_write.lock().unwrap(), Some(true));
+        assert_eq!(intruder.lock_at_write(), Some(true));
         assert_eq!(current(&store).await, doc(9, "intruder"));
         assert!(!locked(&store).await);
     }
 
     #[tokio::test]
     async fn a_state_changed_after_the_plan_is_refused_and_nothing_written() {
-        let (store, first) = setup().await;
-        *store.trigger.lock().unwrap() = Some(Trigger::BeforeLock);
+        let (intruder, first) = setup().await;
+        intruder.arm(Trigger::BeforeLock);
+        watch(&intruder);
+        let store = intruder.store.clone();
         let code = rollback(store.clone(), "b".into(), &args(&first))
             .await
             .unwrap();
         assert_eq!(code, nothing_or_refused());
-        assert_eq!(*store.lock_at_write.lock().unwrap(), None);
+        assert_eq!(intruder.lock_at_write(), None);
         assert_eq!(current(&store).await, doc(9, "intruder"));
         assert!(!locked(&store).await);
     }
 
     #[tokio::test]
     async fn a_lock_taken_over_before_the_write_is_neither_written_nor_released() {
-        let (store, first) = setup().await;
-        *store.trigger.lock().unwrap() = Some(Trigger::TakeOverLock);
+        let (intruder, first) = setup().await;
+        intruder.arm(Trigger::TakeOverLock);
+        watch(&intruder);
+        let store = intruder.store.clone();
         let code = rollback(store.clone(), "b".into(), &args(&first))
             .await
             .unwrap();
         assert_eq!(code, nothing_or_refused());
-        assert_eq!(*store.lock_at_write.lock().unwrap(), None);
+        assert_eq!(intruder.lock_at_write(), None);
         assert_eq!(current(&store).await, doc(2, "two"));
         let lock = store.get(&lock_key()).await.unwrap();
         assert!(String::from_utf8_lossy(&lock.body).contains("mallory@box"));
@@ -727,8 +623,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_lock_not_released_after_the_write_is_a_warning_not_a_failure() {
-        let (store, first) = setup().await;
-        *store.trigger.lock().unwrap() = Some(Trigger::FailRelease);
+        let (intruder, first) = setup().await;
+        intruder.arm(Trigger::FailRelease);
+        watch(&intruder);
+        let store = intruder.store.clone();
         let code = rollback(store.clone(), "b".into(), &args(&first))
             .await
             .unwrap();
@@ -740,13 +638,14 @@ mod tests {
 
     #[tokio::test]
     async fn an_empty_state_object_is_no_state_and_is_replaced_by_compare_and_swap() {
-        let (store, first) = setup().await;
+        let (intruder, first) = setup().await;
+        let store = intruder.store.clone();
         let empty = PutOptions::new(PutMode::Overwrite);
         store.put(KEY, Bytes::new(), empty.clone()).await.unwrap();
         let key = StateKey::parse(KEY).unwrap();
         let shown = versions::fetch(&*store, &key, versions::CURRENT).await;
         assert!(matches!(shown, Err(versions::FetchError::NoState { .. })));
-        *store.trigger.lock().unwrap() = Some(Trigger::BeforeStateWrite);
+        intruder.arm(Trigger::BeforeStateWrite);
         let err = rollback(store.clone(), "b".into(), &args(&first))
             .await
             .unwrap_err();
@@ -765,7 +664,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_current_content_is_no_change_unless_forced() {
-        let (store, _) = setup().await;
+        let (intruder, _) = setup().await;
+        let store = intruder.store.clone();
         let newest = store.list_versions(KEY).await.unwrap().remove(0).version_id;
         let code = rollback(store.clone(), "b".into(), &args(&newest))
             .await
@@ -808,7 +708,9 @@ mod tests {
 
     #[tokio::test]
     async fn rolls_back_as_the_next_serial() {
-        let (store, first) = setup().await;
+        let (intruder, first) = setup().await;
+        watch(&intruder);
+        let store = intruder.store.clone();
         let code = rollback(store.clone(), "b".into(), &args(&first))
             .await
             .unwrap();
@@ -822,7 +724,7 @@ mod tests {
             (Some(3), Some("one"))
         );
         assert_eq!(now["lineage"], "L");
-        assert_eq!(*store.lock_at_write.lock().unwrap(), Some(true));
+        assert_eq!(intruder.lock_at_write(), Some(true));
         assert!(!locked(&store).await);
     }
 }

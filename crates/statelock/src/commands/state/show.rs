@@ -10,9 +10,9 @@ use statelock_core::state::StateSummary;
 use statelock_state::history::md5_hex;
 
 use super::KeyArgs;
-use super::versions::{self, CURRENT, Fetched};
 use crate::commands::locks::state_key;
 use crate::commands::nothing_or_refused;
+use statelock_state::versions::{self, CURRENT, Fetched};
 
 pub const ABOUT: &str = "\
 Show one version of a state: serial, lineage, Terraform version, resource count and outputs.

@@ -28,8 +28,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::grants::{Grant, Permission};
-use super::token::{self, TokenHash};
+use crate::grants::{Grant, Permission};
+use crate::token::{self, TokenHash};
 
 /// Why the principals file cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -4,30 +4,58 @@
 //! a delete is fenced, recorded, and removes only the version read.
 //!
 //! Verbs take plain values (a key, bytes, the lock ID the client sent, who it is) and return
-//! typed errors; the fronts turn those into HTTP statuses, S3 errors or CLI messages, and
-//! record audit events and metrics from the outcomes.
+//! typed errors; the fronts turn those into HTTP statuses, S3 errors or CLI messages. Every
+//! change is reported to the front's [`StateEvents`] hook (audit trail, metrics) from here.
+//! The lock verbs (waiting, takeover, unlock) are in [`locking`].
+
+mod locking;
+mod rollback;
+
+pub use locking::{LockRefused, LockRequest, Unlock, Unlocked};
+pub use rollback::{
+    LockRelease, PlannedRollback, ROLLBACK_OPERATION, RecordIn, RollbackError, RollbackOutcome,
+    RolledBack,
+};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use statelock_core::LockInfo;
 use statelock_core::StateKey;
 use statelock_core::state::StateHeader;
-use statelock_lock::{FenceError, LockClient};
+use statelock_lock::{FenceError, LockClient, LockState};
 use statelock_store::{
     DeleteMode, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, StoreError,
     StoreResult, Version,
 };
 
+use crate::events::{NoEvents, StateEvent, StateEvents};
 use crate::guard;
 use crate::history::{self, Author, Kind};
+use crate::lock_policy::LockPolicy;
+use crate::lock_queue::Waiting;
+use crate::versions;
 
-/// How a store's states are kept: whether the stale-write guard runs, and how many history
-/// versions each state keeps (0: all).
+/// How a store's states are kept: whether the stale-write guard runs, how many history
+/// versions each state keeps (0: all), and how lock requests wait and take over.
 #[derive(Clone, Debug)]
 pub struct StateRules {
     pub stale_write_guard: bool,
     pub history_retention: usize,
+    pub locking: LockPolicy,
+}
+
+impl Default for StateRules {
+    /// The server's defaults: guard on, [`history::DEFAULT_RETENTION`] versions, no lock wait,
+    /// no TTL.
+    fn default() -> StateRules {
+        StateRules {
+            stale_write_guard: true,
+            history_retention: history::DEFAULT_RETENTION,
+            locking: LockPolicy::default(),
+        }
+    }
 }
 
 /// One store's states under the rules, over the lock protocol of the same store.
@@ -36,6 +64,21 @@ pub struct StateService {
     store: Arc<dyn ObjectStore>,
     locks: LockClient,
     rules: StateRules,
+    /// This replica's queue of waiting lock requests (only an ordering; the lock is the
+    /// `.tflock` object).
+    waiting: Arc<Waiting>,
+    events: Arc<dyn StateEvents>,
+}
+
+/// Which writer a state write or delete must come from while the state is locked.
+#[derive(Clone, Copy, Debug)]
+pub enum Fence<'a> {
+    /// The lock ID the client sent with the write (the `http` backend's `?ID=`): a locked
+    /// state is written only with its holder's ID, an unlocked one only without an ID.
+    LockId(Option<&'a str>),
+    /// The protocol carries no lock ID with the write (S3's PutObject): AWS's own semantics,
+    /// the lock is advisory for the write itself. The history records the holder, if any.
+    Advisory,
 }
 
 /// An accepted write.
@@ -82,7 +125,20 @@ impl StateService {
             store,
             locks,
             rules,
+            waiting: Arc::new(Waiting::default()),
+            events: Arc::new(NoEvents),
         }
+    }
+
+    /// Reports every change to `events` (the front's audit trail and metrics).
+    pub fn with_events(mut self, events: Arc<dyn StateEvents>) -> StateService {
+        self.events = events;
+        self
+    }
+
+    /// The lock protocol over the same store.
+    pub fn locks(&self) -> &LockClient {
+        &self.locks
     }
 
     /// The stored bytes of `key`, or `None` when there is no state.
@@ -94,18 +150,42 @@ impl StateService {
             .map(|found| found.body))
     }
 
+    /// The newest `limit` versions (0: all) of `key`, from the server history and the store's
+    /// object versions, newest first.
+    pub async fn versions(
+        &self,
+        key: &StateKey,
+        limit: usize,
+    ) -> Result<versions::History, versions::ListError> {
+        versions::history(&*self.store, key, limit).await
+    }
+
+    /// The versions `statelock serve` recorded for `key`, newest first (empty when none).
+    pub async fn server_history(&self, key: &StateKey) -> StoreResult<Vec<history::VersionMeta>> {
+        history::list(&*self.store, key).await
+    }
+
+    /// Version `id` of `key`: `current`, a server history ID or an S3 version ID.
+    pub async fn version(
+        &self,
+        key: &StateKey,
+        id: &str,
+    ) -> Result<versions::Fetched, versions::FetchError> {
+        versions::fetch(&*self.store, key, id).await
+    }
+
     /// Writes `bytes` as the state at `key` for a client that sent `lock_id` (Terraform's
     /// `?ID=`), from `client`: fence, guard, history, compare-and-swap.
     pub async fn write(
         &self,
         key: &StateKey,
         bytes: Bytes,
-        lock_id: Option<&str>,
+        fence: Fence<'_>,
         client: Option<SocketAddr>,
     ) -> Result<Written, StateError> {
         let header =
             StateHeader::parse(&bytes).map_err(|e| StateError::NotAState(e.to_string()))?;
-        let holder = self.locks.fence(key, lock_id).await?;
+        let holder = self.holder(key, fence).await?;
         // Without the guard nothing reads the old state, so its content is not returned.
         let mut before = None;
         let current = if self.rules.stale_write_guard {
@@ -134,12 +214,23 @@ impl StateService {
             None => PutMode::Create,
         };
         let author = Author::of_write(Kind::Write, holder.as_ref(), client);
-        match self.put(key, bytes, mode, author).await {
-            Ok(_) => Ok(Written {
-                header,
-                before,
-                unchanged: false,
-            }),
+        match self.put(key, bytes.clone(), mode, author).await {
+            Ok(_) => {
+                tracing::info!(%key, serial = ?header.serial, lineage = ?header.lineage, id = ?holder.as_ref().map(|h| &h.id), "state written");
+                self.events
+                    .record(StateEvent::Written {
+                        key,
+                        lock_id: holder.as_ref().map(|h| h.id.as_str()),
+                        before: before.as_deref(),
+                        after: &bytes,
+                    })
+                    .await;
+                Ok(Written {
+                    header,
+                    before,
+                    unchanged: false,
+                })
+            }
             Err(StoreError::Precondition { .. } | StoreError::AlreadyExists { .. }) => {
                 Err(StateError::Changed {
                     key: key.clone(),
@@ -155,10 +246,10 @@ impl StateService {
     pub async fn delete(
         &self,
         key: &StateKey,
-        lock_id: Option<&str>,
+        fence: Fence<'_>,
         client: Option<SocketAddr>,
     ) -> Result<Bytes, StateError> {
-        let holder = self.locks.fence(key, lock_id).await?;
+        let holder = self.holder(key, fence).await?;
         let found = self
             .store
             .get_if_exists(key.as_str())
@@ -173,6 +264,14 @@ impl StateService {
         {
             Ok(()) => {
                 self.locks.state_deleted(key).await;
+                tracing::warn!(%key, id = ?holder.as_ref().map(|h| &h.id), "state deleted");
+                self.events
+                    .record(StateEvent::Deleted {
+                        key,
+                        lock_id: holder.as_ref().map(|h| h.id.as_str()),
+                        content: &found.body,
+                    })
+                    .await;
                 Ok(found.body)
             }
             Err(StoreError::NotFound { .. }) => Err(StateError::NoState(key.clone())),
@@ -208,6 +307,22 @@ impl StateService {
         Ok(written)
     }
 
+    /// The lock holder the write is made for, after the fence has let it through.
+    async fn holder(
+        &self,
+        key: &StateKey,
+        fence: Fence<'_>,
+    ) -> Result<Option<LockInfo>, StateError> {
+        match fence {
+            Fence::LockId(id) => Ok(self.locks.fence(key, id).await?),
+            Fence::Advisory => Ok(match self.locks.inspect(key).await {
+                Ok(Some(LockState::Held(held))) => Some(held.info),
+                // Only the history's author line depends on it.
+                Ok(_) | Err(_) => None,
+            }),
+        }
+    }
+
     async fn head_version(&self, key: &StateKey) -> StoreResult<Option<Version>> {
         match self.store.head(key.as_str()).await {
             Ok(meta) => Ok(Some(meta.version)),
@@ -220,7 +335,7 @@ impl StateService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use statelock_core::{LockInfo, Timestamp};
+    use statelock_core::Timestamp;
     use statelock_store::MemoryStore;
 
     fn service(guard: bool) -> (Arc<dyn ObjectStore>, StateService) {
@@ -229,6 +344,7 @@ mod tests {
         let rules = StateRules {
             stale_write_guard: guard,
             history_retention: 0,
+            ..StateRules::default()
         };
         (store.clone(), StateService::new(store, locks, rules))
     }
@@ -259,18 +375,30 @@ mod tests {
     async fn a_write_is_fenced_guarded_recorded_and_swapped() {
         let (store, svc) = service(true);
         let k = key();
-        let first = svc.write(&k, state(1, 1), None, None).await.unwrap();
+        let first = svc
+            .write(&k, state(1, 1), Fence::LockId(None), None)
+            .await
+            .unwrap();
         assert!(!first.unchanged && first.before.is_none());
-        let again = svc.write(&k, state(1, 1), None, None).await.unwrap();
+        let again = svc
+            .write(&k, state(1, 1), Fence::LockId(None), None)
+            .await
+            .unwrap();
         assert!(again.unchanged, "identical bytes store nothing");
-        let stale = svc.write(&k, state(1, 2), None, None).await.unwrap_err();
+        let stale = svc
+            .write(&k, state(1, 2), Fence::LockId(None), None)
+            .await
+            .unwrap_err();
         assert!(matches!(stale, StateError::Stale(_)), "{stale}");
 
         LockClient::new(store.clone(), "bucket")
             .acquire(&k, record("holder"))
             .await
             .unwrap();
-        let fenced = svc.write(&k, state(2, 2), None, None).await.unwrap_err();
+        let fenced = svc
+            .write(&k, state(2, 2), Fence::LockId(None), None)
+            .await
+            .unwrap_err();
         assert!(
             matches!(
                 fenced,
@@ -279,7 +407,7 @@ mod tests {
             "{fenced}"
         );
         let other = svc
-            .write(&k, state(2, 2), Some("other"), None)
+            .write(&k, state(2, 2), Fence::LockId(Some("other")), None)
             .await
             .unwrap_err();
         assert!(
@@ -287,7 +415,7 @@ mod tests {
             "{other}"
         );
         let written = svc
-            .write(&k, state(2, 2), Some("holder"), None)
+            .write(&k, state(2, 2), Fence::LockId(Some("holder")), None)
             .await
             .unwrap();
         assert_eq!(written.before.as_deref(), Some(&state(1, 1)[..]));
@@ -303,13 +431,15 @@ mod tests {
     async fn a_delete_keeps_the_content_in_the_history_and_refuses_a_missing_state() {
         let (store, svc) = service(false);
         let k = key();
-        svc.write(&k, state(3, 1), None, None).await.unwrap();
-        let deleted = svc.delete(&k, None, None).await.unwrap();
+        svc.write(&k, state(3, 1), Fence::LockId(None), None)
+            .await
+            .unwrap();
+        let deleted = svc.delete(&k, Fence::LockId(None), None).await.unwrap();
         assert_eq!(deleted, state(3, 1));
         assert_eq!(svc.read(&k).await.unwrap(), None);
         let versions = history::list(&*store, &k).await.unwrap();
         assert_eq!(versions[0].kind, Kind::Delete, "{versions:?}");
-        let missing = svc.delete(&k, None, None).await.unwrap_err();
+        let missing = svc.delete(&k, Fence::LockId(None), None).await.unwrap_err();
         assert!(matches!(missing, StateError::NoState(_)), "{missing}");
     }
 
@@ -317,7 +447,12 @@ mod tests {
     async fn not_a_state_document_is_refused_before_anything_is_read() {
         let (store, svc) = service(true);
         let err = svc
-            .write(&key(), Bytes::from_static(b"[1,2]"), None, None)
+            .write(
+                &key(),
+                Bytes::from_static(b"[1,2]"),
+                Fence::LockId(None),
+                None,
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, StateError::NotAState(_)), "{err}");

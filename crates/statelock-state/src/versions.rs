@@ -1,22 +1,22 @@
-//! A state's versions from both sources, and one version's body by its ID.
+//! A state's versions from both sources, and one version's body by its ID, for every front
+//! (`statelock state history/show/diff/rollback`, the JSON API's version bodies).
 //!
 //! - `s3-version`: the store's object versions of the state key ([`ObjectStore::list_versions`]),
 //!   named by the S3 version ID. Their serial and lineage are read from each body.
 //! - `server-history`: versions `statelock serve` recorded under `.statelock/history/<key>/`,
-//!   read with the server's own code (`statelock_state::history`), named by the history ID.
+//!   read by [`crate::history`], named by the history ID.
 //!
 //! History IDs have a fixed shape ([`VersionId::parse`]) that S3 version IDs never have, so an
 //! ID alone says which source to read.
 
 use std::time::SystemTime;
 
-use anyhow::Context;
+use crate::history::{self, VersionId, md5_hex};
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use statelock_core::state::StateHeader;
 use statelock_core::{StateKey, Timestamp};
-use statelock_state::history::{self, VersionId, md5_hex};
 use statelock_store::{ObjectStore, ObjectStoreExt, ObjectVersion, StoreError};
 
 /// The ID that names the state as it is now.
@@ -67,6 +67,7 @@ pub struct Entry {
 }
 
 /// Both sources' versions, newest first, and what could not be read.
+#[derive(Debug)]
 pub struct History {
     pub entries: Vec<Entry>,
     /// How many versions there are in all, before `limit`.
@@ -75,13 +76,22 @@ pub struct History {
     pub no_object_versions: Option<String>,
 }
 
+/// Why a state's versions could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error("cannot list the object versions of {key}: {source}")]
+    ObjectVersions { key: StateKey, source: StoreError },
+    #[error("cannot read the server history of {key}: {source}")]
+    ServerHistory { key: StateKey, source: StoreError },
+}
+
 /// The newest `limit` versions (0: all) of `key` from both sources, newest first. Only the
 /// object versions that can be shown have their bodies read.
 pub async fn history(
     store: &dyn ObjectStore,
     key: &StateKey,
     limit: usize,
-) -> anyhow::Result<History> {
+) -> Result<History, ListError> {
     let limit = if limit == 0 { usize::MAX } else { limit };
     let mut total = 0;
     let (mut entries, no_object_versions) = match store.list_versions(key.as_str()).await {
@@ -91,13 +101,19 @@ pub async fn history(
             (object_versions(store, key, versions).await, None)
         }
         Err(e @ StoreError::NotImplemented { .. }) => (Vec::new(), Some(e.to_string())),
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot list the object versions of {key}"));
+        Err(source) => {
+            return Err(ListError::ObjectVersions {
+                key: key.clone(),
+                source,
+            });
         }
     };
     let recorded = history::list(store, key)
         .await
-        .with_context(|| format!("cannot read the server history of {key}"))?;
+        .map_err(|source| ListError::ServerHistory {
+            key: key.clone(),
+            source,
+        })?;
     total += recorded.len();
     entries.extend(recorded.into_iter().map(|m| Entry {
         id: m.id,
@@ -142,7 +158,7 @@ async fn object_versions(
     versions: Vec<ObjectVersion>,
 ) -> Vec<Entry> {
     if versions.len() > BODY_READ_CONCURRENCY {
-        eprintln!("reading {} object versions of {key}...", versions.len());
+        tracing::info!(%key, versions = versions.len(), "reading the object versions' bodies");
     }
     stream::iter(versions)
         .map(|v| async move {
@@ -182,6 +198,7 @@ fn rfc3339(t: SystemTime) -> String {
 }
 
 /// One version's bytes and where they came from.
+#[derive(Debug, Clone)]
 pub struct Fetched {
     pub id: String,
     pub source: Source,

@@ -1,4 +1,4 @@
-//! The per-state queue of LOCK requests waiting on this replica, first come, first served.
+//! The per-state queue of lock requests waiting on this replica, first come, first served.
 //!
 //! This is the only lock-related state kept in the process, and it is only an ordering of
 //! requests: who holds a lock is always the `.tflock` object. Only the head of a queue tries
