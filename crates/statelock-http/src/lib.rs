@@ -42,6 +42,7 @@ mod lock_policy;
 mod lock_wait;
 mod metrics;
 mod routes;
+pub mod s3;
 mod state;
 mod takeover;
 mod wait_queue;
