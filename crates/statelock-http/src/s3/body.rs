@@ -227,10 +227,18 @@ fn check_declared_trailers(headers: &HeaderMap, trailers: &HeaderMap) -> S3Resul
     Ok(())
 }
 
+/// One algorithm: its name, the value in the header and in a trailer, and how to compute it.
+type Sent<'a> = (
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    fn(&[u8]) -> Vec<u8>,
+);
+
 /// Every `x-amz-checksum-*` value sent (header or trailer) against the body.
 fn check_checksums(input: &PutObjectInput, trailers: &HeaderMap, data: &[u8]) -> S3Result<()> {
     let trailer = |name: &str| trailers.get(name).and_then(|v| v.to_str().ok());
-    let sent: [(&str, Option<&str>, Option<&str>, fn(&[u8]) -> Vec<u8>); 5] = [
+    let sent: [Sent<'_>; 5] = [
         (
             "CRC32",
             input.checksum_crc32.as_deref(),

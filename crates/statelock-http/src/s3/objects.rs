@@ -151,26 +151,23 @@ pub(super) async fn put_state(
     input: &PutObjectInput,
     bytes: Bytes,
 ) -> S3Result<PutObjectOutput> {
-    match &input.if_none_match {
-        None => {}
-        Some(ETagCondition::Any) => {
-            if app
-                .store()
-                .get_if_exists(key.as_str())
-                .await
-                .map_err(from_store)?
-                .is_some()
-            {
-                return Err(error(
-                    S3ErrorCode::PreconditionFailed,
-                    format!("If-None-Match: * but state {key} exists; nothing was written"),
-                ));
-            }
-        }
-        Some(ETagCondition::ETag(_)) => {
+    if let Some(condition) = &input.if_none_match {
+        let ETagCondition::Any = condition else {
             return Err(error(
                 S3ErrorCode::NotImplemented,
                 "If-None-Match on PutObject supports only '*'",
+            ));
+        };
+        let exists = app
+            .store()
+            .get_if_exists(key.as_str())
+            .await
+            .map_err(from_store)?
+            .is_some();
+        if exists {
+            return Err(error(
+                S3ErrorCode::PreconditionFailed,
+                format!("If-None-Match: * but state {key} exists; nothing was written"),
             ));
         }
     }
