@@ -26,6 +26,8 @@
 //! - `auth`: principals, tokens and grants; which request needs which permission.
 //! - `audit`: the audit trail of changes and refusals (file, stdout, store).
 //! - `metrics`, `health`: `/metrics` (Prometheus), `/healthz` and `/readyz`.
+//! - [`s3`]: the S3-compatible front (Terraform's `backend "s3"` with `use_lockfile`), a
+//!   hyper service of its own over the same `AppState`, for a listener of its own.
 //!
 //! This crate knows HTTP and Terraform's JSON; it knows nothing about which store it runs on.
 
