@@ -24,6 +24,8 @@
 //! - `audit`: the audit trail of changes and refusals (file, stdout, store).
 //! - `events`: the state service's events turned into metrics and audit lines.
 //! - `metrics`, `health`: `/metrics` (Prometheus), `/healthz` and `/readyz`.
+//! - [`s3`]: the S3-compatible front (Terraform's `backend "s3"` with `use_lockfile`), a
+//!   hyper service of its own over the same `AppState`, for a listener of its own.
 //!
 //! This crate knows HTTP and Terraform's JSON; it knows nothing about which store it runs on.
 
@@ -39,6 +41,7 @@ mod health;
 mod lock;
 mod metrics;
 mod routes;
+pub mod s3;
 mod state;
 
 pub use app::{AppState, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_STATE_SIZE, HttpConfig};

@@ -101,13 +101,29 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 
     /// Where states and locks are kept: file://PATH (a local directory), memory:// (lost on
-    /// exit; for trying things out), or s3://BUCKET[/PREFIX] (not yet available).
+    /// exit; for trying things out), or s3://BUCKET[/PREFIX] (an S3 or S3-compatible bucket;
+    /// see the S3 options below).
     #[arg(
         long,
         env = "STATELOCK_STORE",
         default_value = "file://./statelock-data"
     )]
     pub store: String,
+
+    /// Address of the S3-compatible front, for Terraform's `backend "s3"` (with
+    /// `use_lockfile = true`, workspaces included) pointed at it by `endpoints.s3`; port 0
+    /// picks a free port (the chosen one is printed). Its one bucket is --bucket-name.
+    #[arg(
+        long,
+        env = "STATELOCK_S3_LISTEN",
+        default_value = "127.0.0.1:9000",
+        help_heading = "S3 front"
+    )]
+    pub s3_listen: SocketAddr,
+
+    /// Serve only the `http` backend and the JSON API: no S3 front.
+    #[arg(long, env = "STATELOCK_NO_S3_FRONT", help_heading = "S3 front")]
+    pub no_s3_front: bool,
 
     /// Bucket name written into each lock record's Path (`<bucket>/<key>`); defaults to the
     /// S3 bucket, or the directory's name for file:// stores.

@@ -13,13 +13,15 @@ use crate::cli::ServeArgs;
 use crate::signals::shutdown_signal;
 use crate::store_check::check_conditional_writes;
 use crate::store_url::{S3Args, StoreUrl};
-use crate::transport::Transport;
+use crate::transport::{Front, Transport};
 
 /// Everything `serve` needs, validated.
 #[derive(Debug)]
 pub struct ServeConfig {
     config_file: Option<PathBuf>,
     listen: SocketAddr,
+    /// Where the S3 front listens; `None` when it is off.
+    s3_listen: Option<SocketAddr>,
     store: StoreUrl,
     s3: S3Args,
     dual_lock: crate::dual_lock::DualLockArgs,
@@ -41,7 +43,12 @@ impl ServeConfig {
         http.stale_write_guard = !args.no_stale_write_guard;
         http.history_retention = args.history_retention;
         http.locking = args.locking.policy();
+        let s3_listen = (!args.no_s3_front).then_some(args.s3_listen);
         http.auth = args.security.authenticator(args.listen)?;
+        if let Some(s3_listen) = s3_listen {
+            // The same refusal to serve the network without authentication, for the S3 port.
+            args.security.authenticator(s3_listen)?;
+        }
         http.audit = args.security.audit_log()?;
         http.body_timeout = args.transport.body_timeout;
         let transport = Transport::from_args(&args.transport)?;
@@ -50,6 +57,7 @@ impl ServeConfig {
         Ok(ServeConfig {
             config_file: args.config,
             listen: args.listen,
+            s3_listen,
             store,
             s3: args.s3,
             dual_lock: args.dual_lock,
@@ -85,6 +93,22 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
+    let s3_listener = match config.s3_listen {
+        Some(s3_listen) => {
+            let bound = TcpListener::bind(s3_listen).await.with_context(|| {
+                format!(
+                    "cannot listen on {s3_listen} for the S3 front (--s3-listen; \
+                     --no-s3-front turns it off)"
+                )
+            })?;
+            Some(bound)
+        }
+        None => None,
+    };
+    let s3_addr = match &s3_listener {
+        Some(l) => Some(l.local_addr().context("cannot read the bound address")?),
+        None => None,
+    };
     tracing::info!(
         config_file = ?config.config_file,
         store = %store.describe(),
@@ -95,9 +119,16 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
         lock_wait = ?config.http.locking.wait,
         lock_ttl = ?config.http.locking.ttl,
         principals = ?config.http.auth.as_ref().map(|a| a.path()),
+        s3_front = ?s3_addr,
         "statelock serving on {}://{addr}",
         config.transport.scheme()
     );
+    if s3_addr.is_some() && config.http.auth.is_some() {
+        tracing::warn!(
+            "the S3 front refuses every request on a server with --principals (AccessDenied): \
+             principals over S3 are not implemented yet; use the http backend"
+        );
+    }
     // Written, not printed: a reader that closes stdout after the first line (a script that
     // only wanted the address) must not take the server down with a broken pipe.
     let mut stdout = std::io::stdout();
@@ -108,6 +139,14 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
              set TF_HTTP_PASSWORD=<token> (see `statelock token create --help`).",
         );
     }
+    if let Some(s3_addr) = s3_addr {
+        block.push('\n');
+        block.push_str(&s3_backend_block(
+            config.transport.scheme(),
+            s3_addr,
+            &config.http.bucket,
+        ));
+    }
     let _ = writeln!(stdout, "{block}").and_then(|()| stdout.flush());
     if let Some(auth) = &config.http.auth {
         crate::security::reload_on_sighup(auth.clone())?;
@@ -116,13 +155,35 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
     if checked {
         state.store_checked();
     }
-    let app = router(state.clone());
-    crate::transport::serve(listener, app, config.transport, async move {
+    let app = Front::Http(router(state.clone()));
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut stop = stop.clone();
+        async move {
+            // The sender lives until both loops are done, so only `true` ends this.
+            let _ = stop.wait_for(|stopping| *stopping).await;
+        }
+    };
+    let s3 = s3_listener.map(|l| {
+        let front = Front::S3(statelock_http::s3::s3_service(state.clone()));
+        tokio::spawn(crate::transport::serve(
+            l,
+            front,
+            config.transport.clone(),
+            stopped(),
+        ))
+    });
+    let signal = tokio::spawn(async move {
         shutdown_signal().await;
         // Waiting LOCKs would otherwise hold graceful shutdown up for their whole wait.
         state.begin_shutdown();
-    })
-    .await;
+        let _ = stopping.send(true);
+    });
+    crate::transport::serve(listener, app, config.transport, stopped()).await;
+    if let Some(s3) = s3 {
+        let _ = s3.await;
+    }
+    signal.abort();
     tracing::info!("statelock stopped");
     Ok(())
 }
@@ -135,5 +196,23 @@ fn backend_block(scheme: &str, addr: SocketAddr) -> String {
          # Paste into your Terraform configuration; replace terraform.tfstate with the state's key.\n\
          terraform {{\n  backend \"http\" {{\n    address        = \"{url}\"\n    lock_address   = \"{url}\"\n    \
          unlock_address = \"{url}\"\n    lock_method    = \"LOCK\"\n    unlock_method  = \"UNLOCK\"\n  }}\n}}"
+    )
+}
+
+/// The `backend "s3"` block for the S3 front. Any access key and secret are accepted without
+/// principals; the AWS SDK still needs some to sign with.
+fn s3_backend_block(scheme: &str, addr: SocketAddr, bucket: &str) -> String {
+    let url = format!("{scheme}://{addr}");
+    format!(
+        "statelock S3 front listening on {url}\n\
+         # Or keep backend \"s3\" and point it here (Terraform >= 1.6; with AWS_ACCESS_KEY_ID and\n\
+         # AWS_SECRET_ACCESS_KEY set to anything, e.g. statelock/statelock):\n\
+         terraform {{\n  backend \"s3\" {{\n    bucket       = \"{bucket}\"\n    \
+         key          = \"terraform.tfstate\"\n    region       = \"us-east-1\"\n    \
+         use_lockfile = true\n    endpoints    = {{ s3 = \"{url}\" }}\n    \
+         use_path_style              = true\n    skip_credentials_validation = true\n    \
+         skip_requesting_account_id  = true\n    skip_region_validation      = true\n  }}\n}}\n\
+         # Terraform < 1.6: endpoint = \"{url}\" and force_path_style = true instead of endpoints\n\
+         # and use_path_style, and no use_lockfile (it locks with DynamoDB only)."
     )
 }

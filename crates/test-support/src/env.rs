@@ -43,7 +43,10 @@ pub fn isolated_from(
     command
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        // `statelock serve` also opens its S3 front, by default on port 9000: on a free port
+        // instead, so that the servers of parallel tests never collide.
+        .env("STATELOCK_S3_LISTEN", "127.0.0.1:0");
     command
 }
 
@@ -96,6 +99,10 @@ mod tests {
             .collect();
         assert!(set.contains(&("AWS_CONFIG_FILE", "/dev/null")), "{set:?}");
         assert!(set.contains(&("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")));
+        assert!(
+            set.contains(&("STATELOCK_S3_LISTEN", "127.0.0.1:0")),
+            "{set:?}"
+        );
     }
 
     #[test]
@@ -115,7 +122,8 @@ mod tests {
                         "AWS_REGION",
                         "AWS_CONFIG_FILE",
                         "AWS_SHARED_CREDENTIALS_FILE",
-                        "AWS_EC2_METADATA_DISABLED"
+                        "AWS_EC2_METADATA_DISABLED",
+                        "STATELOCK_S3_LISTEN"
                     ]
                     .contains(&name),
                     "{name} leaked into the child"

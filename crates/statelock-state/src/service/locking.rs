@@ -53,6 +53,10 @@ pub enum Unlock<'a> {
     /// Whatever lock object is there, readable or not (Terraform's `force-unlock`, which
     /// never sends the ID).
     Break,
+    /// Whoever holds it now, as an ordinary release: for protocols where the client reads the
+    /// lock, compares the ID itself and then deletes (Terraform's `backend "s3"`). A lock
+    /// object that is not a valid record is removed if it is still the one read.
+    Current,
 }
 
 /// A removed lock.
@@ -104,6 +108,7 @@ impl StateService {
                     method: broken.method,
                     forced: true,
                 }),
+            Unlock::Current => self.release_current(key).await,
             Unlock::Release { id, forced } => {
                 self.locks.release(key, id).await.map(|released| Unlocked {
                     id: released.info.id,
@@ -131,6 +136,30 @@ impl StateService {
             })
             .await;
         Ok(unlocked)
+    }
+
+    async fn release_current(&self, key: &StateKey) -> Result<Unlocked, LockError> {
+        match self.locks.inspect(key).await? {
+            None => Err(LockError::NotLocked { key: key.clone() }),
+            Some(LockState::Held(held)) => {
+                let released = self.locks.release(key, &held.info.id).await?;
+                Ok(Unlocked {
+                    id: released.info.id,
+                    method: released.method,
+                    forced: false,
+                })
+            }
+            // Nobody can name the ID of a corrupt record; the delete removes it, as long as it
+            // is still the object just read.
+            Some(LockState::Unreadable { version, .. }) => {
+                let broken = self.locks.break_lock(key, Some(&version)).await?;
+                Ok(Unlocked {
+                    id: String::new(),
+                    method: broken.method,
+                    forced: false,
+                })
+            }
+        }
     }
 
     /// How many lock requests wait for `key`'s lock on this replica.

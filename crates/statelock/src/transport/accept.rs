@@ -1,5 +1,7 @@
 //! The accept loop: one hyper HTTP/1.1 connection per client, plain or behind a TLS handshake,
 //! each request carrying the client's address (`ConnectInfo`) for logs, history and audit.
+//! The same loop serves either front (`http` backend or S3), so both get the same TLS,
+//! limits and graceful shutdown.
 //!
 //! Slow clients are bounded here: the TLS handshake and the request head must each arrive
 //! within the header timeout, and the head may not exceed [`MAX_HEADER_BYTES`] (hyper answers
@@ -11,10 +13,12 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use statelock_http::auth::ClientCertificate;
+use statelock_http::s3::S3Front;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
@@ -23,10 +27,29 @@ use super::{MAX_HEADER_BYTES, MAX_HEADERS, Transport};
 /// Longest graceful shutdown waits for requests in flight.
 const DRAIN: Duration = Duration::from_secs(30);
 
+/// What a listener serves: the `http` backend and JSON API, or the S3 front.
+#[derive(Clone, Debug)]
+pub enum Front {
+    Http(Router),
+    S3(S3Front),
+}
+
+impl Front {
+    async fn answer(self, request: hyper::Request<Incoming>) -> Response {
+        match self {
+            Front::Http(app) => match app.oneshot(request.map(axum::body::Body::new)).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            },
+            Front::S3(front) => front.handle(request).await,
+        }
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then lets requests in flight finish.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: Front,
     transport: Transport,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -86,7 +109,7 @@ async fn run_connection<I>(
     io: I,
     remote: SocketAddr,
     certificate: Option<ClientCertificate>,
-    app: Router,
+    app: Front,
     header_timeout: Duration,
     watcher: Watcher,
 ) where
@@ -97,7 +120,8 @@ async fn run_connection<I>(
         if let Some(certificate) = certificate {
             request.extensions_mut().insert(certificate);
         }
-        app.clone().oneshot(request.map(axum::body::Body::new))
+        let app = app.clone();
+        async move { Ok::<_, std::convert::Infallible>(app.answer(request).await) }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder

@@ -14,7 +14,7 @@ use std::time::Duration;
 use clap::Args;
 use statelock_core::parse_duration;
 
-pub use accept::serve;
+pub use accept::{Front, serve};
 
 /// Largest request head (request line and headers) accepted; beyond it the answer is 431.
 /// Terraform's requests carry a handful of short headers; 16 KiB leaves room for proxies.

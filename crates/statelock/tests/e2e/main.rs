@@ -19,6 +19,7 @@ mod locks_cli;
 mod migrate_dynamodb;
 mod probe_cli;
 mod replicas_and_crashes;
+mod s3_front;
 mod serve_s3;
 mod state_cli;
 mod stores;

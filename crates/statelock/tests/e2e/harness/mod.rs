@@ -54,6 +54,8 @@ pub struct Server {
     pub addr: String,
     /// `http` or `https`.
     pub scheme: String,
+    /// The S3 front's `scheme://host:port`, unless started with `--no-s3-front`.
+    pub s3_endpoint: Option<String>,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -124,11 +126,23 @@ impl Server {
             )
         };
         let (scheme, addr) = (scheme.to_owned(), addr.to_owned());
+        // The S3 front's line follows the http backend's block.
+        let mut s3_endpoint = None;
+        if !extra.contains(&"--no-s3-front") {
+            for line in (&mut stdout).lines() {
+                let line = line.unwrap();
+                if let Some(url) = line.strip_prefix("statelock S3 front listening on ") {
+                    s3_endpoint = Some(url.trim().to_owned());
+                    break;
+                }
+            }
+        }
         Server {
             child,
             _stdout: stdout,
             addr,
             scheme,
+            s3_endpoint,
             log,
             _dir: dir,
         }
@@ -275,7 +289,44 @@ impl Workdir {
         key: &str,
         locking: &S3Locking,
     ) -> Workdir {
-        let endpoint = &server.endpoint;
+        let env = owned_aws_env(server);
+        Workdir::s3_at(terraform, &server.endpoint, env, bucket, key, locking)
+    }
+
+    /// Terraform's own `backend "s3"` pointed at `server`'s S3 front (any credentials do),
+    /// for `bucket` and `key`, initialised.
+    pub fn s3_front(
+        terraform: Terraform,
+        server: &Server,
+        bucket: &str,
+        key: &str,
+        locking: &S3Locking,
+    ) -> Workdir {
+        let endpoint = server
+            .s3_endpoint
+            .as_deref()
+            .expect("the server's S3 front");
+        let env = [
+            ("AWS_ACCESS_KEY_ID", "statelock"),
+            ("AWS_SECRET_ACCESS_KEY", "anything"),
+            ("AWS_REGION", "us-east-1"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .to_vec();
+        let w = Workdir::s3_at(terraform, endpoint, env, bucket, key, locking);
+        w.ok(&["init", "-input=false"]);
+        w
+    }
+
+    /// `backend "s3"` at `endpoint` with `env` for every run, before `terraform init`.
+    fn s3_at(
+        terraform: Terraform,
+        endpoint: &str,
+        env: Vec<(String, String)>,
+        bucket: &str,
+        key: &str,
+        locking: &S3Locking,
+    ) -> Workdir {
         let mut lines = vec![
             format!("bucket = \"{bucket}\""),
             format!("key = \"{key}\""),
@@ -312,7 +363,7 @@ impl Workdir {
         Workdir::with_backend(
             terraform,
             &format!("  backend \"s3\" {{\n{body}  }}\n"),
-            owned_aws_env(server),
+            env,
         )
     }
 

@@ -1,0 +1,202 @@
+//! HEAD and GET of any object the front serves (states and lock objects, bytes as stored),
+//! and PUT and DELETE of states through the state service.
+//!
+//! S3 carries no lock ID with a write, so on this front the lock is advisory for the write
+//! itself, as on AWS: a state write is not refused because someone holds the lock. The
+//! stale-write guard and the history still apply, and the history names the holder.
+
+use bytes::Bytes;
+use s3s::dto::{
+    DeleteObjectOutput, ETag, ETagCondition, GetObjectInput, GetObjectOutput, HeadObjectInput,
+    HeadObjectOutput, PutObjectInput, PutObjectOutput, StreamingBlob, Timestamp,
+};
+use s3s::{S3ErrorCode, S3Result};
+use statelock_core::StateKey;
+use statelock_state::{Fence, StateError};
+use statelock_store::{GetResult, ObjectStoreExt, StoreError};
+
+use crate::app::AppState;
+
+use super::body::etag;
+use super::errors::{error, from_state, from_store};
+use super::keys::Target;
+
+const JSON: &str = "application/json";
+
+/// The object at `target`, or `NoSuchKey`.
+async fn fetch(app: &AppState, target: &Target) -> S3Result<GetResult> {
+    let key = target.object_key();
+    match app.store().get(&key).await {
+        Ok(found) => Ok(found),
+        Err(StoreError::NotFound { .. }) => Err(error(
+            S3ErrorCode::NoSuchKey,
+            format!("no object is stored at {key}"),
+        )),
+        Err(e) => Err(from_store(e)),
+    }
+}
+
+/// `If-Match` and `If-None-Match` of a read, against the current ETag.
+fn check_read_conditions(
+    tag: &str,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<()> {
+    if let Some(condition) = if_match
+        && !matches(condition, tag)
+    {
+        return Err(error(
+            S3ErrorCode::PreconditionFailed,
+            format!("If-Match does not match the current ETag \"{tag}\""),
+        ));
+    }
+    if let Some(condition) = if_none_match
+        && matches(condition, tag)
+    {
+        return Err(error(S3ErrorCode::NotModified, "Not Modified"));
+    }
+    Ok(())
+}
+
+fn matches(condition: &ETagCondition, tag: &str) -> bool {
+    match condition {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value() == tag,
+    }
+}
+
+fn last_modified(found: &GetResult) -> Option<Timestamp> {
+    found.meta.last_modified.map(Timestamp::from)
+}
+
+pub(super) async fn head(
+    app: &AppState,
+    target: &Target,
+    input: &HeadObjectInput,
+) -> S3Result<HeadObjectOutput> {
+    let found = fetch(app, target).await?;
+    // Stores keep no MD5, so the ETag costs a read of the body; states are small.
+    let tag = etag(&found.body);
+    check_read_conditions(&tag, input.if_match.as_ref(), input.if_none_match.as_ref())?;
+    Ok(HeadObjectOutput {
+        accept_ranges: Some("bytes".to_owned()),
+        content_length: Some(found.body.len() as i64),
+        content_type: Some(JSON.to_owned()),
+        e_tag: Some(ETag::Strong(tag)),
+        last_modified: last_modified(&found),
+        ..Default::default()
+    })
+}
+
+pub(super) async fn get(
+    app: &AppState,
+    target: &Target,
+    input: &GetObjectInput,
+) -> S3Result<GetObjectOutput> {
+    let found = fetch(app, target).await?;
+    let tag = etag(&found.body);
+    check_read_conditions(&tag, input.if_match.as_ref(), input.if_none_match.as_ref())?;
+    let total = found.body.len() as u64;
+    let (body, content_range) = match &input.range {
+        None => (found.body.clone(), None),
+        Some(range) => {
+            let span = range.check(total).map_err(|_| {
+                error(
+                    S3ErrorCode::InvalidRange,
+                    format!(
+                        "the range {} is not satisfiable for an object of {total} bytes",
+                        range.to_header_string()
+                    ),
+                )
+            })?;
+            // Both ends are within the body, which is held in memory.
+            let (start, end) = (span.start as usize, span.end as usize);
+            (
+                found.body.slice(start..end),
+                Some(format!("bytes {start}-{}/{total}", end - 1)),
+            )
+        }
+    };
+    Ok(GetObjectOutput {
+        accept_ranges: Some("bytes".to_owned()),
+        content_length: Some(body.len() as i64),
+        content_range,
+        content_type: Some(JSON.to_owned()),
+        e_tag: Some(ETag::Strong(tag)),
+        last_modified: last_modified(&found),
+        body: Some(StreamingBlob::from(s3s::Body::from(body))),
+        ..Default::default()
+    })
+}
+
+/// PUT of a state: S3's conditional headers, then one state-service write.
+pub(super) async fn put_state(
+    app: &AppState,
+    key: &StateKey,
+    input: &PutObjectInput,
+    bytes: Bytes,
+) -> S3Result<PutObjectOutput> {
+    if let Some(condition) = &input.if_none_match {
+        let ETagCondition::Any = condition else {
+            return Err(error(
+                S3ErrorCode::NotImplemented,
+                "If-None-Match on PutObject supports only '*'",
+            ));
+        };
+        let exists = app
+            .store()
+            .get_if_exists(key.as_str())
+            .await
+            .map_err(from_store)?
+            .is_some();
+        if exists {
+            return Err(error(
+                S3ErrorCode::PreconditionFailed,
+                format!("If-None-Match: * but state {key} exists; nothing was written"),
+            ));
+        }
+    }
+    if let Some(condition) = &input.if_match {
+        let current = app
+            .store()
+            .get_if_exists(key.as_str())
+            .await
+            .map_err(from_store)?
+            .ok_or_else(|| {
+                error(
+                    S3ErrorCode::NoSuchKey,
+                    format!("If-Match was given but no state is stored at {key}"),
+                )
+            })?;
+        let tag = etag(&current.body);
+        if !matches(condition, &tag) {
+            return Err(error(
+                S3ErrorCode::PreconditionFailed,
+                format!(
+                    "If-Match does not match the current ETag \"{tag}\" of {key}; nothing was \
+                     written"
+                ),
+            ));
+        }
+    }
+    let size = bytes.len();
+    let tag = etag(&bytes);
+    // S3 carries no lock ID with a write: the lock is advisory for it, as on AWS.
+    app.states()
+        .write(key, bytes, Fence::Advisory, None)
+        .await
+        .map_err(from_state)?;
+    Ok(PutObjectOutput {
+        e_tag: Some(ETag::Strong(tag)),
+        size: Some(size as i64),
+        ..Default::default()
+    })
+}
+
+/// DELETE of a state; a missing one is success, as on S3.
+pub(super) async fn delete_state(app: &AppState, key: &StateKey) -> S3Result<DeleteObjectOutput> {
+    match app.states().delete(key, Fence::Advisory, None).await {
+        Ok(_) | Err(StateError::NoState(_)) => Ok(DeleteObjectOutput::default()),
+        Err(e) => Err(from_state(e)),
+    }
+}
