@@ -36,6 +36,9 @@ pub struct HttpConfig {
     pub locking: LockPolicy,
     /// Principals and their grants; `None` serves everyone (see `crate::auth`).
     pub auth: Option<Arc<Authenticator>>,
+    /// The key the principals' S3 secrets derive from; without it a server with principals
+    /// refuses every request on the S3 front.
+    pub s3_secret_key: Option<Arc<statelock_auth::S3SecretKey>>,
     /// Where the audit trail goes; `None` keeps none.
     pub audit: Option<Arc<AuditLog>>,
     /// Longest a request body may take to arrive; slower ones get 408 and change nothing.
@@ -55,6 +58,7 @@ impl HttpConfig {
             history_retention: statelock_state::history::DEFAULT_RETENTION,
             locking: LockPolicy::default(),
             auth: None,
+            s3_secret_key: None,
             audit: None,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             secondary_lock: None,

@@ -19,6 +19,12 @@ pub struct SecurityArgs {
     #[arg(long, env = "STATELOCK_PRINCIPALS", value_name = "FILE")]
     pub principals: Option<PathBuf>,
 
+    /// The key the principals' S3 secrets derive from (`statelock token s3` creates it and
+    /// prints a principal's credentials). Without it a server with --principals refuses
+    /// every request on its S3 front. Keep it as secret as the states.
+    #[arg(long, env = "STATELOCK_S3_SECRET_KEY_FILE", value_name = "FILE")]
+    pub s3_secret_key_file: Option<PathBuf>,
+
     /// Serve everyone without authentication on a non-loopback address. Without principals
     /// the server otherwise refuses to listen anywhere but on loopback.
     #[arg(long, env = "STATELOCK_INSECURE_NO_AUTH")]
@@ -61,6 +67,19 @@ impl SecurityArgs {
 }
 
 impl SecurityArgs {
+    /// The S3 secret key, if one is configured.
+    pub fn s3_secret_key(&self) -> anyhow::Result<Option<Arc<statelock_auth::S3SecretKey>>> {
+        let Some(path) = &self.s3_secret_key_file else {
+            return Ok(None);
+        };
+        if self.principals.is_none() {
+            anyhow::bail!(
+                "--s3-secret-key-file needs --principals: the S3 secrets belong to principals"
+            );
+        }
+        Ok(Some(Arc::new(statelock_auth::S3SecretKey::load(path)?)))
+    }
+
     /// The audit trail, if one is configured.
     pub fn audit_log(&self) -> anyhow::Result<Option<Arc<AuditLog>>> {
         if self.audit_log.is_none() && !self.audit_store {

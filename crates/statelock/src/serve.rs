@@ -50,6 +50,7 @@ impl ServeConfig {
             args.security.authenticator(s3_listen)?;
         }
         http.audit = args.security.audit_log()?;
+        http.s3_secret_key = args.security.s3_secret_key()?;
         http.body_timeout = args.transport.body_timeout;
         let transport = Transport::from_args(&args.transport)?;
         args.dual_lock
@@ -123,10 +124,11 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
         "statelock serving on {}://{addr}",
         config.transport.scheme()
     );
-    if s3_addr.is_some() && config.http.auth.is_some() {
+    if s3_addr.is_some() && config.http.auth.is_some() && config.http.s3_secret_key.is_none() {
         tracing::warn!(
-            "the S3 front refuses every request on a server with --principals (AccessDenied): \
-             principals over S3 are not implemented yet; use the http backend"
+            "the S3 front refuses every request (AccessDenied): the server has --principals \
+             but no --s3-secret-key-file to derive their S3 secrets from (`statelock token s3 \
+             --help`)"
         );
     }
     // Written, not printed: a reader that closes stdout after the first line (a script that
@@ -146,6 +148,12 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
             s3_addr,
             &config.http.bucket,
         ));
+        if config.http.auth.is_some() {
+            block.push_str(
+                "\n# This server needs credentials: AWS_ACCESS_KEY_ID=<principal> and the \
+                 AWS_SECRET_ACCESS_KEY that `statelock token s3 <principal>` prints.",
+            );
+        }
     }
     let _ = writeln!(stdout, "{block}").and_then(|()| stdout.flush());
     if let Some(auth) = &config.http.auth {

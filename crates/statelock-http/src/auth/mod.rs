@@ -129,6 +129,12 @@ tokio::task_local! {
     static CALLER: Caller;
 }
 
+/// Runs `f` as `caller`'s request (for fronts that authenticate without the middleware, such
+/// as the S3 front's SigV4).
+pub(crate) async fn as_caller<F: std::future::Future>(caller: Caller, f: F) -> F::Output {
+    CALLER.scope(caller, f).await
+}
+
 /// The caller of the request being handled, if it runs under the middleware.
 pub fn current() -> Option<Caller> {
     CALLER.try_with(Clone::clone).ok()

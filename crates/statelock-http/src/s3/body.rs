@@ -107,6 +107,11 @@ pub(super) async fn read(
     check_declared_trailers(headers, &trailers)?;
     check_checksums(input, &trailers, &data)?;
     check_content_md5(input.content_md5.as_deref(), &data)?;
+    if streaming {
+        // Which wire form arrived matters when a client's upload is refused elsewhere.
+        let names: Vec<&str> = trailers.keys().map(|k| k.as_str()).collect();
+        tracing::info!(what = limits.what, bytes = data.len(), trailers = ?names, "aws-chunked body decoded and checked");
+    }
     Ok(data)
 }
 

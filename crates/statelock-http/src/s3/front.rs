@@ -17,6 +17,7 @@ use s3s::{HttpError, HttpResponse, S3Result, s3_error};
 
 use crate::app::AppState;
 
+use super::access::PrincipalKeys;
 use super::service::StatelockS3;
 
 /// The S3 front as a hyper service, for `hyper_util`'s connection builders.
@@ -25,24 +26,40 @@ pub struct S3Front {
     service: S3Service,
     /// Signatures are not checked: `Authorization` is dropped before s3s sees a request.
     open: bool,
+    /// With principals: each request runs as the principal it signs as.
+    principals: Option<PrincipalKeys>,
 }
 
 /// The S3 front over `app`, for the bucket `HttpConfig::bucket`.
 ///
 /// Without principals (`HttpConfig::auth` is `None`) any access key and secret is accepted,
-/// as is an unsigned request. With principals every request is refused (`AccessDenied`):
-/// principals and grants over S3 are not built yet, and a front that let everyone in on a
-/// server with principals would bypass them. [`S3Front::with_credentials`] accepts one key
-/// pair, verified by s3s.
+/// as is an unsigned request. With principals and `HttpConfig::s3_secret_key`, requests must
+/// be signed with a principal's derived secret and are held to its grants (see `access`);
+/// with principals but no key every request is refused (`AccessDenied`), since a front that
+/// let everyone in would bypass them. [`S3Front::with_credentials`] accepts one key pair,
+/// verified by s3s.
 pub fn s3_service(app: AppState) -> S3Front {
-    let open = app.config().auth.is_none();
+    let config = app.config().clone();
     let mut builder = S3ServiceBuilder::new(StatelockS3::new(app));
-    if !open {
-        builder.set_auth(RefuseAll);
+    let principals = match (&config.auth, &config.s3_secret_key) {
+        (None, _) => None,
+        (Some(principals), Some(key)) => Some(PrincipalKeys {
+            principals: principals.clone(),
+            key: key.clone(),
+        }),
+        (Some(_), None) => {
+            builder.set_auth(RefuseAll);
+            None
+        }
+    };
+    if let Some(keys) = &principals {
+        builder.set_auth(keys.clone());
+        builder.set_access(keys.clone());
     }
     S3Front {
         service: builder.build(),
-        open,
+        open: config.auth.is_none(),
+        principals,
     }
 }
 
@@ -62,6 +79,7 @@ impl S3Front {
         S3Front {
             service: builder.build(),
             open: false,
+            principals: None,
         }
     }
 
@@ -98,11 +116,18 @@ impl hyper::service::Service<hyper::Request<Incoming>> for S3Front {
         if self.open {
             req.headers_mut().remove(hyper::header::AUTHORIZATION);
         }
-        hyper::service::Service::call(&self.service, req)
+        let Some(principals) = &self.principals else {
+            return hyper::service::Service::call(&self.service, req);
+        };
+        // Audit lines and permission checks deep in the lock path read the caller from the
+        // request's scope, as on the `http` front.
+        let caller = principals.claimed_caller(&req);
+        let answer = hyper::service::Service::call(&self.service, req);
+        Box::pin(crate::auth::as_caller(caller, answer))
     }
 }
 
-/// Stands in for principals over S3 until they exist: knows no access key.
+/// A server with principals but no S3 secret key: knows no access key.
 struct RefuseAll;
 
 #[async_trait::async_trait]
@@ -110,8 +135,8 @@ impl S3Auth for RefuseAll {
     async fn get_secret_key(&self, _access_key: &str) -> S3Result<SecretKey> {
         Err(s3_error!(
             AccessDenied,
-            "this server has principals, which the S3 front cannot check yet; use the http \
-             backend endpoint"
+            "this server has principals but no --s3-secret-key-file, so the S3 front knows no \
+             credentials; see `statelock token s3 --help`"
         ))
     }
 }

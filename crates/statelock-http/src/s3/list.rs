@@ -1,6 +1,7 @@
 //! ListObjects (v1) and ListObjectsV2 over the store's keys, with S3's prefix, delimiter
 //! (common prefixes), max-keys and paging; `.statelock/` is left out before anything else, so
-//! it shows up neither as keys nor as a common prefix.
+//! it shows up neither as keys nor as a common prefix. With principals, only keys the caller
+//! may read are listed.
 //!
 //! Listed objects carry no ETag: the store keeps no MD5, and reading every body to list is
 //! not worth it (no client of this front reads the ETag of a listing).
@@ -11,7 +12,10 @@ use s3s::dto::{CommonPrefix, Object, Timestamp};
 use s3s::{S3ErrorCode, S3Result};
 use statelock_store::{ObjectMeta, ObjectStoreExt};
 
+use statelock_core::{LOCK_SUFFIX, StateKey};
+
 use crate::app::AppState;
+use crate::auth::{self, Permission};
 
 use super::errors::{error, from_store};
 use super::keys::is_reserved;
@@ -52,6 +56,11 @@ impl Entry {
     }
 }
 
+fn readable(app: &AppState, key: &str) -> bool {
+    let state = key.strip_suffix(LOCK_SUFFIX).unwrap_or(key);
+    StateKey::parse(state).is_ok_and(|k| auth::may(app, Permission::Read, &k))
+}
+
 pub(super) async fn list(app: &AppState, query: &Query<'_>) -> S3Result<Page> {
     let max_keys = match query.max_keys {
         None => MAX_KEYS,
@@ -68,7 +77,8 @@ pub(super) async fn list(app: &AppState, query: &Query<'_>) -> S3Result<Page> {
         .list_all(query.prefix)
         .await
         .map_err(from_store)?;
-    objects.retain(|m| !is_reserved(&m.key));
+    // With principals, only what the caller may read (a lock counts as its state's).
+    objects.retain(|m| !is_reserved(&m.key) && readable(app, &m.key));
     objects.sort_by(|a, b| a.key.cmp(&b.key));
     let delimiter = query.delimiter.filter(|d| !d.is_empty());
     let mut entries: Vec<Entry> = Vec::new();

@@ -14,6 +14,7 @@
 //!
 //! Modules:
 //! - `front`: the hyper service and how requests are authenticated (see [`S3Front`]).
+//! - `access`: principals over SigV4 (derived secrets) and the grants each operation needs.
 //! - `service`: the [`s3s::S3`] implementation, one method per operation, dispatching to
 //!   `objects`, `locks` and `list`.
 //! - `keys`: bucket and object-key rules.
@@ -23,6 +24,7 @@
 //! - `list`: ListObjects v1 and v2.
 //! - `errors`: statelock's errors as S3 error codes.
 
+mod access;
 mod body;
 mod errors;
 mod front;

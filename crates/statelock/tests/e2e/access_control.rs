@@ -11,13 +11,17 @@
 //!   counts the refusals
 //! - `sighup_loads_new_tokens`: a token created while the server runs works after SIGHUP
 //! - `refuses_to_serve_the_network_without_principals`: 0.0.0.0 without principals
+//! - `principals_on_the_s3_front_1_15_5`: Terraform 1.15.5's `backend "s3"` signing with the
+//!   credentials `statelock token s3` prints: a writer applies (workspaces too) and the audit
+//!   trail names it; another team's principal is refused (403 AccessDenied), a wrong secret
+//!   (SignatureDoesNotMatch) and an unknown access key are refused, and nothing changes
 
 use std::process::Command;
 
 use statelock_test_support::Terraform;
 
 use crate::harness::auth::{basic, create_token, request_as, workdir_as};
-use crate::harness::{Server, text};
+use crate::harness::{S3Locking, Server, Workdir, statelock_command, text};
 
 const TEAM_A: &str = "team-a/prod/terraform.tfstate";
 const TEAM_B: &str = "team-b/prod/terraform.tfstate";
@@ -263,4 +267,121 @@ fn refuses_to_serve_the_network_without_principals() {
     );
     assert!(stderr.contains("--insecure-no-auth"), "{stderr}");
     assert!(out.stdout.is_empty(), "it never listened");
+}
+
+/// `statelock token s3 NAME --json`: the principal's access key ID and secret.
+fn s3_credentials(
+    principals: &std::path::Path,
+    key_file: &std::path::Path,
+    name: &str,
+) -> (String, String) {
+    let out = statelock_command()
+        .args(["token", "s3", name, "--json", "--principals"])
+        .arg(principals)
+        .arg("--s3-secret-key-file")
+        .arg(key_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        reply["access_key_id"].as_str().unwrap().to_owned(),
+        reply["secret_access_key"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// A `backend "s3"` working directory on `server`'s S3 front signing as `id`/`secret`.
+fn s3_workdir_as(server: &Server, key: &str, id: &str, secret: &str) -> Workdir {
+    let mut w = Workdir::s3_front_uninitialised(
+        Terraform::V1_15_5,
+        server,
+        "data",
+        key,
+        &S3Locking::lockfile(),
+    );
+    w.env
+        .retain(|(k, _)| !k.starts_with("AWS_ACCESS_KEY_ID") && k != "AWS_SECRET_ACCESS_KEY");
+    w.env.push(("AWS_ACCESS_KEY_ID".to_owned(), id.to_owned()));
+    w.env
+        .push(("AWS_SECRET_ACCESS_KEY".to_owned(), secret.to_owned()));
+    w
+}
+
+#[test]
+fn principals_on_the_s3_front_1_15_5() {
+    let dir = tempfile::tempdir().unwrap();
+    let principals = dir.path().join("principals.toml");
+    let key_file = dir.path().join("s3.key");
+    create_token(
+        &principals,
+        "ci-a",
+        &["write:team-a/**", "write:env:/*/team-a/**"],
+    );
+    create_token(&principals, "ci-b", &["write:team-b/**"]);
+    let (id_a, secret_a) = s3_credentials(&principals, &key_file, "ci-a");
+    let (id_b, secret_b) = s3_credentials(&principals, &key_file, "ci-b");
+    assert_eq!(id_a, "ci-a");
+    assert_ne!(secret_a, secret_b);
+    assert!(
+        !std::fs::read_to_string(&principals)
+            .unwrap()
+            .contains(&secret_a)
+    );
+    let audit = dir.path().join("audit.log");
+    let server = Server::start_with(
+        &[
+            "--principals",
+            principals.to_str().unwrap(),
+            "--s3-secret-key-file",
+            key_file.to_str().unwrap(),
+            "--audit-log",
+            audit.to_str().unwrap(),
+        ],
+        &[],
+    );
+
+    let writer = s3_workdir_as(&server, TEAM_A, &id_a, &secret_a);
+    writer.ok(&["init", "-input=false"]);
+    writer.apply_ok(1);
+    writer.ok(&["workspace", "new", "dev"]);
+    writer.apply_ok(2);
+    let trail = std::fs::read_to_string(&audit).unwrap();
+    let writes: Vec<serde_json::Value> = trail
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["action"] == "write")
+        .collect();
+    // `workspace new` writes the new workspace's empty state, then the two applies.
+    assert_eq!(writes.len(), 3, "{trail}");
+    assert!(writes.iter().all(|l| l["principal"] == "ci-a"), "{trail}");
+    assert!(writes.iter().all(|l| l["remote"].is_string()), "{trail}");
+    assert!(!trail.contains(&secret_a));
+
+    // Team b's principal may not touch team a's state.
+    let other = s3_workdir_as(&server, TEAM_A, &id_b, &secret_b);
+    let refused = other.run(&["init", "-input=false"]);
+    let refused = if refused.status.success() {
+        other.fails(&["apply", "-input=false", "-auto-approve", "-var", "n=9"])
+    } else {
+        text(&refused)
+    };
+    assert!(
+        refused.contains("AccessDenied") || refused.contains("403"),
+        "{refused}"
+    );
+
+    // A wrong secret and an unknown access key are refused before anything is looked at.
+    let forged = s3_workdir_as(&server, TEAM_A, &id_a, &secret_b);
+    let refused = text(&forged.run(&["init", "-input=false"]));
+    assert!(refused.contains("SignatureDoesNotMatch"), "{refused}");
+    let unknown = s3_workdir_as(&server, TEAM_A, "nobody", &secret_a);
+    let refused = text(&unknown.run(&["init", "-input=false"]));
+    assert!(refused.contains("InvalidAccessKeyId"), "{refused}");
+
+    // Nothing changed: team a's state is still the writer's.
+    let pulled: serde_json::Value = serde_json::from_str(&writer.ok(&["state", "pull"])).unwrap();
+    assert_eq!(pulled["outputs"]["n"]["value"], "2");
+    writer.ok(&["workspace", "select", "default"]);
+    let pulled: serde_json::Value = serde_json::from_str(&writer.ok(&["state", "pull"])).unwrap();
+    assert_eq!(pulled["outputs"]["n"]["value"], "1");
 }

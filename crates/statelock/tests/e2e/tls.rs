@@ -3,13 +3,14 @@
 //! `SSL_CERT_FILE` in the Terraform process's environment (or `skip_cert_verification`);
 //! client certificates required by `--tls-client-ca` and standing for a principal, checked
 //! with curl and presented by Terraform 1.15.5 (`client_certificate_pem`, which 1.0.3 lacks:
-//! it came in 1.4).
+//! it came in 1.4); Terraform 1.15.5's `backend "s3"` through the S3 front over HTTPS, where
+//! its uploads are aws-chunked with trailing checksums.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::harness::auth::{create_token, workdir_as};
-use crate::harness::{Server, Workdir, text};
+use crate::harness::{S3Locking, Server, Workdir, text};
 use statelock_test_support::Terraform;
 
 /// Runs `openssl` with `args` in `dir`.
@@ -189,6 +190,61 @@ fn terraform_over_tls(tf: Terraform) {
         &url.replace("https://", "http://"),
     ]);
     assert_ne!(String::from_utf8_lossy(&plain.stdout), "200");
+}
+
+/// Terraform 1.15.5's `backend "s3"` through the S3 front over HTTPS: there its SDK sends
+/// every PutObject as an unsigned aws-chunked body with a trailing SHA-256 checksum (the wire
+/// spec's HTTPS form), which the front decodes and checks; locks, states and workspaces work
+/// as over plain HTTP.
+#[test]
+fn terraform_through_the_s3_front_over_tls_1_15_5() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_ca(dir.path());
+    let server = Server::start_with(
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let endpoint = server.s3_endpoint.clone().expect("the S3 front");
+    assert!(endpoint.starts_with("https://"), "{endpoint}");
+    let key_name = "team-a/s3-over-tls.tfstate";
+    let mut w = Workdir::s3_front_uninitialised(
+        Terraform::V1_15_5,
+        &server,
+        "data",
+        key_name,
+        &S3Locking::lockfile(),
+    );
+    w.env
+        .push(("SSL_CERT_FILE".to_owned(), ca.display().to_string()));
+    w.ok(&["init", "-input=false"]);
+    w.ok(&["apply", "-input=false", "-auto-approve", "-var", "n=7"]);
+    w.ok(&["workspace", "new", "dev"]);
+    w.ok(&["apply", "-input=false", "-auto-approve", "-var", "n=8"]);
+    assert_eq!(w.ok(&["output", "-raw", "n"]), "8");
+    let log = server.log();
+    let chunked = log
+        .lines()
+        .filter(|l| l.contains("aws-chunked body decoded") && l.contains("x-amz-checksum-sha256"))
+        .count();
+    assert!(
+        chunked >= 4,
+        "the lock and state uploads came aws-chunked with trailers:\n{log}"
+    );
+    // The same states over the http front (plain curl, trusting the CA).
+    for (key, n) in [
+        (key_name.to_owned(), "7"),
+        (format!("env:/dev/{key_name}"), "8"),
+    ] {
+        let got = curl(&["--cacert", ca.to_str().unwrap(), &server.url(&key)]);
+        assert!(got.status.success(), "{}", text(&got));
+        let body: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
+        assert_eq!(body["outputs"]["n"]["value"], n, "{key}");
+    }
 }
 
 #[test]

@@ -302,6 +302,19 @@ impl Workdir {
         key: &str,
         locking: &S3Locking,
     ) -> Workdir {
+        let w = Workdir::s3_front_uninitialised(terraform, server, bucket, key, locking);
+        w.ok(&["init", "-input=false"]);
+        w
+    }
+
+    /// [`Workdir::s3_front`] before `terraform init`.
+    pub fn s3_front_uninitialised(
+        terraform: Terraform,
+        server: &Server,
+        bucket: &str,
+        key: &str,
+        locking: &S3Locking,
+    ) -> Workdir {
         let endpoint = server
             .s3_endpoint
             .as_deref()
@@ -313,9 +326,7 @@ impl Workdir {
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .to_vec();
-        let w = Workdir::s3_at(terraform, endpoint, env, bucket, key, locking);
-        w.ok(&["init", "-input=false"]);
-        w
+        Workdir::s3_at(terraform, endpoint, env, bucket, key, locking)
     }
 
     /// `backend "s3"` at `endpoint` with `env` for every run, before `terraform init`.
