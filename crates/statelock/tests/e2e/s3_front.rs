@@ -11,6 +11,8 @@
 //!   in the default workspace and in `dev`, with the holder shown
 //! - `queued_applies_through_the_s3_front_all_succeed_1_15_5`: 8 concurrent applies, no
 //!   `-lock-timeout`, all served by the queue
+//! - `boto3_payload_and_checksum_forms_on_the_s3_front`: every checksum and signing form
+//!   botocore sends, wrong checksums, stale serials, lock conflicts and preconditions
 //! - `terraform_1_0_3_through_the_s3_front`: the SDK v1 client (ListObjects v1,
 //!   Content-MD5), which has no `use_lockfile`
 
@@ -211,4 +213,126 @@ fn terraform_1_0_3_through_the_s3_front() {
         server.state(&format!("env:/dev/{KEY}"))["outputs"]["n"]["value"],
         "2"
     );
+}
+
+/// boto3 (botocore's own signing and checksum code, as the AWS CLI uses it) against the S3
+/// front for every payload and checksum form a client sends: each algorithm's trailer or
+/// header, OpenTofu's precomputed `x-amz-checksum-sha256`, `UNSIGNED-PAYLOAD`, Content-MD5;
+/// wrong checksums, stale serials and failed preconditions refused with nothing written.
+const BOTO3_SCRIPT: &str = r#"
+import os, sys, json, hashlib, base64
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+E, B = os.environ["ENDPOINT"], sys.argv[1]
+def client(**extra):
+    return boto3.client("s3", endpoint_url=E, region_name="us-east-1",
+        aws_access_key_id="any", aws_secret_access_key="thing",
+        config=Config(s3={"addressing_style": "path", **extra}, retries={"max_attempts": 1}))
+s3 = client()
+out = {}
+def code(f):
+    try:
+        f()
+        return "ok"
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+def state(serial):
+    # An output, so the guard does not see the empty state that anything may replace.
+    outputs = {"n": {"value": serial, "type": "number"}}
+    return json.dumps({"version": 4, "serial": serial, "lineage": "L", "outputs": outputs, "resources": []}).encode()
+K = "boto/app.tfstate"
+for i, alg in enumerate(["CRC32", "SHA256", "SHA1"]):
+    out["put_" + alg] = code(lambda: s3.put_object(Bucket=B, Key=K, Body=state(i + 1), ChecksumAlgorithm=alg))
+body = state(10)
+sha = base64.b64encode(hashlib.sha256(body).digest()).decode()
+out["put_precomputed_sha256"] = code(lambda: s3.put_object(Bucket=B, Key=K, Body=body, ChecksumSHA256=sha))
+unsigned = client(payload_signing_enabled=False)
+out["put_unsigned"] = code(lambda: unsigned.put_object(Bucket=B, Key=K, Body=state(11)))
+body = state(12)
+md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+out["put_content_md5"] = code(lambda: s3.put_object(Bucket=B, Key=K, Body=body, ContentMD5=md5))
+out["put_bad_sha256"] = code(lambda: s3.put_object(Bucket=B, Key=K, Body=state(13), ChecksumSHA256=sha))
+out["put_bad_md5"] = code(lambda: s3.put_object(Bucket=B, Key=K, Body=state(13), ContentMD5=md5))
+out["put_stale"] = code(lambda: s3.put_object(Bucket=B, Key=K, Body=state(5)))
+got = s3.get_object(Bucket=B, Key=K)
+out["serial_now"] = json.loads(got["Body"].read())["serial"]
+etag = got["ETag"]
+r = s3.get_object(Bucket=B, Key=K, Range="bytes=0-9")
+out["range"] = [r["ResponseMetadata"]["HTTPStatusCode"], r["ContentRange"], r["Body"].read().decode()]
+lock = json.dumps({"ID": "boto-1", "Operation": "OperationTypeApply", "Info": "", "Who": "boto@test",
+    "Version": "1.10.0", "Created": "2026-12-01T00:00:00Z", "Path": B + "/" + K})
+out["lock"] = code(lambda: s3.put_object(Bucket=B, Key=K + ".tflock", Body=lock.encode(), IfNoneMatch="*"))
+try:
+    s3.put_object(Bucket=B, Key=K + ".tflock", Body=lock.replace("boto-1", "boto-2").encode(), IfNoneMatch="*")
+    out["lock_other"] = ["ok", ""]
+except ClientError as e:
+    out["lock_other"] = [e.response["Error"]["Code"], e.response["Error"].get("Message", "")]
+out["lock_same_id"] = code(lambda: s3.put_object(Bucket=B, Key=K + ".tflock", Body=lock.encode(), IfNoneMatch="*"))
+out["list_v2"] = [o["Key"] for o in s3.list_objects_v2(Bucket=B, Prefix="boto/").get("Contents", [])]
+out["list_v1"] = [o["Key"] for o in s3.list_objects(Bucket=B, Prefix="boto/").get("Contents", [])]
+out["unlock"] = code(lambda: s3.delete_object(Bucket=B, Key=K + ".tflock"))
+out["if_match_wrong"] = code(lambda: s3.put_object(Bucket=B, Key=K, Body=state(20), IfMatch='"0123"'))
+out["if_match_right"] = code(lambda: s3.put_object(Bucket=B, Key=K, Body=state(20), IfMatch=etag))
+out["internal"] = code(lambda: s3.get_object(Bucket=B, Key=".statelock/history/x"))
+out["no_such_key"] = code(lambda: s3.get_object(Bucket=B, Key="boto/none.tfstate"))
+out["no_such_bucket"] = code(lambda: s3.list_objects_v2(Bucket="other"))
+print(json.dumps(out))
+"#;
+
+#[test]
+fn boto3_payload_and_checksum_forms_on_the_s3_front() {
+    let server = Server::start();
+    let endpoint = server.s3_endpoint.clone().expect("the S3 front");
+    let out = statelock_test_support::isolated(statelock_test_support::python_bin())
+        .arg("-c")
+        .arg(BOTO3_SCRIPT)
+        .arg(LOCAL_BUCKET)
+        .env("ENDPOINT", &endpoint)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    println!("boto3 against the S3 front: {got:#}");
+    for form in [
+        "put_CRC32",
+        "put_SHA256",
+        "put_SHA1",
+        "put_precomputed_sha256",
+        "put_unsigned",
+        "put_content_md5",
+        "lock",
+        "lock_same_id",
+        "unlock",
+        "if_match_right",
+    ] {
+        assert_eq!(got[form], "ok", "{form}: {got:#}");
+    }
+    assert_eq!(got["put_bad_sha256"], "BadDigest", "{got:#}");
+    assert_eq!(got["put_bad_md5"], "BadDigest", "{got:#}");
+    assert_eq!(got["put_stale"], "PreconditionFailed", "{got:#}");
+    assert_eq!(
+        got["serial_now"], 12,
+        "refused writes changed nothing: {got:#}"
+    );
+    assert_eq!(got["range"][0], 206, "{got:#}");
+    assert!(
+        got["range"][1].as_str().unwrap().starts_with("bytes 0-9/"),
+        "{got:#}"
+    );
+    assert_eq!(got["lock_other"][0], "PreconditionFailed", "{got:#}");
+    assert!(
+        got["lock_other"][1].as_str().unwrap().contains("boto@test"),
+        "the refusal names the holder: {got:#}"
+    );
+    assert_eq!(
+        got["list_v2"],
+        serde_json::json!(["boto/app.tfstate", "boto/app.tfstate.tflock"])
+    );
+    assert_eq!(got["list_v1"], got["list_v2"]);
+    assert_eq!(got["if_match_wrong"], "PreconditionFailed", "{got:#}");
+    assert_eq!(got["internal"], "AccessDenied", "{got:#}");
+    assert_eq!(got["no_such_key"], "NoSuchKey", "{got:#}");
+    assert_eq!(got["no_such_bucket"], "NoSuchBucket", "{got:#}");
+    assert_eq!(server.serial("boto/app.tfstate"), 20);
 }
