@@ -76,7 +76,6 @@ pub struct AppState {
 #[derive(Debug)]
 struct Inner {
     store: Arc<dyn ObjectStore>,
-    locks: LockClient,
     states: StateService,
     config: HttpConfig,
     metrics: Arc<Metrics>,
@@ -92,7 +91,7 @@ impl AppState {
             .with_secondary(config.secondary_lock.clone());
         let states = StateService::new(
             store.clone(),
-            locks.clone(),
+            locks,
             StateRules {
                 stale_write_guard: config.stale_write_guard,
                 history_retention: config.history_retention,
@@ -107,7 +106,6 @@ impl AppState {
         AppState {
             inner: Arc::new(Inner {
                 store,
-                locks,
                 states,
                 config,
                 metrics,
@@ -118,10 +116,6 @@ impl AppState {
 
     pub(crate) fn store(&self) -> &dyn ObjectStore {
         &*self.inner.store
-    }
-
-    pub(crate) fn locks(&self) -> &LockClient {
-        &self.inner.locks
     }
 
     /// The state service every state read, write and delete goes through.

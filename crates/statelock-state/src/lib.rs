@@ -5,6 +5,7 @@
 //! - [`history`]: every accepted state write kept as a version under `.statelock/history/`,
 //!   recorded *before* the state it records replaces the old one, with retention; the read
 //!   side (listing, metadata, bodies) that `statelock state history` uses on a bare bucket.
+//! - [`listing`]: a store's states with their lock holders.
 //! - [`versions`]: a state's versions from both sources (server history, S3 object versions)
 //!   and one version's body by its ID.
 //! - [`guard`]: the stale-write guard (spec §5.2), which refuses an older or unrelated state.
@@ -21,6 +22,7 @@
 pub mod events;
 pub mod guard;
 pub mod history;
+pub mod listing;
 pub mod lock_policy;
 pub mod lock_queue;
 pub mod service;
@@ -28,6 +30,7 @@ pub mod versions;
 
 pub use events::{NoEvents, StateEvent, StateEvents};
 pub use guard::StateHeader;
+pub use listing::{LockEntry, StateEntry};
 pub use lock_policy::{DEFAULT_LOCK_POLL_INTERVAL, LockPolicy, MAX_LOCK_WAIT, parse_lock_wait};
 pub use service::{
     Fence, LockRefused, LockRelease, LockRequest, PlannedRollback, ROLLBACK_OPERATION, RecordIn,

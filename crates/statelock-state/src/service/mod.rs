@@ -61,8 +61,8 @@ impl Default for StateRules {
 /// One store's states under the rules, over the lock protocol of the same store.
 #[derive(Clone, Debug)]
 pub struct StateService {
-    store: Arc<dyn ObjectStore>,
-    locks: LockClient,
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) locks: LockClient,
     rules: StateRules,
     /// This replica's queue of waiting lock requests (only an ordering; the lock is the
     /// `.tflock` object).

@@ -1,17 +1,15 @@
-//! `state ls`: every state object in the store, with its size, last change and lock holder,
-//! from one listing (plus one read per locked state). States locked before their first write
-//! get a row too, and a lock that cannot be read is reported on its row, never failing the
-//! listing.
+//! `state ls`: every state object in the store, with its size, last change and lock holder:
+//! the state service's listing (`StateService::list_states`, shared with the server's API),
+//! as a table or JSON. States locked before their first write get a row too, and a lock that
+//! cannot be read is reported on its row, never failing the listing.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 
 use clap::Args;
 use serde::Serialize;
-use statelock_core::{LOCK_SUFFIX, StateKey, Timestamp};
-use statelock_lock::{LockClient, LockState};
-use statelock_state::history::RESERVED_PREFIX;
-use statelock_store::{ObjectMeta, ObjectStoreExt};
+use statelock_core::Timestamp;
+use statelock_lock::LockClient;
+use statelock_state::{LockEntry, StateRules, StateService};
 
 use crate::commands::nothing_or_refused;
 use crate::commands::store_args::StoreArgs;
@@ -58,7 +56,8 @@ enum LockStatus {
 pub async fn run(args: LsArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open().await?;
     let locks = LockClient::new(store.clone(), args.store.bucket()?);
-    let rows = rows(&locks, &args.prefix).await?;
+    let states = StateService::new(store.clone(), locks, StateRules::default());
+    let rows = rows(&states, &args.prefix).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else if rows.is_empty() {
@@ -102,68 +101,46 @@ pub async fn run(args: LsArgs) -> anyhow::Result<ExitCode> {
 
 /// One row per state object and per lock without a state object, in key order; a lock that
 /// cannot be read is reported on its row rather than failing the listing.
-async fn rows(locks: &LockClient, prefix: &str) -> anyhow::Result<Vec<Row>> {
-    let objects = locks.store().list_all(prefix).await?;
-    // Key → the state object, if there is one; lock objects add their state's key.
-    let mut keys: BTreeMap<StateKey, Option<&ObjectMeta>> = BTreeMap::new();
-    let mut locked = BTreeSet::new();
-    for object in &objects {
-        // statelock's own objects (history, probes) and keys no state can have.
-        if object.key.starts_with(RESERVED_PREFIX) {
-            continue;
-        }
-        let (state, is_lock) = match object.key.strip_suffix(LOCK_SUFFIX) {
-            Some(state) => (state, true),
-            None => (object.key.as_str(), false),
-        };
-        let Ok(key) = StateKey::parse(state) else {
-            continue;
-        };
-        if is_lock {
-            locked.insert(key.clone());
-            keys.entry(key).or_insert(None);
-        } else {
-            keys.insert(key, Some(object));
-        }
-    }
-    let mut rows = Vec::with_capacity(keys.len());
-    for (key, object) in keys {
-        let mut row = Row {
-            key: key.as_str().to_owned(),
-            state_exists: object.is_some(),
-            size: object.map(|o| o.size),
-            last_modified: object
-                .and_then(|o| o.last_modified)
-                .map(|t| Timestamp::from_system_time(t).to_rfc3339()),
-            lock_state: None,
-            locked_by: None,
-            lock_id: None,
-            lock_error: None,
-        };
-        if locked.contains(&key) {
-            match locks.inspect(&key).await {
-                Ok(Some(LockState::Held(held))) => {
-                    row.lock_state = Some(LockStatus::Held);
-                    row.locked_by = Some(held.info.who);
-                    row.lock_id = Some(held.info.id);
+async fn rows(states: &StateService, prefix: &str) -> anyhow::Result<Vec<Row>> {
+    let rows = states
+        .list_states(prefix)
+        .await?
+        .into_iter()
+        .map(|e| {
+            let (lock_state, locked_by, lock_id, lock_error) = match e.lock {
+                None => (None, None, None, None),
+                Some(LockEntry::Held(info)) => {
+                    (Some(LockStatus::Held), Some(info.who), Some(info.id), None)
                 }
-                Ok(Some(LockState::Unreadable { reason, .. })) => {
-                    row.lock_state = Some(LockStatus::Unreadable);
-                    row.lock_error = Some(format!("not a lock record: {reason}"));
-                }
-                // Released since the listing.
-                Ok(None) => {}
-                Err(e) => {
-                    row.lock_state = Some(LockStatus::Unreadable);
-                    row.lock_error = Some(format!("cannot read it: {e}"));
-                }
+                Some(LockEntry::Unreadable(reason)) => (
+                    Some(LockStatus::Unreadable),
+                    None,
+                    None,
+                    Some(format!("not a lock record: {reason}")),
+                ),
+                Some(LockEntry::Failed(e)) => (
+                    Some(LockStatus::Unreadable),
+                    None,
+                    None,
+                    Some(format!("cannot read it: {e}")),
+                ),
+            };
+            Row {
+                key: e.key.as_str().to_owned(),
+                state_exists: e.object.is_some(),
+                size: e.object.as_ref().map(|o| o.size),
+                last_modified: e
+                    .object
+                    .as_ref()
+                    .and_then(|o| o.last_modified)
+                    .map(|t| Timestamp::from_system_time(t).to_rfc3339()),
+                lock_state,
+                locked_by,
+                lock_id,
+                lock_error,
             }
-        }
-        // A lock released since the listing leaves no row for a state that never existed.
-        if row.state_exists || row.lock_state.is_some() {
-            rows.push(row);
-        }
-    }
+        })
+        .collect();
     Ok(rows)
 }
 
@@ -201,7 +178,8 @@ mod tests {
         store.inject_for_key(Op::Get, "c.tfstate.tflock", Fault::Error);
 
         let locks = LockClient::new(store.clone(), "b");
-        let rows = rows(&locks, "").await.unwrap();
+        let states = StateService::new(store.clone(), locks, StateRules::default());
+        let rows = rows(&states, "").await.unwrap();
         let seen: Vec<(&str, bool, Option<LockStatus>, Option<&str>)> = rows
             .iter()
             .map(|r| {
