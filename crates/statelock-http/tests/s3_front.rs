@@ -694,6 +694,16 @@ async fn chunked_put(
     data: &[u8],
     trailer_sha: &str,
 ) -> (u16, String) {
+    chunked_put_to(addr, &format!("{key}?x-id=PutObject"), data, trailer_sha).await
+}
+
+/// [`chunked_put`] to `target` (`<key>?<query>`), e.g. an UploadPart.
+async fn chunked_put_to(
+    addr: std::net::SocketAddr,
+    target: &str,
+    data: &[u8],
+    trailer_sha: &str,
+) -> (u16, String) {
     let mut body = Vec::new();
     body.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
     body.extend_from_slice(data);
@@ -701,7 +711,7 @@ async fn chunked_put(
     body.extend_from_slice(format!("x-amz-checksum-sha256:{trailer_sha}\r\n\r\n").as_bytes());
     let date = "20261201T120000Z";
     let head = format!(
-        "PUT /{BUCKET}/{key}?x-id=PutObject HTTP/1.1\r\n\
+        "PUT /{BUCKET}/{target} HTTP/1.1\r\n\
          Host: {addr}\r\n\
          Authorization: AWS4-HMAC-SHA256 Credential=AKID/20261201/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=0000\r\n\
          X-Amz-Date: {date}\r\n\
@@ -1288,4 +1298,36 @@ async fn multipart_unknown_uploads_bad_part_numbers_and_refused_keys() {
         .filter(|k| k.ends_with("/upload"))
         .collect();
     assert_eq!(manifests.len(), 1, "{manifests:?}");
+}
+
+#[tokio::test]
+async fn multipart_part_in_terraform_https_form_aws_chunked_with_trailing_checksum() {
+    let s = server_with_limit(MAX_BIG_STATE).await;
+    let body = big_state(1, "L", 6 * MIB);
+    let (first, last) = body.as_bytes().split_at(PART);
+    let id = s.create_upload(KEY).await;
+    let target = |n: u32| format!("{KEY}?partNumber={n}&uploadId={id}");
+
+    let wrong = STANDARD.encode(Sha256::digest(b"x"));
+    let (status, reply) = chunked_put_to(s.addr, &target(1), first, &wrong).await;
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply.contains("BadDigest"), "{reply}");
+    assert_eq!(s.open_upload_objects().await.len(), 1, "only the manifest");
+
+    let mut completed = Vec::new();
+    for (n, part) in [(1, first), (2, last)] {
+        let sha = STANDARD.encode(Sha256::digest(part));
+        let (status, reply) = chunked_put_to(s.addr, &target(n), part, &sha).await;
+        assert_eq!(status, 200, "{reply}");
+        let etag = format!("\"{:x}\"", md5::Md5::digest(part));
+        assert!(reply.contains(&etag), "{reply}");
+        completed.push(
+            Completed::builder()
+                .part_number(n as i32)
+                .e_tag(etag)
+                .build(),
+        );
+    }
+    s.complete(KEY, &id, completed).await.unwrap();
+    assert_eq!(s.stored(KEY).await.unwrap(), body.as_bytes());
 }
