@@ -12,8 +12,10 @@
 //! [`EXPIRY`] is deleted. The manifest is written before any part and deleted after them,
 //! so a part older than a day belongs to an upload at least as old; deleting object by object
 //! is therefore the same as expiring whole uploads a day after their creation, even when a
-//! sweep is interrupted. A Complete that loses a part to a sweep fails with `InvalidPart` and
-//! writes nothing, because the state is written only once every part has been read.
+//! sweep is interrupted. A part that lands just after its upload was completed or aborted
+//! (a client racing itself) is an orphan the same sweep removes a day later. A Complete that
+//! loses a part to a sweep fails with `InvalidPart` and writes nothing, because the state is
+//! written only once every part has been read.
 
 use std::time::{Duration, SystemTime};
 
