@@ -1,6 +1,7 @@
 //! The S3 front end to end: a real listener on 127.0.0.1 serving `statelock_http::s3`, driven
 //! by the real `aws-sdk-s3` client (and, for the exact aws-chunked form Terraform sends over
-//! HTTPS, by a hand-written HTTP/1.1 request), over a memory store.
+//! HTTPS, by a hand-written HTTP/1.1 request), over a memory store. The multipart tests at the
+//! end upload 12 MiB states in 5 MiB parts, as Terraform's upload manager does.
 
 use std::sync::Arc;
 
@@ -693,6 +694,16 @@ async fn chunked_put(
     data: &[u8],
     trailer_sha: &str,
 ) -> (u16, String) {
+    chunked_put_to(addr, &format!("{key}?x-id=PutObject"), data, trailer_sha).await
+}
+
+/// [`chunked_put`] to `target` (`<key>?<query>`), e.g. an UploadPart.
+async fn chunked_put_to(
+    addr: std::net::SocketAddr,
+    target: &str,
+    data: &[u8],
+    trailer_sha: &str,
+) -> (u16, String) {
     let mut body = Vec::new();
     body.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
     body.extend_from_slice(data);
@@ -700,7 +711,7 @@ async fn chunked_put(
     body.extend_from_slice(format!("x-amz-checksum-sha256:{trailer_sha}\r\n\r\n").as_bytes());
     let date = "20261201T120000Z";
     let head = format!(
-        "PUT /{BUCKET}/{key}?x-id=PutObject HTTP/1.1\r\n\
+        "PUT /{BUCKET}/{target} HTTP/1.1\r\n\
          Host: {addr}\r\n\
          Authorization: AWS4-HMAC-SHA256 Credential=AKID/20261201/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=0000\r\n\
          X-Amz-Date: {date}\r\n\
@@ -803,4 +814,520 @@ async fn with_credentials_signatures_are_checked_by_s3s() {
         .unwrap_err();
     assert_eq!(code(&refused), "SignatureDoesNotMatch");
     assert_eq!(store.get(KEY).await.unwrap().body.to_vec(), next.as_bytes());
+}
+
+// Multipart uploads: Terraform's upload manager sends states above 5 MiB in 5 MiB parts.
+
+const MIB: usize = 1024 * 1024;
+const PART: usize = 5 * MIB;
+/// The state limit of the multipart tests: room for a 12 MiB state.
+const MAX_BIG_STATE: usize = 32 * MIB;
+
+async fn server_with_limit(max_state_size: usize) -> Server {
+    let store: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
+    let mut config = HttpConfig::new(BUCKET);
+    config.max_state_size = max_state_size;
+    let addr = serve(s3_service(AppState::new(store.clone(), config))).await;
+    Server {
+        client: client(addr, "any-key", "any-secret"),
+        store,
+        addr,
+    }
+}
+
+/// A valid state of about `size` bytes: a big output string, varied so that parts differ.
+fn big_state(serial: u64, lineage: &str, size: usize) -> String {
+    let pattern = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_";
+    let mut value = String::with_capacity(size + pattern.len());
+    let mut i = serial as usize;
+    while value.len() < size {
+        value.push_str(&pattern[i % pattern.len()..]);
+        value.push_str(&pattern[..i % pattern.len()]);
+        i += 7;
+    }
+    value.truncate(size);
+    format!(
+        r#"{{"version":4,"terraform_version":"1.15.5","serial":{serial},"lineage":"{lineage}","outputs":{{"big":{{"value":"{value}","type":"string"}}}},"resources":[]}}"#
+    )
+}
+
+/// The multipart ETag S3 gives: MD5 of the parts' binary MD5s, `-<parts>`, quoted.
+fn multipart_etag(parts: &[&[u8]]) -> String {
+    let mut digests = Vec::new();
+    for part in parts {
+        digests.extend_from_slice(&md5::Md5::digest(part));
+    }
+    format!("\"{:x}-{}\"", md5::Md5::digest(&digests), parts.len())
+}
+
+type Completed = aws_sdk_s3::types::CompletedPart;
+
+impl Server {
+    async fn create_upload(&self, key: &str) -> String {
+        self.client
+            .create_multipart_upload()
+            .bucket(BUCKET)
+            .key(key)
+            .content_type("application/json")
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
+            .send()
+            .await
+            .unwrap()
+            .upload_id()
+            .expect("an upload ID")
+            .to_owned()
+    }
+
+    /// Uploads `body` in `part`-byte parts with SHA-256 checksums; returns what Complete lists.
+    async fn upload_parts(&self, key: &str, id: &str, body: &[u8], part: usize) -> Vec<Completed> {
+        let mut completed = Vec::new();
+        for (i, chunk) in body.chunks(part).enumerate() {
+            let number = i as i32 + 1;
+            let out = self
+                .client
+                .upload_part()
+                .bucket(BUCKET)
+                .key(key)
+                .upload_id(id)
+                .part_number(number)
+                .checksum_sha256(STANDARD.encode(Sha256::digest(chunk)))
+                .body(ByteStream::from(chunk.to_vec()))
+                .send()
+                .await
+                .unwrap();
+            let etag = format!("\"{:x}\"", md5::Md5::digest(chunk));
+            assert_eq!(out.e_tag(), Some(etag.as_str()), "part {number}'s ETag");
+            assert_eq!(
+                out.checksum_sha256(),
+                Some(STANDARD.encode(Sha256::digest(chunk)).as_str())
+            );
+            completed.push(
+                Completed::builder()
+                    .part_number(number)
+                    .e_tag(etag)
+                    .checksum_sha256(out.checksum_sha256().unwrap())
+                    .build(),
+            );
+        }
+        completed
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        id: &str,
+        parts: Vec<Completed>,
+    ) -> Result<
+        aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput,
+        (u16, String, String),
+    > {
+        self.client
+            .complete_multipart_upload()
+            .bucket(BUCKET)
+            .key(key)
+            .upload_id(id)
+            .multipart_upload(
+                aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| (status(&e), code(&e), message(&e)))
+    }
+
+    /// Create, upload in `part`-byte parts, complete.
+    async fn multipart_put(
+        &self,
+        key: &str,
+        body: &[u8],
+        part: usize,
+    ) -> Result<String, (u16, String, String)> {
+        let id = self.create_upload(key).await;
+        let parts = self.upload_parts(key, &id, body, part).await;
+        self.complete(key, &id, parts)
+            .await
+            .map(|out| out.e_tag().unwrap_or_default().to_owned())
+    }
+
+    async fn open_upload_objects(&self) -> Vec<String> {
+        self.store
+            .list_all(".statelock/uploads/")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.key)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn multipart_12_mib_state_is_one_state_write_read_back_exactly() {
+    let s = server_with_limit(MAX_BIG_STATE).await;
+    let first = big_state(1, "L", 12 * MIB);
+    let parts: Vec<&[u8]> = first.as_bytes().chunks(PART).collect();
+    assert_eq!(parts.len(), 3);
+
+    // ListParts sees the parts while the upload is open; the state does not exist yet.
+    let id = s.create_upload(KEY).await;
+    let completed = s.upload_parts(KEY, &id, first.as_bytes(), PART).await;
+    let listed = s
+        .client
+        .list_parts()
+        .bucket(BUCKET)
+        .key(KEY)
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let sizes: Vec<i64> = listed.parts().iter().map(|p| p.size().unwrap()).collect();
+    assert_eq!(
+        sizes,
+        [PART as i64, PART as i64, (first.len() - 2 * PART) as i64]
+    );
+    assert_eq!(listed.parts()[1].e_tag(), completed[1].e_tag());
+    assert!(
+        s.stored(KEY).await.is_none(),
+        "nothing is written before Complete"
+    );
+
+    let out = s.complete(KEY, &id, completed).await.unwrap();
+    assert_eq!(out.e_tag(), Some(multipart_etag(&parts).as_str()));
+    assert!(
+        out.checksum_sha256().is_some_and(|c| c.ends_with("-3")),
+        "the composite checksum: {:?}",
+        out.checksum_sha256()
+    );
+    assert_eq!(s.get(KEY).await.unwrap(), first.as_bytes(), "byte for byte");
+    assert!(
+        s.open_upload_objects().await.is_empty(),
+        "the parts are removed"
+    );
+
+    // The next serial on the same lineage goes through the guard like a PutObject.
+    let second = big_state(2, "L", 12 * MIB);
+    let parts: Vec<&[u8]> = second.as_bytes().chunks(PART).collect();
+    let tag = s.multipart_put(KEY, second.as_bytes(), PART).await.unwrap();
+    assert_eq!(tag, multipart_etag(&parts));
+    assert_eq!(s.get(KEY).await.unwrap(), second.as_bytes());
+    let history: Vec<String> = s
+        .store
+        .list_all(".statelock/history/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.key)
+        .filter(|k| k.ends_with(".tfstate"))
+        .collect();
+    assert_eq!(
+        history.len(),
+        2,
+        "each Complete is one history version: {history:?}"
+    );
+    assert!(s.open_upload_objects().await.is_empty());
+}
+
+#[tokio::test]
+async fn multipart_wrong_parts_are_refused_and_nothing_is_written() {
+    let s = server_with_limit(MAX_BIG_STATE).await;
+    let body = big_state(1, "L", 12 * MIB);
+    let id = s.create_upload(KEY).await;
+    let parts = s.upload_parts(KEY, &id, body.as_bytes(), PART).await;
+
+    let mut wrong_etag = parts.clone();
+    wrong_etag[1] = Completed::builder()
+        .part_number(2)
+        .e_tag("\"0123456789abcdef0123456789abcdef\"")
+        .build();
+    let (status, got, why) = s.complete(KEY, &id, wrong_etag).await.unwrap_err();
+    assert_eq!((status, got.as_str()), (400, "InvalidPart"), "{why}");
+    assert!(s.stored(KEY).await.is_none(), "nothing written");
+
+    let mut wrong_checksum = parts.clone();
+    wrong_checksum[0] = Completed::builder()
+        .part_number(1)
+        .e_tag(parts[0].e_tag().unwrap())
+        .checksum_sha256(STANDARD.encode(Sha256::digest(b"other")))
+        .build();
+    let (_, got, _) = s.complete(KEY, &id, wrong_checksum).await.unwrap_err();
+    assert_eq!(got, "InvalidPart");
+
+    let reversed: Vec<Completed> = parts.iter().rev().cloned().collect();
+    let (_, got, _) = s.complete(KEY, &id, reversed).await.unwrap_err();
+    assert_eq!(got, "InvalidPartOrder");
+
+    let missing = vec![
+        parts[0].clone(),
+        Completed::builder().part_number(7).e_tag("\"00\"").build(),
+    ];
+    let (_, got, _) = s.complete(KEY, &id, missing).await.unwrap_err();
+    assert_eq!(got, "InvalidPart");
+    assert!(s.stored(KEY).await.is_none(), "nothing written");
+
+    // A part with a wrong checksum is refused as a PutObject body would be.
+    let refused = s
+        .client
+        .upload_part()
+        .bucket(BUCKET)
+        .key(KEY)
+        .upload_id(&id)
+        .part_number(4)
+        .checksum_sha256(STANDARD.encode(Sha256::digest(b"other")))
+        .body(ByteStream::from_static(b"tail"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&refused), "BadDigest", "{}", message(&refused));
+
+    // Every part but the last must be 5 MiB: a small first part is refused at Complete.
+    let small = s.create_upload(KEY).await;
+    let small_parts = s.upload_parts(KEY, &small, body.as_bytes(), 4 * MIB).await;
+    let (_, got, why) = s.complete(KEY, &small, small_parts).await.unwrap_err();
+    assert_eq!(got, "EntityTooSmall", "{why}");
+
+    // The first upload is still open after its refusals, and completes.
+    s.complete(KEY, &id, parts).await.unwrap();
+    assert_eq!(s.stored(KEY).await.unwrap(), body.as_bytes());
+
+    // Malformed XML is s3s's answer.
+    let junk = b"<CompleteMultipartUpload><Part>";
+    let head = format!(
+        "POST /{BUCKET}/{KEY}?uploadId={small} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        s.addr,
+        junk.len()
+    );
+    let (status, reply) = raw_request(s.addr, &head, junk).await;
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply.contains("MalformedXML"), "{reply}");
+}
+
+#[tokio::test]
+async fn multipart_abort_removes_the_parts() {
+    let s = server_with_limit(MAX_BIG_STATE).await;
+    let body = big_state(1, "L", 7 * MIB);
+    let id = s.create_upload(KEY).await;
+    s.upload_parts(KEY, &id, body.as_bytes(), PART).await;
+    assert_eq!(
+        s.open_upload_objects().await.len(),
+        3,
+        "the manifest and two parts"
+    );
+    s.client
+        .abort_multipart_upload()
+        .bucket(BUCKET)
+        .key(KEY)
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        s.open_upload_objects().await.is_empty(),
+        "nothing left under .statelock/uploads/"
+    );
+    assert!(s.stored(KEY).await.is_none());
+
+    let again = s
+        .client
+        .abort_multipart_upload()
+        .bucket(BUCKET)
+        .key(KEY)
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&again), "NoSuchUpload");
+    let part = s
+        .client
+        .upload_part()
+        .bucket(BUCKET)
+        .key(KEY)
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&part), "NoSuchUpload");
+    assert!(s.open_upload_objects().await.is_empty());
+}
+
+#[tokio::test]
+async fn multipart_stale_serial_is_412_and_the_state_is_unchanged() {
+    let s = server_with_limit(MAX_BIG_STATE).await;
+    let current = big_state(5, "L", 6 * MIB);
+    s.multipart_put(KEY, current.as_bytes(), PART)
+        .await
+        .unwrap();
+
+    let older = big_state(4, "L", 6 * MIB);
+    let (status, got, why) = s
+        .multipart_put(KEY, older.as_bytes(), PART)
+        .await
+        .unwrap_err();
+    assert_eq!((status, got.as_str()), (412, "PreconditionFailed"), "{why}");
+    assert!(why.contains("serial"), "{why}");
+    assert_eq!(s.stored(KEY).await.unwrap(), current.as_bytes());
+
+    // If-None-Match: * on Complete, as on PutObject.
+    let id = s.create_upload(KEY).await;
+    let parts = s
+        .upload_parts(KEY, &id, big_state(6, "L", 6 * MIB).as_bytes(), PART)
+        .await;
+    let exists = s
+        .client
+        .complete_multipart_upload()
+        .bucket(BUCKET)
+        .key(KEY)
+        .upload_id(&id)
+        .if_none_match("*")
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&exists), "PreconditionFailed");
+    assert_eq!(s.stored(KEY).await.unwrap(), current.as_bytes());
+}
+
+#[tokio::test]
+async fn multipart_unknown_uploads_bad_part_numbers_and_refused_keys() {
+    let s = server_with_limit(8 * MIB).await;
+    for id in [
+        "0123456789abcdef0123456789abcdef",
+        "not-an-id",
+        "../../history",
+    ] {
+        let refused = s
+            .client
+            .upload_part()
+            .bucket(BUCKET)
+            .key(KEY)
+            .upload_id(id)
+            .part_number(1)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&refused), "NoSuchUpload", "{id}");
+        let (_, got, _) = s
+            .complete(
+                KEY,
+                id,
+                vec![Completed::builder().part_number(1).e_tag("\"x\"").build()],
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(got, "NoSuchUpload", "{id}");
+    }
+
+    // An upload ID belongs to its key.
+    let id = s.create_upload(KEY).await;
+    let other = s
+        .client
+        .upload_part()
+        .bucket(BUCKET)
+        .key("other.tfstate")
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&other), "NoSuchUpload");
+
+    for number in [0, 10_001] {
+        let refused = s
+            .client
+            .upload_part()
+            .bucket(BUCKET)
+            .key(KEY)
+            .upload_id(&id)
+            .part_number(number)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&refused), "InvalidArgument", "part {number}");
+    }
+
+    // The parts together may not exceed the state size limit.
+    let body = vec![b'x'; PART];
+    s.upload_parts(KEY, &id, &body, PART).await;
+    let too_large = s
+        .client
+        .upload_part()
+        .bucket(BUCKET)
+        .key(KEY)
+        .upload_id(&id)
+        .part_number(2)
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(&too_large),
+        "EntityTooLarge",
+        "{}",
+        message(&too_large)
+    );
+
+    for key in [LOCK, ".statelock/uploads/x"] {
+        let refused = s
+            .client
+            .create_multipart_upload()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap_err();
+        let expected = if key == LOCK {
+            "InvalidRequest"
+        } else {
+            "AccessDenied"
+        };
+        assert_eq!(code(&refused), expected, "{key}: {}", message(&refused));
+    }
+    // Only the one upload above was opened.
+    let manifests: Vec<String> = s
+        .open_upload_objects()
+        .await
+        .into_iter()
+        .filter(|k| k.ends_with("/upload"))
+        .collect();
+    assert_eq!(manifests.len(), 1, "{manifests:?}");
+}
+
+#[tokio::test]
+async fn multipart_part_in_terraform_https_form_aws_chunked_with_trailing_checksum() {
+    let s = server_with_limit(MAX_BIG_STATE).await;
+    let body = big_state(1, "L", 6 * MIB);
+    let (first, last) = body.as_bytes().split_at(PART);
+    let id = s.create_upload(KEY).await;
+    let target = |n: u32| format!("{KEY}?partNumber={n}&uploadId={id}");
+
+    let wrong = STANDARD.encode(Sha256::digest(b"x"));
+    let (status, reply) = chunked_put_to(s.addr, &target(1), first, &wrong).await;
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply.contains("BadDigest"), "{reply}");
+    assert_eq!(s.open_upload_objects().await.len(), 1, "only the manifest");
+
+    let mut completed = Vec::new();
+    for (n, part) in [(1, first), (2, last)] {
+        let sha = STANDARD.encode(Sha256::digest(part));
+        let (status, reply) = chunked_put_to(s.addr, &target(n), part, &sha).await;
+        assert_eq!(status, 200, "{reply}");
+        let etag = format!("\"{:x}\"", md5::Md5::digest(part));
+        assert!(reply.contains(&etag), "{reply}");
+        completed.push(
+            Completed::builder()
+                .part_number(n as i32)
+                .e_tag(etag)
+                .build(),
+        );
+    }
+    s.complete(KEY, &id, completed).await.unwrap();
+    assert_eq!(s.stored(KEY).await.unwrap(), body.as_bytes());
 }

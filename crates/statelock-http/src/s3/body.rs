@@ -1,5 +1,5 @@
-//! Reading a PutObject body whole, within its size and time limits, and checking every digest
-//! the client sent with it before anything is written.
+//! Reading a PutObject or UploadPart body whole, within its size and time limits, and checking
+//! every digest the client sent with it before anything is written.
 //!
 //! What s3s does, when it verifies the signature (`S3Front::with_credentials`): decodes
 //! aws-chunked bodies (checking chunk and trailer signatures), hands the trailers over in
@@ -18,7 +18,7 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt as _;
 use hyper::HeaderMap;
 use s3s::crypto::{Checksum, Crc32, Crc32c, Crc64Nvme, Md5, Sha1, Sha256};
-use s3s::dto::{PutObjectInput, StreamingBlob};
+use s3s::dto::{PutObjectInput, StreamingBlob, UploadPartInput};
 use s3s::{S3Error, S3ErrorCode, S3Result, TrailingHeaders};
 
 use super::errors::error;
@@ -32,9 +32,48 @@ pub(super) struct Limits {
     pub timeout: Duration,
 }
 
+/// What the reader needs from a request that carries an object's bytes: a PutObject or an
+/// UploadPart, whose bodies follow the same rules.
+pub(super) trait Upload {
+    fn take_body(&mut self) -> Option<StreamingBlob>;
+    fn content_length(&self) -> Option<i64>;
+    fn content_md5(&self) -> Option<&str>;
+    /// The `x-amz-checksum-*` header of `algorithm` (one of [`ALGORITHMS`]).
+    fn checksum_header(&self, algorithm: &str) -> Option<&str>;
+}
+
+macro_rules! upload_input {
+    ($input:ty) => {
+        impl Upload for $input {
+            fn take_body(&mut self) -> Option<StreamingBlob> {
+                self.body.take()
+            }
+            fn content_length(&self) -> Option<i64> {
+                self.content_length
+            }
+            fn content_md5(&self) -> Option<&str> {
+                self.content_md5.as_deref()
+            }
+            fn checksum_header(&self, algorithm: &str) -> Option<&str> {
+                match algorithm {
+                    "CRC32" => self.checksum_crc32.as_deref(),
+                    "CRC32C" => self.checksum_crc32c.as_deref(),
+                    "CRC64NVME" => self.checksum_crc64nvme.as_deref(),
+                    "SHA1" => self.checksum_sha1.as_deref(),
+                    "SHA256" => self.checksum_sha256.as_deref(),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+upload_input!(PutObjectInput);
+upload_input!(UploadPartInput);
+
 /// The decoded body of `input`, after every digest the client sent matched it.
 pub(super) async fn read(
-    input: &mut PutObjectInput,
+    input: &mut impl Upload,
     headers: &HeaderMap,
     trailing: Option<&TrailingHeaders>,
     limits: &Limits,
@@ -44,7 +83,7 @@ pub(super) async fn read(
     let declared = match header(headers, "x-amz-decoded-content-length") {
         Some(v) => v.parse::<u64>().ok(),
         None if streaming => None,
-        None => input.content_length.and_then(|n| u64::try_from(n).ok()),
+        None => input.content_length().and_then(|n| u64::try_from(n).ok()),
     };
     if declared.is_some_and(|n| n > limits.max as u64) {
         return Err(too_large(limits));
@@ -56,7 +95,7 @@ pub(super) async fn read(
     } else {
         limits.max
     };
-    let blob = input.body.take();
+    let blob = input.take_body();
     let raw = match tokio::time::timeout(limits.timeout, collect(blob, raw_limit, limits)).await {
         Ok(raw) => raw?,
         Err(_) => {
@@ -106,7 +145,7 @@ pub(super) async fn read(
     }
     check_declared_trailers(headers, &trailers)?;
     check_checksums(input, &trailers, &data)?;
-    check_content_md5(input.content_md5.as_deref(), &data)?;
+    check_content_md5(input.content_md5(), &data)?;
     if streaming {
         // Which wire form arrived matters when a client's upload is refused elsewhere.
         let names: Vec<&str> = trailers.keys().map(|k| k.as_str()).collect();
@@ -232,52 +271,34 @@ fn check_declared_trailers(headers: &HeaderMap, trailers: &HeaderMap) -> S3Resul
     Ok(())
 }
 
-/// One algorithm: its name, the value in the header and in a trailer, and how to compute it.
-type Sent<'a> = (
-    &'a str,
-    Option<&'a str>,
-    Option<&'a str>,
-    fn(&[u8]) -> Vec<u8>,
-);
+/// The checksum algorithms of S3, by the name `x-amz-checksum-<name>` and
+/// `x-amz-sdk-checksum-algorithm` use.
+pub(super) const ALGORITHMS: [&str; 5] = ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"];
+
+/// The base64 checksum of `data` with `algorithm` (case-insensitive), as S3 writes it; `None`
+/// for an algorithm S3 does not have.
+pub(super) fn checksum(algorithm: &str, data: &[u8]) -> Option<String> {
+    let digest = match algorithm.to_ascii_uppercase().as_str() {
+        "CRC32" => Crc32::checksum(data).to_vec(),
+        "CRC32C" => Crc32c::checksum(data).to_vec(),
+        "CRC64NVME" => Crc64Nvme::checksum(data).to_vec(),
+        "SHA1" => Sha1::checksum(data).as_ref().to_vec(),
+        "SHA256" => Sha256::checksum(data).as_ref().to_vec(),
+        _ => return None,
+    };
+    Some(STANDARD.encode(digest))
+}
 
 /// Every `x-amz-checksum-*` value sent (header or trailer) against the body.
-fn check_checksums(input: &PutObjectInput, trailers: &HeaderMap, data: &[u8]) -> S3Result<()> {
-    let trailer = |name: &str| trailers.get(name).and_then(|v| v.to_str().ok());
-    let sent: [Sent<'_>; 5] = [
-        (
-            "CRC32",
-            input.checksum_crc32.as_deref(),
-            trailer("x-amz-checksum-crc32"),
-            |d| Crc32::checksum(d).to_vec(),
-        ),
-        (
-            "CRC32C",
-            input.checksum_crc32c.as_deref(),
-            trailer("x-amz-checksum-crc32c"),
-            |d| Crc32c::checksum(d).to_vec(),
-        ),
-        (
-            "CRC64NVME",
-            input.checksum_crc64nvme.as_deref(),
-            trailer("x-amz-checksum-crc64nvme"),
-            |d| Crc64Nvme::checksum(d).to_vec(),
-        ),
-        (
-            "SHA1",
-            input.checksum_sha1.as_deref(),
-            trailer("x-amz-checksum-sha1"),
-            |d| Sha1::checksum(d).as_ref().to_vec(),
-        ),
-        (
-            "SHA256",
-            input.checksum_sha256.as_deref(),
-            trailer("x-amz-checksum-sha256"),
-            |d| Sha256::checksum(d).as_ref().to_vec(),
-        ),
-    ];
-    for (algorithm, in_header, in_trailer, compute) in sent {
-        for expected in [in_header, in_trailer].into_iter().flatten() {
-            let actual = STANDARD.encode(compute(data));
+fn check_checksums(input: &impl Upload, trailers: &HeaderMap, data: &[u8]) -> S3Result<()> {
+    for algorithm in ALGORITHMS {
+        let trailer_name = format!("x-amz-checksum-{}", algorithm.to_ascii_lowercase());
+        let in_trailer = trailers.get(&trailer_name).and_then(|v| v.to_str().ok());
+        for expected in [input.checksum_header(algorithm), in_trailer]
+            .into_iter()
+            .flatten()
+        {
+            let actual = checksum(algorithm, data).unwrap_or_default();
             if actual != expected.trim() {
                 return Err(error(
                     S3ErrorCode::BadDigest,

@@ -5,7 +5,8 @@
 //! holds the states and their `<key>.tflock` locks. A PutObject of a `.tflock` key is a lock
 //! acquire through the same wait and takeover path as the `http` front, a DeleteObject of it a
 //! release; a PutObject of any other key is a state write through `StateService` (the
-//! stale-write guard and the history apply). `.statelock/` is neither listed nor reachable.
+//! stale-write guard and the history apply), and so is a completed multipart upload of one.
+//! `.statelock/` is neither listed nor reachable.
 //!
 //! [`s3s`] parses the protocol, routes operations and, when it verifies signatures, decodes
 //! aws-chunked bodies and checks a signed payload's SHA-256. Everything else about a body
@@ -18,9 +19,11 @@
 //! - `service`: the [`s3s::S3`] implementation, one method per operation, dispatching to
 //!   `objects`, `locks` and `list`.
 //! - `keys`: bucket and object-key rules.
-//! - `body`: reading and verifying a PutObject body.
+//! - `body`: reading and verifying a PutObject or UploadPart body.
 //! - `objects`: HEAD, GET, PUT and DELETE of states (and reads of lock objects).
 //! - `locks`: PUT and DELETE of `.tflock` objects through the lock protocol.
+//! - `multipart`: Create/UploadPart/Complete/Abort/ListParts of states, written at Complete.
+//! - `uploads`: where open uploads live (`.statelock/uploads/`) and how abandoned ones expire.
 //! - `list`: ListObjects v1 and v2.
 //! - `errors`: statelock's errors as S3 error codes.
 
@@ -31,7 +34,9 @@ mod front;
 mod keys;
 mod list;
 mod locks;
+mod multipart;
 mod objects;
 mod service;
+mod uploads;
 
 pub use front::{S3Front, s3_service};

@@ -1,5 +1,6 @@
 //! HEAD and GET of any object the front serves (states and lock objects, bytes as stored),
-//! and PUT and DELETE of states through the state service.
+//! and PUT and DELETE of states through the state service (a completed multipart upload is
+//! written through the same `write_state`).
 //!
 //! S3 carries no lock ID with a write, so on this front the lock is advisory for the write
 //! itself, as on AWS: a state write is not refused because someone holds the lock. The
@@ -136,11 +137,36 @@ pub(super) async fn put_state(
     input: &PutObjectInput,
     bytes: Bytes,
 ) -> S3Result<PutObjectOutput> {
-    if let Some(condition) = &input.if_none_match {
+    check_write_conditions(
+        app,
+        key,
+        input.if_match.as_ref(),
+        input.if_none_match.as_ref(),
+    )
+    .await?;
+    let size = bytes.len();
+    let tag = etag(&bytes);
+    write_state(app, key, bytes).await?;
+    Ok(PutObjectOutput {
+        e_tag: Some(ETag::Strong(tag)),
+        size: Some(size as i64),
+        ..Default::default()
+    })
+}
+
+/// `If-None-Match: *` and `If-Match` of a state write (PutObject, CompleteMultipartUpload),
+/// against the state stored now.
+pub(super) async fn check_write_conditions(
+    app: &AppState,
+    key: &StateKey,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<()> {
+    if let Some(condition) = if_none_match {
         let ETagCondition::Any = condition else {
             return Err(error(
                 S3ErrorCode::NotImplemented,
-                "If-None-Match on PutObject supports only '*'",
+                "If-None-Match on a write supports only '*'",
             ));
         };
         let exists = app
@@ -156,7 +182,7 @@ pub(super) async fn put_state(
             ));
         }
     }
-    if let Some(condition) = &input.if_match {
+    if let Some(condition) = if_match {
         let current = app
             .store()
             .get_if_exists(key.as_str())
@@ -179,18 +205,17 @@ pub(super) async fn put_state(
             ));
         }
     }
-    let size = bytes.len();
-    let tag = etag(&bytes);
+    Ok(())
+}
+
+/// One state-service write of a whole state, whichever S3 operation carried it.
+pub(super) async fn write_state(app: &AppState, key: &StateKey, bytes: Bytes) -> S3Result<()> {
     // S3 carries no lock ID with a write: the lock is advisory for it, as on AWS.
     app.states()
         .write(key, bytes, Fence::Advisory, None)
         .await
         .map_err(from_state)?;
-    Ok(PutObjectOutput {
-        e_tag: Some(ETag::Strong(tag)),
-        size: Some(size as i64),
-        ..Default::default()
-    })
+    Ok(())
 }
 
 /// DELETE of a state; a missing one is success, as on S3.

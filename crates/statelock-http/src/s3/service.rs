@@ -1,6 +1,6 @@
 //! The [`s3s::S3`] implementation: which operations the front answers, each checking the
-//! bucket and the key and handing over to `objects`, `locks` or `list`. Every operation not
-//! here is s3s's default, `NotImplemented`.
+//! bucket and the key and handing over to `objects`, `locks`, `multipart` or `list`. Every
+//! operation not here is s3s's default, `NotImplemented` (ListMultipartUploads among them).
 
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
@@ -8,10 +8,11 @@ use s3s::{S3, S3Request, S3Response, S3Result};
 use crate::app::AppState;
 
 use super::body::{self, Limits};
+use super::errors::error;
 use super::keys::{Target, check_bucket, target};
 use super::list::{self, Query};
 use super::locks::{self, MAX_LOCK_BODY};
-use super::objects;
+use super::{multipart, objects};
 
 /// The S3 operations over one server's states and locks.
 #[derive(Clone, Debug)]
@@ -22,6 +23,21 @@ pub(super) struct StatelockS3 {
 impl StatelockS3 {
     pub(super) fn new(app: AppState) -> StatelockS3 {
         StatelockS3 { app }
+    }
+}
+
+/// The state a multipart operation names. Lock records are small and written only by
+/// PutObject with `If-None-Match: *`, a lock acquire that a multipart upload cannot be.
+fn multipart_state(key: &str) -> S3Result<statelock_core::StateKey> {
+    match target(key)? {
+        Target::State(state) => Ok(state),
+        Target::Lock(_) => Err(error(
+            s3s::S3ErrorCode::InvalidRequest,
+            format!(
+                "{key:?} is a lock object: locks are taken with PutObject and If-None-Match: *, \
+                 not with a multipart upload"
+            ),
+        )),
     }
 }
 
@@ -204,5 +220,73 @@ impl S3 for StatelockS3 {
             Target::Lock(key) => locks::delete_lock(&self.app, &key).await?,
         };
         Ok(S3Response::new(output))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        check_bucket(&self.app, &req.input.bucket)?;
+        let key = multipart_state(&req.input.key)?;
+        Ok(S3Response::new(
+            multipart::create(&self.app, &key, &req.input).await?,
+        ))
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let S3Request {
+            mut input,
+            headers,
+            trailing_headers,
+            ..
+        } = req;
+        check_bucket(&self.app, &input.bucket)?;
+        let key = multipart_state(&input.key)?;
+        Ok(S3Response::new(
+            multipart::upload_part(
+                &self.app,
+                &key,
+                &mut input,
+                &headers,
+                trailing_headers.as_ref(),
+            )
+            .await?,
+        ))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        check_bucket(&self.app, &req.input.bucket)?;
+        let key = multipart_state(&req.input.key)?;
+        Ok(S3Response::new(
+            multipart::complete(&self.app, &key, &req.input).await?,
+        ))
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        check_bucket(&self.app, &req.input.bucket)?;
+        let key = multipart_state(&req.input.key)?;
+        Ok(S3Response::new(
+            multipart::abort(&self.app, &key, &req.input).await?,
+        ))
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        check_bucket(&self.app, &req.input.bucket)?;
+        let key = multipart_state(&req.input.key)?;
+        Ok(S3Response::new(
+            multipart::list_parts(&self.app, &key, &req.input).await?,
+        ))
     }
 }

@@ -15,6 +15,8 @@
 //!   botocore sends, wrong checksums, stale serials, lock conflicts and preconditions
 //! - `terraform_1_0_3_through_the_s3_front`: the SDK v1 client (ListObjects v1,
 //!   Content-MD5), which has no `use_lockfile`
+//! - `a_state_above_5_mib_is_uploaded_multipart_through_the_s3_front_1_15_5`: a 6 MiB output
+//!   read with `file()`, uploaded by the SDK's upload manager in parts, written once
 
 use statelock_test_support::{Terraform, moto};
 
@@ -335,4 +337,88 @@ fn boto3_payload_and_checksum_forms_on_the_s3_front() {
     assert_eq!(got["no_such_key"], "NoSuchKey", "{got:#}");
     assert_eq!(got["no_such_bucket"], "NoSuchBucket", "{got:#}");
     assert_eq!(server.serial("boto/app.tfstate"), 20);
+}
+
+/// Files under `dir`, recursively (the local store's objects end in `.o`).
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn a_state_above_5_mib_is_uploaded_multipart_through_the_s3_front_1_15_5() {
+    let server = Server::start();
+    let w = Workdir::s3_front(
+        Terraform::V1_15_5,
+        &server,
+        LOCAL_BUCKET,
+        KEY,
+        &S3Locking::lockfile(),
+    );
+    // 6 MiB is too big for argv, so the value comes from a file; sensitive keeps it out of
+    // apply's output.
+    let big: String = (0..6 * 1024 * 1024 / 16)
+        .map(|i| format!("{i:015x}-"))
+        .collect();
+    std::fs::write(w.path().join("big.txt"), &big).unwrap();
+    std::fs::write(
+        w.path().join("big.tf"),
+        "output \"big\" {\n  value     = file(\"big.txt\")\n  sensitive = true\n}\n",
+    )
+    .unwrap();
+    w.apply_ok(1);
+
+    let log = server.log();
+    let multipart: Vec<&str> = log.lines().filter(|l| l.contains("multipart")).collect();
+    println!(
+        "the server's multipart log lines:\n{}",
+        multipart.join("\n")
+    );
+    assert!(
+        log.contains("multipart upload completed"),
+        "Terraform did not upload the state multipart:\n{log}"
+    );
+    assert!(log.matches("multipart part stored").count() >= 2, "{log}");
+
+    let (status, stored) = server.request("GET", KEY, "");
+    assert_eq!(status, 200);
+    assert!(stored.len() > 6 * 1024 * 1024, "{}", stored.len());
+    let pulled = w.ok(&["state", "pull"]);
+    assert_eq!(
+        pulled.trim_end(),
+        stored.trim_end(),
+        "state pull is the stored state"
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(parsed["outputs"]["big"]["value"], big.as_str());
+
+    // A second big apply is the next serial, through the stale-write guard again.
+    std::fs::write(w.path().join("big.txt"), big.replace('-', "+")).unwrap();
+    w.apply_ok(2);
+    assert_eq!(server.serial(KEY), parsed["serial"].as_u64().unwrap() + 1);
+    assert_eq!(
+        server.log().matches("multipart upload completed").count(),
+        2
+    );
+    w.ok(&["plan", "-input=false", "-detailed-exitcode", "-var", "n=2"]);
+
+    let reserved = server.local_store().join("objects/.statelock.d");
+    assert!(
+        reserved.join("history.d").is_dir(),
+        "the local store's layout changed"
+    );
+    let uploads = reserved.join("uploads.d");
+    let left = files_under(&uploads);
+    assert!(left.is_empty(), "upload objects left behind: {left:?}");
 }

@@ -148,6 +148,11 @@ impl Server {
         }
     }
 
+    /// The store directory of a server from [`Server::start`] or [`Server::start_with`].
+    pub fn local_store(&self) -> PathBuf {
+        self._dir.path().join("data")
+    }
+
     pub fn url(&self, key: &str) -> String {
         format!("{}://{}/v1/states/{key}", self.scheme, self.addr)
     }
