@@ -8,7 +8,8 @@
 //!   (new, list, select, delete), `state pull`, the `http` front and history reading the
 //!   same states, a held lock refused with its holder, `force-unlock` of a killed apply
 //! - `the_front_and_terraform_on_the_bucket_exclude_each_other_on_moto_1_15_5`: both ways,
-//!   in the default workspace and in `dev`, with the holder shown
+//!   in the default workspace and in `dev`, with the holder shown; `statelock locks ls` and
+//!   `state history` on the bucket see the front's lock and writes
 //! - `queued_applies_through_the_s3_front_all_succeed_1_15_5`: 8 concurrent applies, no
 //!   `-lock-timeout`, all served by the queue
 //! - `boto3_payload_and_checksum_forms_on_the_s3_front`: every checksum and signing form
@@ -21,7 +22,8 @@
 use statelock_test_support::{Terraform, moto};
 
 use crate::harness::{
-    PendingApply, S3Locking, Server, StoreSpec, Workdir, apply_all_at_once, lock_info, text,
+    PendingApply, S3Locking, Server, StoreSpec, Workdir, apply_all_at_once, lock_info,
+    statelock_on, text,
 };
 
 const KEY: &str = "team-a/app.tfstate";
@@ -160,9 +162,28 @@ fn the_front_and_terraform_on_the_bucket_exclude_each_other_on_moto_1_15_5() {
         let shown = lock_info(&stderr).unwrap_or_else(|| panic!("no Lock Info in:\n{stderr}"));
         assert_eq!(shown.id, record["ID"].as_str().unwrap(), "{stderr}");
         println!("[{workspace}] on the bucket while the front holds the lock:\n{stderr}");
+        // The operator CLI on the bucket sees the lock taken through the front.
+        let listed = statelock_on(s3, bucket, &["locks", "ls", "--json"]);
+        assert!(listed.status.success(), "{}", text(&listed));
+        let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+        let ids: Vec<&str> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|row| row["lock"]["ID"].as_str())
+            .collect();
+        assert!(ids.contains(&shown.id.as_str()), "{listed}");
         pending.answer("yes");
         assert_eq!(output_n(&direct), "4", "[{workspace}]");
         assert!(s3.object(bucket, &format!("{state_key}.tflock")).is_none());
+        // The writes through the front are in the server history `state history` reads.
+        let history = statelock_on(s3, bucket, &["state", "history", &state_key, "--json"]);
+        assert!(history.status.success(), "{}", text(&history));
+        assert!(
+            String::from_utf8_lossy(&history.stdout).contains("server-history"),
+            "{}",
+            text(&history)
+        );
     }
 }
 
