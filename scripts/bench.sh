@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The benchmark run that BENCHMARKS.md records: installs the test tools (moto, Terraform 1.0.3)
-# into .tools/ if missing, builds `statelock` and `statelock-bench` in release mode, and runs
-# every scenario against the release `statelock serve` binary, rewriting BENCHMARKS.md.
-# Extra arguments go to statelock-bench (see `statelock-bench --help`), e.g. --no-moto.
+# The benchmark run that BENCHMARKS.md records: installs the test tools (moto, Terraform 1.0.3
+# and 1.15.5) into .tools/ if missing, builds `statelock` and `statelock-bench` in release
+# mode, and runs every scenario against the release `statelock serve` binary, rewriting
+# BENCHMARKS.md.
+# Extra arguments go to statelock-bench (see `statelock-bench --help`), e.g. --no-moto, or
+# --only s3-front for one scenario (then pass --output elsewhere, or BENCHMARKS.md holds only it).
 # Takes about 15 minutes, most of it the polling clients' sleeps.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

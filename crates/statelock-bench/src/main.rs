@@ -10,6 +10,7 @@ mod overhead;
 mod report;
 mod round_trips;
 mod run;
+mod s3_front;
 mod server;
 mod state_doc;
 mod stats;
@@ -19,7 +20,26 @@ mod throughput;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+
+/// A scenario, for `--only`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// 1. Lock hand-off under contention.
+    Handoff,
+    /// 2. Concurrent Terraform 1.0.3 applies.
+    Terraform,
+    /// 3. Server overhead per operation.
+    Overhead,
+    /// 4. Throughput on small states.
+    Throughput,
+    /// 5. Large states.
+    Large,
+    /// 6. Store round trips per Terraform request.
+    RoundTrips,
+    /// 7. Terraform 1.15.5 through the S3 front.
+    S3Front,
+}
 
 const ABOUT: &str = "\
 Benchmarks statelock against the setups users pick today, side by side in one run, and writes
@@ -35,10 +55,13 @@ Scenarios:
   4. Throughput at 1, 16 and 64 clients, with the server's CPU time and peak RSS.
   5. Large states: 100 MiB write and read, MB/s and peak RSS.
   6. Store round trips per Terraform request, counted through the storage port.
+  7. Terraform 1.15.5's backend \"s3\" with use_lockfile through statelock's S3 front versus
+     directly on the same moto bucket: one apply at a time, then 8 concurrent applies (the
+     front's lock queue against -lock-timeout=5m).
 
 The server under test is a separate `statelock serve` process (the binary next to this one
 unless --statelock says otherwise), so its CPU time and memory are its own. moto and Terraform
-come from .tools/ (bash scripts/setup-test-tools.sh), or $STATELOCK_TOOLS.
+(1.0.3 and 1.15.5) come from .tools/ (bash scripts/setup-test-tools.sh), or $STATELOCK_TOOLS.
 
 The full run takes about 15 minutes, mostly the polling clients' sleeps. --quick runs every
 scenario that needs no moto or Terraform on a tiny setting, in seconds; CI uses it.";
@@ -47,7 +70,8 @@ const EXAMPLES: &str = "\
 Examples:
   bash scripts/bench.sh                                   # the documented full run
   statelock-bench --quick --output /tmp/bench.md          # seconds; what CI runs
-  statelock-bench --clients 1,8 --poll-max-clients 8 --no-moto --output /tmp/b.md";
+  statelock-bench --clients 1,8 --poll-max-clients 8 --no-moto --output /tmp/b.md
+  statelock-bench --only s3-front --output /tmp/s3-front.md # scenario 7 alone, ~2 minutes";
 
 /// Command-line options.
 #[derive(Parser, Debug)]
@@ -61,6 +85,11 @@ pub struct Args {
     #[arg(long)]
     pub quick: bool,
 
+    /// Run only these scenarios (comma-separated); the report holds just their sections and
+    /// targets. Default: all of them.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "SCENARIO")]
+    pub only: Vec<Scenario>,
+
     /// The `statelock` binary to benchmark (default: the one next to this binary).
     #[arg(long, env = "STATELOCK_BIN", value_name = "PATH")]
     pub statelock: Option<PathBuf>,
@@ -73,15 +102,16 @@ pub struct Args {
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub poll_max_clients: usize,
 
-    /// Runs of each hand-off measurement; the table shows means per run.
+    /// Runs of each hand-off measurement and of scenario 7's concurrent applies; the
+    /// targets use means per run.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub repetitions: usize,
 
-    /// Skip everything that needs moto (hand-off on S3, the DynamoDB arm).
+    /// Skip everything that needs moto (hand-off on S3, the DynamoDB arm, the S3 front).
     #[arg(long)]
     pub no_moto: bool,
 
-    /// Concurrent `terraform apply` runs per arm; 0 skips the scenario.
+    /// Concurrent `terraform apply` runs per arm (scenarios 2 and 7); 0 skips both.
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub terraform_runs: usize,
 

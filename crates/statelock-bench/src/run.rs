@@ -8,12 +8,12 @@ use anyhow::Context;
 use statelock_store::{LocalStore, MemoryStore};
 use statelock_test_support::{S3Server, unique_name};
 
-use crate::Args;
 use crate::handoff::{self, Arm};
 use crate::report::{self, Report, Section, Table, Target};
 use crate::server::{Server, Store};
-use crate::stats::{Samples, fmt_duration, fmt_mib, fmt_ms, ratio};
-use crate::{large, overhead, round_trips, terraform, throughput};
+use crate::stats::{Samples, fine_ratio, fmt_duration, fmt_mib, fmt_ms, ratio};
+use crate::{Args, Scenario};
+use crate::{large, overhead, round_trips, s3_front, terraform, throughput};
 
 const MIB: usize = 1024 * 1024;
 
@@ -25,12 +25,16 @@ struct Settings {
     repetitions: usize,
     moto: bool,
     terraform_runs: usize,
+    /// Sequential applies per arm in scenario 7's single-apply part; 0 skips scenario 7.
+    s3_front_applies: usize,
     lock_iterations: usize,
     sizes: Vec<(usize, usize)>,
     throughput_levels: Vec<usize>,
     throughput_time: Duration,
     large_size: usize,
     large_rounds: usize,
+    /// `--only`: empty means every scenario.
+    only: Vec<Scenario>,
 }
 
 impl Settings {
@@ -56,12 +60,15 @@ impl Settings {
                 repetitions: 1,
                 moto: false,
                 terraform_runs: 0,
+                // Like scenario 2, it needs moto and Terraform, which --quick never starts.
+                s3_front_applies: 0,
                 lock_iterations: 20,
                 sizes: vec![(1024, 20), (64 * 1024, 5), (MIB, 2)],
                 throughput_levels: vec![1, 4],
                 throughput_time: Duration::from_millis(300),
                 large_size: 2 * MIB,
                 large_rounds: 2,
+                only: args.only.clone(),
             }
         } else {
             Settings {
@@ -71,14 +78,20 @@ impl Settings {
                 repetitions: args.repetitions.max(1),
                 moto: !args.no_moto,
                 terraform_runs: args.terraform_runs,
+                s3_front_applies: s3_front::SINGLE_APPLIES,
                 lock_iterations: 300,
                 sizes: vec![(1024, 200), (MIB, 30), (large, 5)],
                 throughput_levels: vec![1, 16, 64],
                 throughput_time: Duration::from_secs_f64(args.throughput_seconds),
                 large_size: large,
                 large_rounds: 3,
+                only: args.only.clone(),
             }
         })
+    }
+
+    fn wanted(&self, scenario: Scenario) -> bool {
+        self.only.is_empty() || self.only.contains(&scenario)
     }
 }
 
@@ -89,30 +102,48 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .prefix("statelock-bench-")
         .tempdir()?;
     let load_before = report::load_average();
-    let moto = settings.moto.then(|| {
+    let needs_moto = [Scenario::Handoff, Scenario::Terraform, Scenario::S3Front]
+        .into_iter()
+        .any(|s| settings.wanted(s));
+    let moto = (settings.moto && needs_moto).then(|| {
         progress("starting moto");
         statelock_test_support::moto()
     });
     let mut out = Outcomes::default();
-    let mut sections = vec![
-        handoff_section(&settings, work.path(), moto, &mut out)?,
-        terraform_section(&settings, work.path(), moto, &mut out)?,
-        overhead_section(&settings, work.path(), &mut out)?,
-        throughput_section(&settings, work.path(), &mut out)?,
-        large_section(&settings, work.path(), &mut out)?,
-    ];
-    progress("round trips");
-    let mut trips = Section::new("6. Store round trips per Terraform request");
-    trips.text(
-        "The HTTP app in-process over a counting wrapper (`FaultyStore`) around the local-disk \
-         store; Terraform 1.0.3's `apply` sequence on a new state, then on the existing one. \
-         The minimum is one store request each. The extra ones buy fencing, the stale-write \
-         guard, crash-safe history and safe release; `--no-stale-write-guard` drops the guard's \
-         read.",
-    );
-    let counts = round_trips::measure(&work.path().join("round-trips"))?;
-    trips.table(round_trips::table(&counts));
-    sections.push(trips);
+    let mut sections = Vec::new();
+    let root = work.path();
+    if settings.wanted(Scenario::Handoff) {
+        sections.push(handoff_section(&settings, root, moto, &mut out)?);
+    }
+    if settings.wanted(Scenario::Terraform) {
+        sections.push(terraform_section(&settings, root, moto, &mut out)?);
+    }
+    if settings.wanted(Scenario::Overhead) {
+        sections.push(overhead_section(&settings, root, &mut out)?);
+    }
+    if settings.wanted(Scenario::Throughput) {
+        sections.push(throughput_section(&settings, root, &mut out)?);
+    }
+    if settings.wanted(Scenario::Large) {
+        sections.push(large_section(&settings, root, &mut out)?);
+    }
+    if settings.wanted(Scenario::RoundTrips) {
+        progress("round trips");
+        let mut trips = Section::new("6. Store round trips per Terraform request");
+        trips.text(
+            "The HTTP app in-process over a counting wrapper (`FaultyStore`) around the \
+             local-disk store; Terraform 1.0.3's `apply` sequence on a new state, then on the \
+             existing one. The minimum is one store request each. The extra ones buy fencing, \
+             the stale-write guard, crash-safe history and safe release; \
+             `--no-stale-write-guard` drops the guard's read.",
+        );
+        let counts = round_trips::measure(&root.join("round-trips"))?;
+        trips.table(round_trips::table(&counts));
+        sections.push(trips);
+    }
+    if settings.wanted(Scenario::S3Front) {
+        sections.push(s3_front_section(&settings, root, moto, &mut out)?);
+    }
     let report = Report {
         command: args.record_command.clone().unwrap_or_else(command_line),
         machine: report::machine(),
@@ -123,7 +154,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
              are noisy, the ratios within this run are what to compare",
             report::load_average()
         ),
-        targets: out.targets(&settings),
+        targets: out
+            .targets(&settings)
+            .into_iter()
+            .filter(|(scenario, _)| settings.wanted(*scenario))
+            .map(|(_, target)| target)
+            .collect(),
         headlines: out.headlines(),
         sections,
     };
@@ -143,68 +179,143 @@ struct Outcomes {
     lock_overhead: Option<(f64, Duration, Duration)>,
     throughput: Vec<(usize, f64, Duration)>,
     large: Option<(usize, f64)>,
+    /// Scenario 7, one apply at a time: median through the S3 front, median directly.
+    s3_single: Option<(Duration, Duration)>,
+    /// Scenario 7, concurrent applies: (wall time, failures) through the front, then directly.
+    s3_concurrent: Option<((Duration, usize), (Duration, usize))>,
 }
 
 impl Outcomes {
-    fn targets(&self, settings: &Settings) -> Vec<Target> {
+    /// Every target, with the scenario that measures it.
+    fn targets(&self, settings: &Settings) -> Vec<(Scenario, Target)> {
         let mut targets = Vec::new();
         let handoff8 = self
             .handoff
             .iter()
             .find(|(store, n, ..)| store == "local disk" && *n == 8);
-        targets.push(Target {
-            what: "Hand-off at N = 8 (local disk): total waiting, polling / lock queue".into(),
-            goal: "≥ 10×".into(),
-            measured: handoff8.map_or("-".into(), |(_, _, q, p, ..)| {
-                format!(
-                    "{} ({} vs {})",
-                    ratio(*p, *q),
-                    fmt_duration(*p),
-                    fmt_duration(*q)
-                )
-            }),
-            met: handoff8.map(|(_, _, q, p, ..)| p.as_secs_f64() >= 10.0 * q.as_secs_f64()),
-            if_missed: "Polling's waiting depends on where its retries fall relative to the \
+        targets.push((
+            Scenario::Handoff,
+            Target {
+                what: "Hand-off at N = 8 (local disk): total waiting, polling / lock queue".into(),
+                goal: "≥ 10×".into(),
+                measured: handoff8.map_or("-".into(), |(_, _, q, p, ..)| {
+                    format!(
+                        "{} ({} vs {})",
+                        ratio(*p, *q),
+                        fmt_duration(*p),
+                        fmt_duration(*q)
+                    )
+                }),
+                met: handoff8.map(|(_, _, q, p, ..)| p.as_secs_f64() >= 10.0 * q.as_secs_f64()),
+                if_missed: "Polling's waiting depends on where its retries fall relative to the \
                         releases and varies several-fold between runs (section 1); \
                         `--repetitions` averages over more runs.",
-        });
-        targets.push(Target {
-            what: "LOCK+UNLOCK server overhead over the raw store call, p50 (local disk)".into(),
-            goal: "< 0.5 ms".into(),
-            measured: self.lock_overhead.map_or("-".into(), |(o, s, r)| {
-                format!("{o:+.3} ms (server {} ms, raw {} ms)", fmt_ms(s), fmt_ms(r))
-            }),
-            met: self.lock_overhead.map(|(o, ..)| o < 0.5),
-            if_missed: "Section 3 compares it with the memory store, where no disk sync \
+            },
+        ));
+        targets.push((
+            Scenario::Overhead,
+            Target {
+                what: "LOCK+UNLOCK server overhead over the raw store call, p50 (local disk)"
+                    .into(),
+                goal: "< 0.5 ms".into(),
+                measured: self.lock_overhead.map_or("-".into(), |(o, s, r)| {
+                    format!("{o:+.3} ms (server {} ms, raw {} ms)", fmt_ms(s), fmt_ms(r))
+                }),
+                met: self.lock_overhead.map(|(o, ..)| o < 0.5),
+                if_missed: "Section 3 compares it with the memory store, where no disk sync \
                         hides the server's own cost.",
-        });
+            },
+        ));
         let at64 = self.throughput.iter().find(|(c, ..)| *c == 64);
         let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-        targets.push(Target {
-            what: format!("64 concurrent clients, small states: request p99 ({cpus} cores)"),
-            goal: "< 50 ms on 2 cores".into(),
-            measured: at64.map_or("-".into(), |(_, _, p99)| fmt_duration(*p99)),
-            met: at64.map(|(_, _, p99)| *p99 < Duration::from_millis(50)),
-            if_missed: "Each POST makes three fsynced puts (history metadata, history body, \
+        targets.push((
+            Scenario::Throughput,
+            Target {
+                what: format!("64 concurrent clients, small states: request p99 ({cpus} cores)"),
+                goal: "< 50 ms on 2 cores".into(),
+                measured: at64.map_or("-".into(), |(_, _, p99)| fmt_duration(*p99)),
+                met: at64.map(|(_, _, p99)| *p99 < Duration::from_millis(50)),
+                if_missed: "Each POST makes three fsynced puts (history metadata, history body, \
                         state) and each LOCK and UNLOCK one more, so with 64 clients the tail \
                         is the disk's sync queue: section 4 shows POST's own p99 and the \
                         server's CPU share, and other work shared the cores (load line above).",
-        });
-        targets.push(Target {
-            what: format!(
-                "{} state round trip: server peak RSS / state size",
-                overhead::size_label(settings.large_size)
-            ),
-            goal: "< 2.5×".into(),
-            measured: self.large.map_or("-".into(), |(size, r)| {
-                format!("{r:.2}× of {}", fmt_mib(size as u64))
-            }),
-            met: self.large.map(|(_, r)| r < 2.5),
-            if_missed: "A POST holds the request body and, for the stale-write guard, the \
+            },
+        ));
+        targets.push((
+            Scenario::Large,
+            Target {
+                what: format!(
+                    "{} state round trip: server peak RSS / state size",
+                    overhead::size_label(settings.large_size)
+                ),
+                goal: "< 2.5×".into(),
+                measured: self.large.map_or("-".into(), |(size, r)| {
+                    format!("{r:.2}× of {}", fmt_mib(size as u64))
+                }),
+                met: self.large.map(|(_, r)| r < 2.5),
+                if_missed: "A POST holds the request body and, for the stale-write guard, the \
                         stored state it replaces (the serial, lineage and identical-bytes \
                         checks read the old document) at the same time: two full copies \
                         before any buffer. The read alone stays lower (section 5).",
-        });
+            },
+        ));
+        targets.push((
+            Scenario::S3Front,
+            Target {
+                what: "Terraform 1.15.5, one apply: through the S3 front / directly on moto \
+                       (median)"
+                    .into(),
+                goal: "≤ 1.25×".into(),
+                measured: self.s3_single.map_or("-".into(), |(f, d)| {
+                    format!(
+                        "{} ({} vs {})",
+                        fine_ratio(f, d),
+                        fmt_duration(f),
+                        fmt_duration(d)
+                    )
+                }),
+                met: self
+                    .s3_single
+                    .map(|(f, d)| f.as_secs_f64() <= 1.25 * d.as_secs_f64()),
+                if_missed: "Each request through the front is two hops (Terraform → front → \
+                            moto), and the state service adds its own store calls per request \
+                            (the lock record, the stale-write guard's read, the history \
+                            version: section 6); on moto each costs milliseconds, and the \
+                            server shares the 2 cores with Terraform and moto.",
+            },
+        ));
+        targets.push((
+            Scenario::S3Front,
+            Target {
+                what: format!(
+                    "{} concurrent Terraform 1.15.5 applies, `use_lockfile`: directly on moto \
+                     with `-lock-timeout=5m` / through the S3 front's queue (wall time)",
+                    settings.terraform_runs
+                ),
+                goal: "≥ 10×".into(),
+                measured: self.s3_concurrent.map_or("-".into(), |((f, _), (d, _))| {
+                    format!(
+                        "{} ({} vs {})",
+                        ratio(d, f),
+                        fmt_duration(d),
+                        fmt_duration(f)
+                    )
+                }),
+                met: self
+                    .s3_concurrent
+                    .map(|((f, _), (d, _))| d.as_secs_f64() >= 10.0 * f.as_secs_f64()),
+                if_missed: "Terraform's retry back-off (1 s doubling to 16 s) puts each \
+                            run's attempts at 0, 1, 3, 7, 15, 31 s…, so the direct arm's wall \
+                            time is the attempt at which the last run wins the lock: a \
+                            little over 7 s when every run is in by the 7 s attempt, over 31 s \
+                            when one misses the 15 s one. Through the front the runs take turns with no \
+                            gap, so its wall time is the runs' times under the lock one after \
+                            another (under 1 s for this outputs-only apply); a lucky direct \
+                            run therefore lands near 8×, an unlucky one far above 10×. The \
+                            per-repetition rows in section 7 show which happened; \
+                            `--repetitions` averages over more.",
+            },
+        ));
         targets
     }
 
@@ -252,6 +363,20 @@ impl Outcomes {
             lines.push(format!(
                 "A {} state's write and read peak at {r:.2}× its size in server RSS.",
                 fmt_mib(size as u64)
+            ));
+        }
+        if let (Some((f, d)), Some(((cf, cff), (cd, cdf)))) = (self.s3_single, self.s3_concurrent) {
+            lines.push(format!(
+                "Terraform 1.15.5 `backend \"s3\"` + `use_lockfile` through the S3 front: one \
+                 apply takes {} (median) against {} directly on moto ({}); concurrent applies \
+                 finish in {} through the front's queue ({cff} failed) against {} directly with \
+                 `-lock-timeout=5m` ({cdf} failed), {} as long.",
+                fmt_duration(f),
+                fmt_duration(d),
+                fine_ratio(f, d),
+                fmt_duration(cf),
+                fmt_duration(cd),
+                ratio(cd, cf)
             ));
         }
         lines
@@ -657,6 +782,172 @@ fn large_section(settings: &Settings, work: &Path, out: &mut Outcomes) -> anyhow
         fmt_mib(o.idle_rss)
     ));
     out.large = Some((size, o.peak_ratio()));
+    Ok(section)
+}
+
+fn s3_front_section(
+    settings: &Settings,
+    work: &Path,
+    moto: Option<&'static S3Server>,
+    out: &mut Outcomes,
+) -> anyhow::Result<Section> {
+    let mut section = Section::new("7. Terraform 1.15.5 through the S3 front");
+    let (Some(moto), applies @ 1.., runs @ 1..) =
+        (moto, settings.s3_front_applies, settings.terraform_runs)
+    else {
+        section.text(
+            "Not run in this setting (it needs moto and Terraform 1.15.5; `--quick`, \
+             `--no-moto` and `--terraform-runs 0` skip it).",
+        );
+        return Ok(section);
+    };
+    section.text(format!(
+        "Terraform 1.15.5's own `backend \"s3\"` with `use_lockfile = true`, the same block \
+         both ways (`use_path_style`, `skip_requesting_account_id`, the `skip_*_validation` \
+         flags) but for `endpoints.s3`: *through the S3 front* points it at `statelock serve \
+         --store s3://<bucket> --s3-listen 127.0.0.1:0`, whose store is a versioned bucket on \
+         moto; *directly on moto* points it at that same bucket, so the front's cost is the \
+         only difference. Outputs-only configuration (no provider); `init` ran before the \
+         clock started. **One apply**: {applies} sequential `apply -var n=…` per arm (each \
+         writes a new state), the arms alternating apply by apply so that drift on the shared \
+         machine hits both. **Concurrent applies**: {runs} `apply` processes start at the same \
+         moment on one state, after one untimed apply created it; through the front with \
+         `serve --lock-wait 5m` and no `-lock-timeout` (the server queues the `.tflock` \
+         PutObject until the lock is free), directly on moto with `-lock-timeout=5m` \
+         (Terraform retries a held `.tflock` with its 1 s → 16 s back-off). *Serial growth* is \
+         the state's serial after the runs minus before, read from the bucket: it equals the \
+         runs that landed."
+    ));
+    let bucket = unique_name("statelock-bench-s3front");
+    moto.create_bucket(&bucket, true);
+
+    progress(&format!(
+        "S3 front: {applies} sequential applies per arm, through the front and directly on moto"
+    ));
+    let single = s3_front::single(&settings.binary, moto, &bucket, work, applies)?;
+    let mut table = Table::new(&[
+        "Setup",
+        "Applies",
+        "Median per apply",
+        "Min per apply",
+        "Max per apply",
+        "Median / direct",
+    ]);
+    for (label, samples) in [
+        ("through the S3 front (store on moto)", &single.front),
+        ("directly on moto", &single.direct),
+    ] {
+        table.row(vec![
+            label.into(),
+            samples.len().to_string(),
+            fmt_duration(samples.p50()),
+            fmt_duration(samples.min()),
+            fmt_duration(samples.max()),
+            fine_ratio(samples.p50(), single.direct.p50()),
+        ]);
+    }
+    section.table(table);
+    out.s3_single = Some((single.front.p50(), single.direct.p50()));
+
+    let reps = settings.repetitions;
+    let mut concurrent = Vec::new();
+    for rep in 0..reps {
+        progress(&format!(
+            "S3 front: {runs} concurrent applies, through the front and directly on moto \
+             (repetition {} of {reps})",
+            rep + 1
+        ));
+        concurrent.push(s3_front::concurrent(
+            &settings.binary,
+            moto,
+            &bucket,
+            work,
+            runs,
+            rep,
+        )?);
+    }
+    let mut table = Table::new(&[
+        "Setup",
+        "Repetition",
+        "Runs",
+        "Wall time (all done)",
+        "Slowest run",
+        "Failures",
+        "Serial growth",
+    ]);
+    // Grouped by setup, so that each arm's spread over the repetitions reads down a column.
+    let front_rows = concurrent.iter().map(|c| {
+        (
+            "through the S3 front, `serve --lock-wait 5m`",
+            &c.front,
+            c.front_serials,
+        )
+    });
+    let direct_rows = concurrent.iter().map(|c| {
+        (
+            "directly on moto, `-lock-timeout=5m`",
+            &c.direct,
+            c.direct_serials,
+        )
+    });
+    for (i, (label, o, serials)) in front_rows.chain(direct_rows).enumerate() {
+        table.row(vec![
+            label.into(),
+            format!("{} of {reps}", i % reps + 1),
+            o.runs.to_string(),
+            fmt_duration(o.wall),
+            fmt_duration(o.slowest),
+            if o.failures.is_empty() {
+                "0".to_owned()
+            } else {
+                format!(
+                    "{}: {}",
+                    o.failures.len(),
+                    terraform::summarize(&o.failures)
+                )
+            },
+            serials.map_or("-".into(), |n| n.to_string()),
+        ]);
+    }
+    section.table(table);
+    if concurrent.iter().any(|c| {
+        c.direct
+            .failures
+            .iter()
+            .any(|(_, m)| m.contains("PreconditionFailed") && m.contains("NoSuchKey"))
+    }) {
+        section.text(
+            "\"PutObject … 412 … PreconditionFailed\" followed by \"unable to retrieve file … \
+             NoSuchKey\" is a race in Terraform 1.15.5's lockfile lock, not a timeout: its \
+             create-if-absent of `<key>.tflock` is refused because another run holds the lock, \
+             that run releases it, and the read-back that should name the holder finds no \
+             object. With no holder the error is not a lock conflict to Terraform's retry loop, \
+             so the run fails at once despite `-lock-timeout=5m` (docs/terraform-versions.md). \
+             A failed run stops early, so it shortens the direct arm's wall time; the serial \
+             growth shows how many runs landed. Through the front the `.tflock` PutObject \
+             waits in the server's queue instead of being refused, so the client never \
+             reaches that read-back.",
+        );
+    }
+    // Means per repetition, as in section 1, so figures do not grow with --repetitions.
+    let mean = |wall: fn(&s3_front::Concurrent) -> Duration| {
+        concurrent.iter().map(wall).sum::<Duration>() / reps as u32
+    };
+    let (front_wall, direct_wall) = (mean(|c| c.front.wall), mean(|c| c.direct.wall));
+    let failed = |fails: fn(&s3_front::Concurrent) -> usize| concurrent.iter().map(fails).sum();
+    section.text(format!(
+        "Ratios: one apply through the front takes {} of the direct median (target ≤ 1.25×); \
+         the {runs} concurrent applies take {} directly and {} through the front, means over \
+         {reps} repetition(s): {} as long directly (target ≥ 10×).",
+        fine_ratio(single.front.p50(), single.direct.p50()),
+        fmt_duration(direct_wall),
+        fmt_duration(front_wall),
+        ratio(direct_wall, front_wall)
+    ));
+    out.s3_concurrent = Some((
+        (front_wall, failed(|c| c.front.failures.len())),
+        (direct_wall, failed(|c| c.direct.failures.len())),
+    ));
     Ok(section)
 }
 

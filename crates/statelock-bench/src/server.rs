@@ -40,6 +40,8 @@ pub struct Server {
     // Held so the server never sees a closed stdout.
     _stdout: BufReader<ChildStdout>,
     pub addr: String,
+    /// The S3 front's `http://127.0.0.1:PORT`, when started with [`Server::start_with_s3_front`].
+    pub s3_endpoint: Option<String>,
     log: PathBuf,
 }
 
@@ -53,17 +55,46 @@ pub struct Usage {
 }
 
 impl Server {
-    /// Starts `binary serve` on `store` with `extra` flags; its log goes to `log_dir`.
+    /// Starts `binary serve` on `store` with `extra` flags and no S3 front; its log goes to
+    /// `log_dir`.
     pub fn start(
         binary: &Path,
         store: Store<'_>,
         extra: &[&str],
         log_dir: &Path,
     ) -> anyhow::Result<Server> {
+        // The front would otherwise bind its default 127.0.0.1:9000, which a parallel test
+        // run or a second server may hold; only the S3 front scenario measures it.
+        Server::spawn(binary, store, extra, log_dir, false)
+    }
+
+    /// [`Server::start`] with the S3 front on a free port (`--s3-listen 127.0.0.1:0`, never the
+    /// default 9000), whose address lands in [`Server::s3_endpoint`].
+    pub fn start_with_s3_front(
+        binary: &Path,
+        store: Store<'_>,
+        extra: &[&str],
+        log_dir: &Path,
+    ) -> anyhow::Result<Server> {
+        Server::spawn(binary, store, extra, log_dir, true)
+    }
+
+    fn spawn(
+        binary: &Path,
+        store: Store<'_>,
+        extra: &[&str],
+        log_dir: &Path,
+        s3_front: bool,
+    ) -> anyhow::Result<Server> {
         let log = log_dir.join(format!("serve-{}.log", std::process::id()));
         let mut command = statelock_test_support::isolated(binary);
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(if s3_front {
+                ["--s3-listen", "127.0.0.1:0"].as_slice()
+            } else {
+                ["--no-s3-front"].as_slice()
+            })
             .args(extra)
             // Per-request logging would measure the terminal, not the server.
             .env("STATELOCK_LOG", "warn")
@@ -99,8 +130,30 @@ impl Server {
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
         };
+        let addr = addr.to_owned();
+        // The S3 front's line comes after the http backend's ready-to-paste block.
+        let mut s3_endpoint = None;
+        if s3_front {
+            let mut line = String::new();
+            while stdout.read_line(&mut line)? > 0 {
+                if let Some(url) = line.trim().strip_prefix("statelock S3 front listening on ") {
+                    s3_endpoint = Some(url.to_owned());
+                    break;
+                }
+                line.clear();
+            }
+            if s3_endpoint.is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "statelock serve printed no S3 front address; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        }
         Ok(Server {
-            addr: addr.to_owned(),
+            addr,
+            s3_endpoint,
             child,
             _stdout: stdout,
             log,

@@ -38,6 +38,10 @@ impl Samples {
         self.percentile(99.0)
     }
 
+    pub fn min(&self) -> Duration {
+        self.0.iter().copied().min().unwrap_or_default()
+    }
+
     pub fn max(&self) -> Duration {
         self.0.iter().copied().max().unwrap_or_default()
     }
@@ -78,6 +82,15 @@ pub fn ratio(a: Duration, b: Duration) -> String {
     }
 }
 
+/// [`ratio`] with two decimals, for ratios judged against a target close to 1 (`1.18×`).
+pub fn fine_ratio(a: Duration, b: Duration) -> String {
+    if b.is_zero() {
+        "n/a".to_owned()
+    } else {
+        format!("{:.2}×", a.as_secs_f64() / b.as_secs_f64())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +117,9 @@ mod tests {
             "2.5×"
         );
         assert_eq!(ratio(Duration::from_secs(1), Duration::ZERO), "n/a");
+        assert_eq!(
+            fine_ratio(Duration::from_millis(153), Duration::from_millis(129)),
+            "1.19×"
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! Scenario 2: the traditional setup with real clients. Concurrent Terraform 1.0.3 `apply` runs
 //! on one state: through statelock with `?wait=` on the lock address, versus `backend "s3"`
 //! with a DynamoDB lock table on moto and `-lock-timeout=5m`.
+//!
+//! The runner is shared with scenario 7 (`s3_front.rs`), whose Terraform 1.15.5 `backend "s3"`
+//! with `use_lockfile` is one more [`Backend`]; each backend names the release it needs.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -8,7 +11,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use statelock_test_support::{REGION, S3Server, isolated, terraform_bin};
+use statelock_test_support::{REGION, S3Server, Terraform, isolated};
 
 /// The outputs-only configuration after the backend block: no provider to download.
 const BODY: &str = "variable \"n\" {\n  default = 0\n}\noutput \"n\" {\n  value = var.n\n}\n";
@@ -22,6 +25,17 @@ pub enum Backend<'a> {
         server: &'static S3Server,
         bucket: &'a str,
         table: &'a str,
+    },
+    /// Terraform 1.15.5's `backend "s3"` with `use_lockfile = true` at `endpoint`: moto itself,
+    /// or statelock's S3 front in front of the same bucket.
+    S3Lockfile {
+        endpoint: &'a str,
+        bucket: &'a str,
+        key: &'a str,
+        /// Credentials and region for the AWS SDK, which signs every request.
+        env: Vec<(&'static str, String)>,
+        /// `-lock-timeout=…` for `apply`, or `None` when the server's queue does the waiting.
+        lock_timeout: Option<&'static str>,
     },
 }
 
@@ -39,14 +53,44 @@ impl Backend<'_> {
                 "terraform {{\n  backend \"s3\" {{\n    bucket = \"{bucket}\"\n    key = \"bench/terraform.tfstate\"\n    region = \"{REGION}\"\n    endpoint = \"{e}\"\n    dynamodb_endpoint = \"{e}\"\n    dynamodb_table = \"{table}\"\n    force_path_style = true\n    skip_credentials_validation = true\n    skip_metadata_api_check = true\n    skip_region_validation = true\n  }}\n}}\n",
                 e = server.endpoint
             ),
+            // As the e2e suite's `Workdir::s3_at` writes it for 1.15.5: the endpoint
+            // arguments were renamed in 1.6 (`endpoints`, `use_path_style`), and the account
+            // id lookup (STS/IAM) has nothing to answer it on either server.
+            Backend::S3Lockfile {
+                endpoint,
+                bucket,
+                key,
+                ..
+            } => format!(
+                "terraform {{\n  backend \"s3\" {{\n    bucket = \"{bucket}\"\n    key = \"{key}\"\n    region = \"{REGION}\"\n    endpoints = {{\n      s3 = \"{endpoint}\"\n      dynamodb = \"{endpoint}\"\n    }}\n    use_path_style = true\n    use_lockfile = true\n    skip_requesting_account_id = true\n    skip_credentials_validation = true\n    skip_metadata_api_check = true\n    skip_region_validation = true\n  }}\n}}\n"
+            ),
         }
     }
 
-    /// Extra `apply` flags: only the S3 backend needs Terraform to retry.
-    fn apply_flags(&self) -> &'static [&'static str] {
+    /// The Terraform release this backend is written for: `use_lockfile` needs 1.10 or later.
+    fn release(&self) -> Terraform {
+        match self {
+            Backend::Statelock { .. } | Backend::S3Dynamo { .. } => Terraform::V1_0_3,
+            Backend::S3Lockfile { .. } => Terraform::V1_15_5,
+        }
+    }
+
+    /// Extra `apply` flags: only the S3 backends on the bucket need Terraform to retry.
+    fn apply_flags(&self) -> &[&'static str] {
         match self {
             Backend::Statelock { .. } => &[],
             Backend::S3Dynamo { .. } => &["-lock-timeout=5m"],
+            Backend::S3Lockfile { lock_timeout, .. } => lock_timeout.as_slice(),
+        }
+    }
+
+    /// How many lines of Terraform's error the failure summary keeps. 1.15.5's AWS SDK v2
+    /// errors wrap over many lines (two S3 calls, each with its request ids), and the part
+    /// that names the cause comes last.
+    fn error_lines(&self) -> usize {
+        match self {
+            Backend::Statelock { .. } | Backend::S3Dynamo { .. } => 6,
+            Backend::S3Lockfile { .. } => 16,
         }
     }
 
@@ -54,6 +98,7 @@ impl Backend<'_> {
         match self {
             Backend::Statelock { .. } => Vec::new(),
             Backend::S3Dynamo { server, .. } => server.aws_env(),
+            Backend::S3Lockfile { env, .. } => env.clone(),
         }
     }
 }
@@ -71,6 +116,13 @@ pub struct Outcome {
 /// Creates `runs` working directories under `root` for `backend`, runs `terraform init` in
 /// each (not timed), then starts every `apply` at once and times them.
 pub fn run(root: &Path, backend: &Backend<'_>, runs: usize) -> anyhow::Result<Outcome> {
+    let dirs = init(root, backend, runs)?;
+    concurrent(&dirs, backend)
+}
+
+/// Creates `runs` working directories under `root` for `backend` and runs `terraform init`
+/// in each.
+pub fn init(root: &Path, backend: &Backend<'_>, runs: usize) -> anyhow::Result<Vec<PathBuf>> {
     let dirs: Vec<PathBuf> = (0..runs).map(|i| root.join(format!("run-{i}"))).collect();
     for dir in &dirs {
         std::fs::create_dir_all(dir)?;
@@ -84,6 +136,34 @@ pub fn run(root: &Path, backend: &Backend<'_>, runs: usize) -> anyhow::Result<Ou
             );
         }
     }
+    Ok(dirs)
+}
+
+/// One `apply -var n=N` in `dir` and how long it took; a failed apply is an error.
+pub fn apply(dir: &Path, backend: &Backend<'_>, n: usize) -> anyhow::Result<Duration> {
+    let began = Instant::now();
+    let out = terraform(dir, backend, &apply_args(backend, &format!("n={n}")))?;
+    let took = began.elapsed();
+    if !out.status.success() {
+        bail!(
+            "terraform apply failed in {}:\n{}",
+            dir.display(),
+            text(&out)
+        );
+    }
+    Ok(took)
+}
+
+fn apply_args<'a>(backend: &'a Backend<'_>, var: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["apply", "-input=false", "-auto-approve", "-var", var];
+    args.extend_from_slice(backend.apply_flags());
+    args
+}
+
+/// Starts an `apply` in each of `dirs` (initialised by [`init`]) at the same moment, run `i`
+/// setting `n = i + 1`, and times them.
+pub fn concurrent(dirs: &[PathBuf], backend: &Backend<'_>) -> anyhow::Result<Outcome> {
+    let runs = dirs.len();
     let barrier = Barrier::new(runs);
     let start = Instant::now();
     let results: Vec<anyhow::Result<(Output, Duration)>> = std::thread::scope(|scope| {
@@ -96,9 +176,8 @@ pub fn run(root: &Path, backend: &Backend<'_>, runs: usize) -> anyhow::Result<Ou
                     barrier.wait();
                     let began = Instant::now();
                     let var = format!("n={}", i + 1);
-                    let mut args = vec!["apply", "-input=false", "-auto-approve", "-var", &var];
-                    args.extend_from_slice(backend.apply_flags());
-                    terraform(dir, backend, &args).map(|out| (out, began.elapsed()))
+                    terraform(dir, backend, &apply_args(backend, &var))
+                        .map(|out| (out, began.elapsed()))
                 })
             })
             .collect();
@@ -114,7 +193,7 @@ pub fn run(root: &Path, backend: &Backend<'_>, runs: usize) -> anyhow::Result<Ou
         let (out, took) = result?;
         slowest = slowest.max(took);
         if !out.status.success() {
-            failures.push((i, first_error(&out)));
+            failures.push((i, first_error(&out, backend.error_lines())));
         }
     }
     Ok(Outcome {
@@ -126,7 +205,8 @@ pub fn run(root: &Path, backend: &Backend<'_>, runs: usize) -> anyhow::Result<Ou
 }
 
 fn terraform(dir: &Path, backend: &Backend<'_>, args: &[&str]) -> anyhow::Result<Output> {
-    isolated(terraform_bin())
+    let bin = backend.release().bin();
+    isolated(&bin)
         .arg(args[0])
         .arg("-no-color")
         .args(&args[1..])
@@ -137,7 +217,7 @@ fn terraform(dir: &Path, backend: &Backend<'_>, args: &[&str]) -> anyhow::Result
         .env("TF_CLI_CONFIG_FILE", dir.join("none.tfrc"))
         .envs(backend.env())
         .output()
-        .with_context(|| format!("run {}", terraform_bin().display()))
+        .with_context(|| format!("run {}", bin.display()))
 }
 
 /// Creates the DynamoDB lock table Terraform's S3 backend expects (partition key `LockID`).
@@ -147,9 +227,10 @@ pub fn create_lock_table(server: &S3Server, table: &str) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)
 }
 
-/// Terraform's first error with the lines that explain it, on one line, without the
-/// generic advice that follows.
-fn first_error(out: &Output) -> String {
+/// Terraform's first error with up to `max_lines` lines that explain it, on one line, without
+/// the generic advice that follows, and without the AWS SDK v2's per-request ids, so that the
+/// same error in two runs groups as one.
+fn first_error(out: &Output, max_lines: usize) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr
         .lines()
@@ -159,13 +240,33 @@ fn first_error(out: &Output) -> String {
     let Some(at) = lines.iter().position(|l| l.starts_with("Error:")) else {
         return lines.first().copied().unwrap_or("no output").to_owned();
     };
-    lines[at..]
+    let joined = lines[at..]
         .iter()
         .take_while(|l| !l.starts_with("Terraform acquires a state lock"))
-        .take(6)
+        .take(max_lines)
         .copied()
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    without_request_ids(&joined)
+}
+
+/// `… StatusCode: 412, RequestID: X, HostID: Y, api error …` without `RequestID: X, ` and
+/// `HostID: Y, `.
+fn without_request_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut words = text.split(' ').peekable();
+    while let Some(word) = words.next() {
+        if word == "RequestID:" || word == "HostID:" {
+            // The id itself, with its trailing comma.
+            words.next();
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 /// Failures grouped by message: `2× <message> (runs 0, 1)`.
@@ -198,7 +299,17 @@ fn text(out: &Output) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::summarize;
+    use super::{summarize, without_request_ids};
+
+    #[test]
+    fn request_ids_are_dropped() {
+        assert_eq!(
+            without_request_ids(
+                "StatusCode: 412, RequestID: abc, HostID: x/y=, api error PreconditionFailed"
+            ),
+            "StatusCode: 412, api error PreconditionFailed"
+        );
+    }
 
     #[test]
     fn failures_are_grouped_by_message() {
