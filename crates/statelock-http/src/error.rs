@@ -230,7 +230,9 @@ impl From<StateError> for ApiError {
         match e {
             StateError::NotAState(_) => ApiError::BadRequest(e.to_string()),
             StateError::Fenced(e) => e.into(),
-            StateError::Stale(_) | StateError::Changed { .. } => ApiError::conflict(e.to_string()),
+            StateError::Stale(_) | StateError::Changed { .. } | StateError::Precondition(_) => {
+                ApiError::conflict(e.to_string())
+            }
             StateError::NoState(key) => ApiError::NoState(key),
             StateError::Store(e) => e.into(),
         }

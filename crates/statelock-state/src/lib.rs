@@ -33,7 +33,7 @@ pub use guard::StateHeader;
 pub use listing::{LockEntry, StateEntry};
 pub use lock_policy::{DEFAULT_LOCK_POLL_INTERVAL, LockPolicy, MAX_LOCK_WAIT, parse_lock_wait};
 pub use service::{
-    Fence, LockRefused, LockRelease, LockRequest, PlannedRollback, ROLLBACK_OPERATION, RecordIn,
-    RollbackError, RollbackOutcome, RolledBack, StateError, StateRules, StateService, Unlock,
-    Unlocked, Written,
+    Expect, Fence, LockRefused, LockRelease, LockRequest, PlannedRollback, ROLLBACK_OPERATION,
+    RecordIn, RollbackError, RollbackOutcome, RolledBack, StateError, StateRules, StateService,
+    Unlock, Unlocked, Written,
 };

@@ -54,7 +54,7 @@ pub(super) fn from_state(e: StateError) -> S3Error {
         StateError::NotAState(_) => S3ErrorCode::InvalidArgument,
         // The guard compares the incoming state with the stored one: a failed precondition
         // on the current object, like a mismatched If-Match.
-        StateError::Stale(_) => S3ErrorCode::PreconditionFailed,
+        StateError::Stale(_) | StateError::Precondition(_) => S3ErrorCode::PreconditionFailed,
         StateError::Changed { .. } | StateError::Fenced(_) => {
             S3ErrorCode::ConditionalRequestConflict
         }

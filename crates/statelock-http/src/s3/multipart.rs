@@ -28,7 +28,7 @@ use crate::app::AppState;
 
 use super::body::{self, ALGORITHMS, Limits, Upload as _, checksum, etag, hex};
 use super::errors::{error, from_store};
-use super::objects::{check_write_conditions, write_state};
+use super::objects::{write_conditions, write_state};
 use super::uploads::{self, Manifest, PART_NUMBERS, UploadId};
 
 /// The smallest part S3 accepts, except the last.
@@ -296,14 +296,8 @@ pub(super) async fn complete(
             }));
         }
     }
-    check_write_conditions(
-        app,
-        key,
-        input.if_match.as_ref(),
-        input.if_none_match.as_ref(),
-    )
-    .await?;
-    write_state(app, key, whole.freeze()).await?;
+    let expect = write_conditions(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+    write_state(app, key, whole.freeze(), expect).await?;
     let sizes: Vec<usize> = bodies.iter().map(Bytes::len).collect();
     // What the client listed besides ETags, so a log shows what a client's upload manager sends.
     let listed_checksums: Vec<&str> = listed

@@ -13,8 +13,8 @@ use s3s::dto::{
 };
 use s3s::{S3ErrorCode, S3Result};
 use statelock_core::StateKey;
-use statelock_state::{Fence, StateError};
-use statelock_store::{GetResult, ObjectStoreExt, StoreError};
+use statelock_state::{Expect, Fence, StateError};
+use statelock_store::{GetResult, StoreError};
 
 use crate::app::AppState;
 
@@ -137,16 +137,10 @@ pub(super) async fn put_state(
     input: &PutObjectInput,
     bytes: Bytes,
 ) -> S3Result<PutObjectOutput> {
-    check_write_conditions(
-        app,
-        key,
-        input.if_match.as_ref(),
-        input.if_none_match.as_ref(),
-    )
-    .await?;
+    let expect = write_conditions(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     let size = bytes.len();
     let tag = etag(&bytes);
-    write_state(app, key, bytes).await?;
+    write_state(app, key, bytes, expect).await?;
     Ok(PutObjectOutput {
         e_tag: Some(ETag::Strong(tag)),
         size: Some(size as i64),
@@ -154,67 +148,50 @@ pub(super) async fn put_state(
     })
 }
 
-/// `If-None-Match: *` and `If-Match` of a state write (PutObject, CompleteMultipartUpload),
-/// against the state stored now.
-pub(super) async fn check_write_conditions(
-    app: &AppState,
-    key: &StateKey,
-    if_match: Option<&ETagCondition>,
+/// What `If-None-Match: *` and `If-Match` of a state write (PutObject,
+/// CompleteMultipartUpload) ask of the stored state; the state service checks it on the
+/// version its compare-and-swap replaces, so nothing can be written in between.
+pub(super) fn write_conditions<'a>(
+    if_match: Option<&'a ETagCondition>,
     if_none_match: Option<&ETagCondition>,
-) -> S3Result<()> {
-    if let Some(condition) = if_none_match {
-        let ETagCondition::Any = condition else {
-            return Err(error(
-                S3ErrorCode::NotImplemented,
-                "If-None-Match on a write supports only '*'",
-            ));
-        };
-        let exists = app
-            .store()
-            .get_if_exists(key.as_str())
-            .await
-            .map_err(from_store)?
-            .is_some();
-        if exists {
-            return Err(error(
-                S3ErrorCode::PreconditionFailed,
-                format!("If-None-Match: * but state {key} exists; nothing was written"),
-            ));
-        }
+) -> S3Result<Expect<'a>> {
+    match (if_match, if_none_match) {
+        (None, None) => Ok(Expect::Any),
+        (None, Some(ETagCondition::Any)) => Ok(Expect::Absent),
+        (None, Some(_)) => Err(error(
+            S3ErrorCode::NotImplemented,
+            "If-None-Match on a write supports only '*'",
+        )),
+        (Some(ETagCondition::ETag(tag)), None) => Ok(Expect::Md5(tag.value())),
+        (Some(ETagCondition::Any), None) => Err(error(
+            S3ErrorCode::NotImplemented,
+            "If-Match on a write supports only an ETag, not '*'",
+        )),
+        (Some(_), Some(_)) => Err(error(
+            S3ErrorCode::InvalidArgument,
+            "If-Match and If-None-Match together on a write",
+        )),
     }
-    if let Some(condition) = if_match {
-        let current = app
-            .store()
-            .get_if_exists(key.as_str())
-            .await
-            .map_err(from_store)?
-            .ok_or_else(|| {
-                error(
-                    S3ErrorCode::NoSuchKey,
-                    format!("If-Match was given but no state is stored at {key}"),
-                )
-            })?;
-        let tag = etag(&current.body);
-        if !matches(condition, &tag) {
-            return Err(error(
-                S3ErrorCode::PreconditionFailed,
-                format!(
-                    "If-Match does not match the current ETag \"{tag}\" of {key}; nothing was \
-                     written"
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// One state-service write of a whole state, whichever S3 operation carried it.
-pub(super) async fn write_state(app: &AppState, key: &StateKey, bytes: Bytes) -> S3Result<()> {
+pub(super) async fn write_state(
+    app: &AppState,
+    key: &StateKey,
+    bytes: Bytes,
+    expect: Expect<'_>,
+) -> S3Result<()> {
     // S3 carries no lock ID with a write: the lock is advisory for it, as on AWS.
     app.states()
-        .write(key, bytes, Fence::Advisory, None)
+        .write_expecting(key, bytes, Fence::Advisory, None, expect)
         .await
-        .map_err(from_state)?;
+        .map_err(|e| match e {
+            StateError::NoState(_) => error(
+                S3ErrorCode::NoSuchKey,
+                format!("If-Match was given but no state is stored at {key}"),
+            ),
+            e => from_state(e),
+        })?;
     Ok(())
 }
 

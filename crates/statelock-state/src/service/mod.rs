@@ -81,6 +81,18 @@ pub enum Fence<'a> {
     Advisory,
 }
 
+/// What the stored state must be for a write to go ahead, checked on the version the write
+/// then replaces by compare-and-swap, so no other write can slip in between (S3's
+/// `If-None-Match: *` and `If-Match`).
+#[derive(Clone, Copy, Debug)]
+pub enum Expect<'a> {
+    Any,
+    /// No state is stored.
+    Absent,
+    /// The stored state's MD5, lower-case hex (a single-part S3 ETag without its quotes).
+    Md5(&'a str),
+}
+
 /// An accepted write.
 #[derive(Debug)]
 pub struct Written {
@@ -105,6 +117,9 @@ pub enum StateError {
     /// The stale-write guard refused it; the message says why.
     #[error("{0}")]
     Stale(String),
+    /// The stored state is not the one the write expected ([`Expect`]).
+    #[error("{0}")]
+    Precondition(String),
     /// There is no state to delete.
     #[error("state {0} does not exist")]
     NoState(StateKey),
@@ -139,6 +154,18 @@ impl StateService {
     /// The lock protocol over the same store.
     pub fn locks(&self) -> &LockClient {
         &self.locks
+    }
+
+    /// [`StateService::write`], only if the stored state is as `expect` says.
+    pub async fn write_expecting(
+        &self,
+        key: &StateKey,
+        bytes: Bytes,
+        fence: Fence<'_>,
+        client: Option<SocketAddr>,
+        expect: Expect<'_>,
+    ) -> Result<Written, StateError> {
+        self.write_checked(key, bytes, fence, client, expect).await
     }
 
     /// The stored bytes of `key`, or `None` when there is no state.
@@ -183,14 +210,28 @@ impl StateService {
         fence: Fence<'_>,
         client: Option<SocketAddr>,
     ) -> Result<Written, StateError> {
+        self.write_checked(key, bytes, fence, client, Expect::Any)
+            .await
+    }
+
+    async fn write_checked(
+        &self,
+        key: &StateKey,
+        bytes: Bytes,
+        fence: Fence<'_>,
+        client: Option<SocketAddr>,
+        expect: Expect<'_>,
+    ) -> Result<Written, StateError> {
         let header =
             StateHeader::parse(&bytes).map_err(|e| StateError::NotAState(e.to_string()))?;
         let holder = self.holder(key, fence).await?;
         // Without the guard nothing reads the old state, so its content is not returned.
         let mut before = None;
-        let current = if self.rules.stale_write_guard {
+        let read_body = self.rules.stale_write_guard || !matches!(expect, Expect::Any);
+        let current = if read_body {
             let found = self.store.get_if_exists(key.as_str()).await?;
-            if let Some(found) = &found {
+            check_expected(key, expect, found.as_ref().map(|f| &f.body[..]))?;
+            if let Some(found) = found.as_ref().filter(|_| self.rules.stale_write_guard) {
                 guard::check(&found.body, &bytes, &header).map_err(StateError::Stale)?;
                 if found.body == bytes {
                     tracing::info!(%key, "write of identical bytes: nothing to store");
@@ -332,6 +373,34 @@ impl StateService {
     }
 }
 
+/// Whether the stored state (`current`) is what the write expects.
+// The same error type as the write it is part of, which every caller matches on.
+#[allow(clippy::result_large_err)]
+fn check_expected(
+    key: &StateKey,
+    expect: Expect<'_>,
+    current: Option<&[u8]>,
+) -> Result<(), StateError> {
+    match (expect, current) {
+        (Expect::Any, _) | (Expect::Absent, None) => Ok(()),
+        (Expect::Absent, Some(_)) => Err(StateError::Precondition(format!(
+            "state {key} exists, and the write asked for none; nothing was written"
+        ))),
+        (Expect::Md5(_), None) => Err(StateError::NoState(key.clone())),
+        (Expect::Md5(wanted), Some(body)) => {
+            let stored = history::md5_hex(body);
+            if stored.eq_ignore_ascii_case(wanted) {
+                Ok(())
+            } else {
+                Err(StateError::Precondition(format!(
+                    "state {key} has MD5 {stored}, not the {wanted} the write asked for; \
+                     nothing was written"
+                )))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,6 +510,40 @@ mod tests {
         assert_eq!(versions[0].kind, Kind::Delete, "{versions:?}");
         let missing = svc.delete(&k, Fence::LockId(None), None).await.unwrap_err();
         assert!(matches!(missing, StateError::NoState(_)), "{missing}");
+    }
+
+    #[tokio::test]
+    async fn an_expected_state_is_checked_on_the_version_replaced() {
+        // Without the guard too: the expectation alone makes the write read the state.
+        let (_, svc) = service(false);
+        let k = key();
+        let absent = Expect::Absent;
+        let any = Fence::LockId(None);
+        svc.write_expecting(&k, state(1, 1), any, None, absent)
+            .await
+            .unwrap();
+        let exists = svc
+            .write_expecting(&k, state(2, 2), any, None, absent)
+            .await
+            .unwrap_err();
+        assert!(matches!(exists, StateError::Precondition(_)), "{exists}");
+        let stored = history::md5_hex(&state(1, 1));
+        let wrong = svc
+            .write_expecting(&k, state(2, 2), any, None, Expect::Md5("00ff"))
+            .await
+            .unwrap_err();
+        assert!(matches!(wrong, StateError::Precondition(_)), "{wrong}");
+        assert_eq!(svc.read(&k).await.unwrap(), Some(state(1, 1)));
+        svc.write_expecting(&k, state(2, 2), any, None, Expect::Md5(&stored))
+            .await
+            .unwrap();
+        assert_eq!(svc.read(&k).await.unwrap(), Some(state(2, 2)));
+        let missing = StateKey::parse("none.tfstate").unwrap();
+        let none = svc
+            .write_expecting(&missing, state(1, 1), any, None, Expect::Md5(&stored))
+            .await
+            .unwrap_err();
+        assert!(matches!(none, StateError::NoState(_)), "{none}");
     }
 
     #[tokio::test]
