@@ -151,11 +151,6 @@ impl StateService {
         self
     }
 
-    /// The lock protocol over the same store.
-    pub fn locks(&self) -> &LockClient {
-        &self.locks
-    }
-
     /// [`StateService::write`], only if the stored state is as `expect` says.
     pub async fn write_expecting(
         &self,
@@ -326,9 +321,9 @@ impl StateService {
 
     /// Writes `bytes` as the state at `key` in `mode` through the history (the version is
     /// recorded first), then tells the secondary lock: in dual-lock mode, clients still on
-    /// `dynamodb_table` check the state's `-md5` digest. For writes whose checks the caller
-    /// made itself (a rollback under its own lock).
-    pub async fn put(
+    /// `dynamodb_table` check the state's `-md5` digest. Private: every write from outside
+    /// goes through [`StateService::write`]'s fence and guard.
+    async fn put(
         &self,
         key: &StateKey,
         bytes: Bytes,
