@@ -46,6 +46,9 @@ pub struct HttpConfig {
     /// Dual-lock mode: a second lock taken with every `.tflock` lock and told about every
     /// state write (a DynamoDB table during a migration).
     pub secondary_lock: Option<Arc<dyn SecondaryLock>>,
+    /// Domains under which the S3 front reads `<bucket>.<domain>` hosts as virtual-hosted
+    /// style requests for that bucket (`localhost` by default); other hosts are path style.
+    pub s3_domains: Vec<String>,
 }
 
 impl HttpConfig {
@@ -62,6 +65,7 @@ impl HttpConfig {
             audit: None,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             secondary_lock: None,
+            s3_domains: vec!["localhost".to_owned()],
         }
     }
 }

@@ -121,6 +121,20 @@ pub struct ServeArgs {
     )]
     pub s3_listen: SocketAddr,
 
+    /// Domains under which a `Host` of `<bucket>.<domain>` is a virtual-hosted-style request
+    /// for that bucket (what SDK clients send without `use_path_style`; `<bucket>.localhost`
+    /// resolves to the loopback address on systems that follow RFC 6761, systemd-resolved
+    /// among them). Comma-separated; other hosts, IP addresses included, are path style.
+    #[arg(
+        long,
+        env = "STATELOCK_S3_DOMAIN",
+        value_delimiter = ',',
+        default_value = "localhost",
+        value_name = "DOMAIN",
+        help_heading = "S3 front"
+    )]
+    pub s3_domain: Vec<String>,
+
     /// Serve only the `http` backend and the JSON API: no S3 front.
     #[arg(long, env = "STATELOCK_NO_S3_FRONT", help_heading = "S3 front")]
     pub no_s3_front: bool,

@@ -43,6 +43,7 @@ impl ServeConfig {
         http.stale_write_guard = !args.no_stale_write_guard;
         http.history_retention = args.history_retention;
         http.locking = args.locking.policy();
+        http.s3_domains = args.s3_domain;
         let s3_listen = (!args.no_s3_front).then_some(args.s3_listen);
         http.auth = args.security.authenticator(args.listen)?;
         if let Some(s3_listen) = s3_listen {

@@ -18,6 +18,7 @@ use s3s::{HttpError, HttpResponse, S3Result, s3_error};
 use crate::app::AppState;
 
 use super::access::PrincipalKeys;
+use super::hosts::VirtualHosts;
 use super::service::StatelockS3;
 
 /// The S3 front as a hyper service, for `hyper_util`'s connection builders.
@@ -41,6 +42,7 @@ pub struct S3Front {
 pub fn s3_service(app: AppState) -> S3Front {
     let config = app.config().clone();
     let mut builder = S3ServiceBuilder::new(StatelockS3::new(app));
+    builder.set_host(VirtualHosts::new(&config.s3_domains));
     let principals = match (&config.auth, &config.s3_secret_key) {
         (None, _) => None,
         (Some(principals), Some(key)) => Some(PrincipalKeys {
@@ -71,7 +73,9 @@ impl S3Front {
         access_key: impl Into<String>,
         secret_key: impl Into<String>,
     ) -> S3Front {
+        let hosts = VirtualHosts::new(&app.config().s3_domains);
         let mut builder = S3ServiceBuilder::new(StatelockS3::new(app));
+        builder.set_host(hosts);
         builder.set_auth(SimpleAuth::from_single(
             access_key.into(),
             SecretKey::from(secret_key.into()),

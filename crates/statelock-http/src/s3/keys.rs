@@ -37,7 +37,10 @@ pub(super) fn check_bucket(app: &AppState, bucket: &str) -> S3Result<()> {
     }
     Err(error(
         S3ErrorCode::NoSuchBucket,
-        format!("this server has one bucket, {served:?}; there is no bucket {bucket:?}"),
+        format!(
+            "this server has one bucket, {served:?}; there is no bucket {bucket:?} (start \
+             `statelock serve` with --bucket-name {bucket} to serve it under that name)"
+        ),
     ))
 }
 

@@ -18,6 +18,7 @@
 //! - `access`: principals over SigV4 (derived secrets) and the grants each operation needs.
 //! - `service`: the [`s3s::S3`] implementation, one method per operation, dispatching to
 //!   `objects`, `locks` and `list`.
+//! - `hosts`: virtual-hosted-style `Host` names (`<bucket>.localhost`).
 //! - `keys`: bucket and object-key rules.
 //! - `body`: reading and verifying a PutObject or UploadPart body.
 //! - `objects`: HEAD, GET, PUT and DELETE of states (and reads of lock objects).
@@ -31,6 +32,7 @@ mod access;
 mod body;
 mod errors;
 mod front;
+mod hosts;
 mod keys;
 mod list;
 mod locks;

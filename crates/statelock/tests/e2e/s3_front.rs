@@ -18,6 +18,8 @@
 //!   Content-MD5), which has no `use_lockfile`
 //! - `a_state_above_5_mib_is_uploaded_multipart_through_the_s3_front_1_15_5`: a 6 MiB output
 //!   read with `file()`, uploaded by the SDK's upload manager in parts, written once
+//! - `the_adr_block_with_only_the_endpoint_changed_on_{local_disk,moto}`: the background
+//!   ADR's LocalStack block on 1.15.5 and 1.0.3, virtual-hosted addressing, every command
 
 use statelock_test_support::{Terraform, moto};
 
@@ -442,4 +444,102 @@ fn a_state_above_5_mib_is_uploaded_multipart_through_the_s3_front_1_15_5() {
     let uploads = reserved.join("uploads.d");
     let left = files_under(&uploads);
     assert!(left.is_empty(), "upload objects left behind: {left:?}");
+}
+
+/// The ADR's key: the block is used as the document gives it.
+const ADR_KEY: &str = "test/terraform.tfstate";
+
+/// Every command of issue 14's list with the ADR's LocalStack block, only `endpoints.s3`
+/// (and the credentials) changed, virtual-hosted addressing included: init, apply, plan,
+/// workspaces, `state pull`/`push`, and on 1.15.5 (the release with `use_lockfile`)
+/// `-lock-timeout` waiting out a held lock and `force-unlock` of a killed apply's lock.
+fn adr_block_workflow(terraform: Terraform, server: &Server, bucket: &str) {
+    let w = Workdir::adr_block_uninitialised(terraform, server, bucket, ADR_KEY);
+    w.ok(&["init", "-input=false"]);
+    w.apply_ok(1);
+    w.ok(&["plan", "-input=false", "-detailed-exitcode", "-var", "n=1"]);
+    assert_eq!(server.state(ADR_KEY)["outputs"]["n"]["value"], "1");
+
+    w.ok(&["workspace", "new", "dev"]);
+    w.apply_ok(2);
+    assert!(w.ok(&["workspace", "list"]).contains("* dev"));
+    assert_eq!(
+        server.state(&format!("env:/dev/{ADR_KEY}"))["outputs"]["n"]["value"],
+        "2"
+    );
+    w.ok(&["workspace", "select", "default"]);
+    assert_eq!(output_n(&w), "1");
+    w.ok(&["workspace", "delete", "-force", "dev"]);
+    assert!(!w.ok(&["workspace", "list"]).contains("dev"));
+
+    // `state push` of the pulled state with one more serial and another output.
+    let mut pulled: serde_json::Value = serde_json::from_str(&w.ok(&["state", "pull"])).unwrap();
+    pulled["serial"] = (pulled["serial"].as_u64().unwrap() + 1).into();
+    pulled["outputs"]["n"]["value"] = "pushed".into();
+    std::fs::write(w.path().join("pushed.tfstate"), pulled.to_string()).unwrap();
+    w.ok(&["state", "push", "pushed.tfstate"]);
+    assert_eq!(server.state(ADR_KEY)["outputs"]["n"]["value"], "pushed");
+
+    if terraform == Terraform::V1_15_5 {
+        // `-lock-timeout`: the second apply waits for the first one's lock, then applies.
+        let other = Workdir::adr_block_uninitialised(terraform, server, bucket, ADR_KEY);
+        other.ok(&["init", "-input=false"]);
+        let before = lock_events_so_far(server);
+        let mut pending = PendingApply::start(&w, 3);
+        pending.wait_until("the lock is taken", || lock_events_so_far(server) > before);
+        let waiting = std::thread::scope(|scope| {
+            let waiting = scope.spawn(|| other.apply_with(4, &["-lock-timeout=2m"]));
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            pending.answer("yes");
+            waiting.join().unwrap()
+        });
+        assert!(waiting.status.success(), "{}", text(&waiting));
+        assert_eq!(output_n(&w), "4");
+
+        // A killed apply leaves its lock; `force-unlock` with the shown ID removes it.
+        let before = lock_events_so_far(server);
+        let mut pending = PendingApply::start(&w, 5);
+        pending.wait_until("the lock is taken", || lock_events_so_far(server) > before);
+        pending.kill();
+        let refused = other.apply_with(6, &["-lock-timeout=0s"]);
+        assert!(!refused.status.success(), "{}", text(&refused));
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        let shown = lock_info(&stderr).unwrap_or_else(|| panic!("no Lock Info in:\n{stderr}"));
+        assert_eq!(shown.path, format!("{bucket}/{ADR_KEY}"), "{stderr}");
+        other.ok(&["force-unlock", "-force", &shown.id]);
+        other.apply_ok(6);
+        assert_eq!(output_n(&w), "6");
+    }
+    // Every request came virtual-hosted: a path-style reading of them would have named the
+    // bucket `test` (the key's first segment), which the server would have refused.
+    assert!(!server.log().contains("NoSuchBucket"), "{}", server.log());
+}
+
+#[test]
+fn the_adr_block_with_only_the_endpoint_changed_on_local_disk() {
+    for terraform in [Terraform::V1_15_5, Terraform::V1_0_3] {
+        // The ADR's bucket is served by name, as README's quick start shows.
+        let server = Server::start_with(&["--bucket-name", "tf-state-test"], &[]);
+        adr_block_workflow(terraform, &server, "tf-state-test");
+    }
+}
+
+#[test]
+fn the_adr_block_with_only_the_endpoint_changed_on_moto() {
+    let s3 = moto();
+    for terraform in [Terraform::V1_15_5, Terraform::V1_0_3] {
+        let store = StoreSpec::fresh_bucket(s3);
+        let StoreSpec::S3 { bucket, .. } = &store else {
+            unreachable!()
+        };
+        let server = Server::start_on(&store, &[]);
+        adr_block_workflow(terraform, &server, bucket);
+        // What went through the front is the bucket's own state object.
+        let stored: serde_json::Value =
+            serde_json::from_str(&s3.object(bucket, ADR_KEY).unwrap()).unwrap();
+        assert_eq!(
+            stored["outputs"]["n"]["value"],
+            server.state(ADR_KEY)["outputs"]["n"]["value"]
+        );
+    }
 }

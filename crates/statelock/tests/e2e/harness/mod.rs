@@ -334,6 +334,60 @@ impl Workdir {
         Workdir::s3_at(terraform, endpoint, env, bucket, key, locking)
     }
 
+    /// The LocalStack block of the ADR in our background documents (bucket, key, region,
+    /// `use_lockfile` and the three `skip_*` settings, no `use_path_style`), with only
+    /// `endpoints.s3` changed to `http://localhost:<the front's port>`, before `terraform
+    /// init`; the 1.0.3 form has `endpoint` and no `use_lockfile`, which it lacks. Without
+    /// path style, the SDKs send each request to `<bucket>.localhost:<port>`, which RFC 6761
+    /// resolvers (systemd-resolved, for one) answer with the loopback address; this machine's
+    /// does not, so `HTTP_PROXY` names the front instead, and the request still arrives with
+    /// `Host: <bucket>.localhost:<port>` and an absolute URI, as through any proxy.
+    pub fn adr_block_uninitialised(
+        terraform: Terraform,
+        server: &Server,
+        bucket: &str,
+        key: &str,
+    ) -> Workdir {
+        let front = server
+            .s3_endpoint
+            .as_deref()
+            .expect("the server's S3 front");
+        let port = front.rsplit_once(':').expect("host:port").1;
+        let endpoint = format!("http://localhost:{port}");
+        let mut lines = vec![
+            format!("bucket = \"{bucket}\""),
+            format!("key = \"{key}\""),
+            "region = \"us-east-1\"".to_owned(),
+        ];
+        match terraform {
+            Terraform::V1_0_3 => lines.push(format!("endpoint = \"{endpoint}\"")),
+            Terraform::V1_15_5 => {
+                lines.push("use_lockfile = true".to_owned());
+                lines.push("skip_requesting_account_id = true".to_owned());
+                lines.push(format!("endpoints = {{\n      s3 = \"{endpoint}\"\n    }}"));
+            }
+        }
+        lines.push("skip_credentials_validation = true".to_owned());
+        lines.push("skip_metadata_api_check = true".to_owned());
+        let body: String = lines.iter().map(|l| format!("    {l}\n")).collect();
+        let env = [
+            ("AWS_ACCESS_KEY_ID", "statelock"),
+            ("AWS_SECRET_ACCESS_KEY", "anything"),
+            ("HTTP_PROXY", front),
+            ("http_proxy", front),
+            // A user's NO_PROXY=localhost would also cover `<bucket>.localhost`.
+            ("NO_PROXY", ""),
+            ("no_proxy", ""),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .to_vec();
+        Workdir::with_backend(
+            terraform,
+            &format!("  backend \"s3\" {{\n{body}  }}\n"),
+            env,
+        )
+    }
+
     /// `backend "s3"` at `endpoint` with `env` for every run, before `terraform init`.
     fn s3_at(
         terraform: Terraform,
