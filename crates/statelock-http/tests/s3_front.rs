@@ -577,6 +577,149 @@ async fn stale_state_and_failed_preconditions_change_nothing() {
     assert!(not_state.starts_with("InvalidArgument"), "{not_state}");
 }
 
+/// statelock's own S3 adapter releases a lock with `If-Match` on the ETag it read: a lock
+/// that changed since is left alone (412), the one read is removed.
+#[tokio::test]
+async fn a_lock_delete_with_if_match_removes_only_the_lock_read() {
+    let s = open_server().await;
+    let alice = record("5d109c26-30ce-86f3-fc6f-336cd8db7a28", "alice@ci-1");
+    s.lock(&alice).await.unwrap();
+    let listed = s
+        .client
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix(LOCK)
+        .send()
+        .await
+        .unwrap();
+    let head = s
+        .client
+        .head_object()
+        .bucket(BUCKET)
+        .key(LOCK)
+        .send()
+        .await
+        .unwrap();
+    let read = head.e_tag().unwrap().to_owned();
+    assert_eq!(
+        listed.contents()[0].e_tag(),
+        Some(read.as_str()),
+        "a listing carries the ETag a HEAD gives"
+    );
+
+    let stale = s
+        .client
+        .delete_object()
+        .bucket(BUCKET)
+        .key(LOCK)
+        .if_match("\"0123456789abcdef0123456789abcdef\"")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status(&stale), code(&stale).as_str()),
+        (412, "PreconditionFailed")
+    );
+    assert!(s.stored(LOCK).await.is_some(), "nothing was deleted");
+
+    s.client
+        .delete_object()
+        .bucket(BUCKET)
+        .key(LOCK)
+        .if_match(&read)
+        .send()
+        .await
+        .unwrap();
+    assert!(s.stored(LOCK).await.is_none());
+}
+
+/// `statelock probe` pointed at the front works on `.statelock/probe/…`: plain objects with
+/// S3's conditional writes, listed under their prefix only; the rest of `.statelock/` stays
+/// unreachable.
+#[tokio::test]
+async fn probe_scratch_objects_have_s3_conditional_semantics() {
+    let s = open_server().await;
+    let k = ".statelock/probe/0a1b/race-1.tflock";
+    let create = |body: &'static [u8]| {
+        s.client
+            .put_object()
+            .bucket(BUCKET)
+            .key(k)
+            .if_none_match("*")
+            .body(ByteStream::from_static(body))
+            .send()
+    };
+    let first = create(b"first").await.unwrap();
+    let second = create(b"second").await.unwrap_err();
+    assert_eq!(
+        (status(&second), code(&second).as_str()),
+        (412, "PreconditionFailed")
+    );
+    assert_eq!(s.stored(k).await.unwrap(), b"first");
+    let swap = |tag: String, body: &'static [u8]| {
+        s.client
+            .put_object()
+            .bucket(BUCKET)
+            .key(k)
+            .if_match(tag)
+            .body(ByteStream::from_static(body))
+            .send()
+    };
+    let stale = swap("\"00\"".to_owned(), b"x").await.unwrap_err();
+    assert_eq!(code(&stale), "PreconditionFailed");
+    swap(first.e_tag().unwrap().to_owned(), b"swapped")
+        .await
+        .unwrap();
+    assert_eq!(s.get(k).await.unwrap(), b"swapped");
+
+    let listed = s
+        .client
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix(".statelock/probe/0a1b/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, [k]);
+    let everything = s
+        .client
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap();
+    assert!(everything.contents().is_empty(), "{everything:?}");
+
+    let gone = s
+        .client
+        .delete_object()
+        .bucket(BUCKET)
+        .key(k)
+        .if_match(first.e_tag().unwrap())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&gone), "PreconditionFailed");
+    s.client
+        .delete_object()
+        .bucket(BUCKET)
+        .key(k)
+        .send()
+        .await
+        .unwrap();
+    assert!(s.stored(k).await.is_none());
+    let multipart = s
+        .client
+        .create_multipart_upload()
+        .bucket(BUCKET)
+        .key(k)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&multipart), "InvalidRequest");
+}
+
 #[tokio::test]
 async fn statelock_keys_and_bad_keys_are_unreachable() {
     let s = open_server().await;

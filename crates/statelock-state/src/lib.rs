@@ -35,5 +35,5 @@ pub use lock_policy::{DEFAULT_LOCK_POLL_INTERVAL, LockPolicy, MAX_LOCK_WAIT, par
 pub use service::{
     Expect, Fence, LockRefused, LockRelease, LockRequest, PlannedRollback, ROLLBACK_OPERATION,
     RecordIn, RollbackError, RollbackOutcome, RolledBack, StateError, StateRules, StateService,
-    Unlock, Unlocked, Written,
+    Unlock, Unlocked, Written, is_scratch_key,
 };

@@ -144,8 +144,13 @@ pub fn current() -> Option<Caller> {
 /// principals, code that runs outside a request's caller scope (a spawned task, a router
 /// built without the middleware) may do nothing; without principals everyone may.
 pub fn may(app: &AppState, wanted: Permission, key: &StateKey) -> bool {
+    may_on(app, wanted, key.as_str())
+}
+
+/// [`may`] for an object key that is no state key (the probe's scratch objects).
+pub fn may_on(app: &AppState, wanted: Permission, key: &str) -> bool {
     match current() {
-        Some(caller) => caller.may(wanted, key.as_str()),
+        Some(caller) => caller.may(wanted, key),
         None => app.config().auth.is_none(),
     }
 }

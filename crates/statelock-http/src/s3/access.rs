@@ -8,6 +8,7 @@
 //! | PutObject, DeleteObject of `<key>.tflock`      | `lock`  |
 //! | PutObject, DeleteObject, multipart of a state  | `write` |
 //! | taking over a lock idle for over `--lock-ttl`  | `admin` |
+//! | anything on the probe's `.statelock/probe/…`   | `admin` |
 //!
 //! The access key is the principal's name. The front runs each request as that principal
 //! (the `http` front's caller scope) from the access key the request claims; s3s verifies the
@@ -22,6 +23,7 @@ use s3s::path::S3Path;
 use s3s::{S3Result, s3_error};
 use statelock_auth::S3SecretKey;
 use statelock_core::{LOCK_SUFFIX, StateKey};
+use statelock_state::is_scratch_key;
 
 use crate::auth::{Authenticator, Caller, Permission};
 
@@ -81,6 +83,17 @@ impl S3Access for PrincipalKeys {
             // Bucket-level calls (listing, HeadBucket) need no grant: listings are filtered.
             return Ok(());
         };
+        if is_scratch_key(key) {
+            // `statelock probe` judging the front: an operator's check, on the key itself.
+            if principal.allows(Permission::Admin, key) {
+                return Ok(());
+            }
+            return Err(s3_error!(
+                AccessDenied,
+                "principal {} lacks the admin permission `statelock probe` needs on {key}",
+                principal.name
+            ));
+        }
         let wanted = match (cx.s3_op().name(), key.ends_with(LOCK_SUFFIX)) {
             ("GetObject" | "HeadObject", _) => Permission::Read,
             ("PutObject" | "DeleteObject", true) => Permission::Lock,

@@ -1,10 +1,12 @@
 //! Which bucket and object a request names: the one bucket, and each key as a state or as
 //! a state's lock. A key that breaks a key rule, or lies under `.statelock/` (the history,
-//! the audit trail, the probe's scratch keys), is refused before the store is touched.
+//! the audit trail), is refused before the store is touched; the probe's scratch keys
+//! (`.statelock/probe/…`) are the one exception, reachable as plain objects.
 
 use s3s::{S3ErrorCode, S3Result};
 use statelock_core::StateKey;
 use statelock_state::history::{RESERVED_PREFIX, check_server_key};
+use statelock_state::is_scratch_key;
 
 use crate::app::AppState;
 
@@ -17,6 +19,9 @@ pub(super) enum Target {
     State(StateKey),
     /// The `.tflock` object of this state.
     Lock(StateKey),
+    /// One of `statelock probe`'s scratch objects (`.statelock/probe/…`), so that the probe
+    /// can judge the front: a plain object with S3's conditional writes, no state.
+    Scratch(String),
 }
 
 impl Target {
@@ -25,6 +30,7 @@ impl Target {
         match self {
             Target::State(key) => key.as_str().to_owned(),
             Target::Lock(key) => key.lock_key(),
+            Target::Scratch(key) => key.clone(),
         }
     }
 }
@@ -51,6 +57,9 @@ pub(super) fn is_reserved(key: &str) -> bool {
 
 /// The state or lock that `key` names, or why it may not be used.
 pub(super) fn target(key: &str) -> S3Result<Target> {
+    if is_scratch_key(key) {
+        return Ok(Target::Scratch(key.to_owned()));
+    }
     if is_reserved(key) {
         return Err(error(
             S3ErrorCode::AccessDenied,
@@ -69,8 +78,9 @@ pub(super) fn target(key: &str) -> S3Result<Target> {
         Some(parsed) => Target::Lock(parsed.map_err(|e| bad(&e))?),
         None => Target::State(StateKey::parse(key).map_err(|e| bad(&e))?),
     };
-    let (Target::State(state) | Target::Lock(state)) = &target;
-    check_server_key(state).map_err(|e| bad(&e))?;
+    if let Target::State(state) | Target::Lock(state) = &target {
+        check_server_key(state).map_err(|e| bad(&e))?;
+    }
     Ok(target)
 }
 
@@ -97,5 +107,10 @@ mod tests {
         }
         let reserved = target(".statelock/audit/x").unwrap_err();
         assert_eq!(reserved.code(), &S3ErrorCode::AccessDenied);
+        assert!(matches!(
+            target(".statelock/probe/0a1b"),
+            Ok(Target::Scratch(k)) if k == ".statelock/probe/0a1b"
+        ));
+        assert!(target(".statelock/probe/").is_err());
     }
 }

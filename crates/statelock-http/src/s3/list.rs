@@ -3,20 +3,23 @@
 //! it shows up neither as keys nor as a common prefix. With principals, only keys the caller
 //! may read are listed.
 //!
-//! Listed objects carry no ETag: the store keeps no MD5, and reading every body to list is
-//! not worth it (no client of this front reads the ETag of a listing).
+//! Listed objects carry their ETag, as on S3; the store keeps no MD5, so the returned page's
+//! bodies are read to compute them.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use s3s::dto::{CommonPrefix, Object, Timestamp};
+use futures::StreamExt as _;
+use s3s::dto::{CommonPrefix, ETag, Object, Timestamp};
 use s3s::{S3ErrorCode, S3Result};
-use statelock_store::{ObjectMeta, ObjectStoreExt};
+use statelock_state::is_scratch_key;
+use statelock_store::{ObjectMeta, ObjectStoreExt, PROBE_PREFIX};
 
 use statelock_core::{LOCK_SUFFIX, StateKey};
 
 use crate::app::AppState;
 use crate::auth::{self, Permission};
 
+use super::body::etag;
 use super::errors::{error, from_store};
 use super::keys::is_reserved;
 
@@ -61,6 +64,16 @@ fn readable(app: &AppState, key: &str) -> bool {
     StateKey::parse(state).is_ok_and(|k| auth::may(app, Permission::Read, &k))
 }
 
+/// Whether `key` is listed for `query`: statelock's own objects never are, except the
+/// probe's scratch objects to a listing under their prefix (the probe lists what it left to
+/// remove it), for a caller who may run the probe (`admin`, as its writes need).
+fn listed(app: &AppState, query: &Query<'_>, key: &str) -> bool {
+    if is_scratch_key(key) && query.prefix.starts_with(PROBE_PREFIX) {
+        return auth::may_on(app, Permission::Admin, key);
+    }
+    !is_reserved(key) && readable(app, key)
+}
+
 pub(super) async fn list(app: &AppState, query: &Query<'_>) -> S3Result<Page> {
     let max_keys = match query.max_keys {
         None => MAX_KEYS,
@@ -78,7 +91,7 @@ pub(super) async fn list(app: &AppState, query: &Query<'_>) -> S3Result<Page> {
         .await
         .map_err(from_store)?;
     // With principals, only what the caller may read (a lock counts as its state's).
-    objects.retain(|m| !is_reserved(&m.key) && readable(app, &m.key));
+    objects.retain(|m| listed(app, query, &m.key));
     objects.sort_by(|a, b| a.key.cmp(&b.key));
     let delimiter = query.delimiter.filter(|d| !d.is_empty());
     let mut entries: Vec<Entry> = Vec::new();
@@ -115,12 +128,14 @@ pub(super) async fn list(app: &AppState, query: &Query<'_>) -> S3Result<Page> {
         common_prefixes: Vec::new(),
         next,
     };
-    for entry in entries {
+    let tags = etags(app, &entries).await?;
+    for (entry, tag) in entries.into_iter().zip(tags) {
         match entry {
             Entry::Key(meta) => page.contents.push(Object {
                 key: Some(encode(&meta.key)),
                 size: Some(meta.size as i64),
                 last_modified: meta.last_modified.map(Timestamp::from),
+                e_tag: tag.map(ETag::Strong),
                 ..Default::default()
             }),
             Entry::Prefix(p) => page.common_prefixes.push(CommonPrefix {
@@ -129,6 +144,41 @@ pub(super) async fn list(app: &AppState, query: &Query<'_>) -> S3Result<Page> {
         }
     }
     Ok(page)
+}
+
+/// Reads of bodies in flight at once while a page's ETags are computed.
+const ETAG_READS: usize = 16;
+
+/// The ETag of each listed key (`None` for a common prefix, or a key deleted since it was
+/// listed). Stores keep no MD5, so each costs a read of the body, paid for the returned page
+/// only: S3 lists every object with its ETag, and SDK-based tools (statelock's own S3 adapter
+/// among them) refuse a listing without one.
+async fn etags(app: &AppState, entries: &[Entry]) -> S3Result<Vec<Option<String>>> {
+    let keys: Vec<Option<String>> = entries
+        .iter()
+        .map(|entry| match entry {
+            Entry::Key(meta) => Some(meta.key.clone()),
+            Entry::Prefix(_) => None,
+        })
+        .collect();
+    let reads = keys.into_iter().map(|key| {
+        let store = app.store();
+        async move {
+            let Some(key) = key else {
+                return Ok(None);
+            };
+            match store.get_if_exists(&key).await {
+                Ok(found) => Ok(found.map(|f| etag(&f.body))),
+                Err(e) => Err(from_store(e)),
+            }
+        }
+    });
+    futures::stream::iter(reads)
+        .buffered(ETAG_READS)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// The v2 continuation token for "after this name": opaque to clients, as on S3.

@@ -5,12 +5,13 @@
 //! always send it): a plain PUT that replaced someone else's lock would end mutual exclusion
 //! for everyone. The same ID putting again succeeds (spec §2.4: an SDK retry of a create that
 //! landed must not find itself locked out). Terraform unlocks by reading the lock, comparing
-//! the ID itself and sending a plain DeleteObject, so a DELETE releases whatever lock is there.
+//! the ID itself and sending a plain DeleteObject, so a DELETE releases whatever lock is there;
+//! with `If-Match` (statelock's own S3 adapter) only if it is still the lock with that ETag.
 //! Both are one state-service call (`StateService::lock` with the server's wait and TTL, so
 //! a held lock queues the PUT; `unlock`), which also records the audit line and metrics.
 
 use bytes::Bytes;
-use s3s::dto::{DeleteObjectOutput, ETag, PutObjectInput, PutObjectOutput};
+use s3s::dto::{DeleteObjectOutput, ETag, ETagCondition, PutObjectInput, PutObjectOutput};
 use s3s::{S3ErrorCode, S3Result};
 use statelock_core::{LockInfo, StateKey};
 use statelock_lock::LockError;
@@ -65,11 +66,27 @@ pub(super) async fn put_lock(
     })
 }
 
-pub(super) async fn delete_lock(app: &AppState, key: &StateKey) -> S3Result<DeleteObjectOutput> {
-    match app.states().unlock(key, Unlock::Current).await {
+pub(super) async fn delete_lock(
+    app: &AppState,
+    key: &StateKey,
+    if_match: Option<&ETagCondition>,
+) -> S3Result<DeleteObjectOutput> {
+    let how = match if_match {
+        None | Some(ETagCondition::Any) => Unlock::Current,
+        Some(ETagCondition::ETag(tag)) => Unlock::CurrentMatching { md5: tag.value() },
+    };
+    match app.states().unlock(key, how).await {
         // Already gone (released between the client's read and its delete): S3 answers 204
         // too.
         Ok(_) | Err(LockError::NotLocked { .. }) => Ok(DeleteObjectOutput::default()),
+        Err(LockError::Changed { .. }) => Err(error(
+            S3ErrorCode::PreconditionFailed,
+            format!(
+                "If-Match does not match {}: the lock changed since it was read; nothing was \
+                 deleted",
+                key.lock_key()
+            ),
+        )),
         Err(e) => Err(from_lock(e)),
     }
 }

@@ -1,6 +1,6 @@
 //! HEAD and GET of any object the front serves (states and lock objects, bytes as stored),
 //! and PUT and DELETE of states through the state service (a completed multipart upload is
-//! written through the same `write_state`).
+//! written through the same `write_state`), and of the probe's scratch objects.
 //!
 //! S3 carries no lock ID with a write, so on this front the lock is advisory for the write
 //! itself, as on AWS: a state write is not refused because someone holds the lock. The
@@ -201,4 +201,42 @@ pub(super) async fn delete_state(app: &AppState, key: &StateKey) -> S3Result<Del
         Ok(_) | Err(StateError::NoState(_)) => Ok(DeleteObjectOutput::default()),
         Err(e) => Err(from_state(e)),
     }
+}
+
+/// PUT of a probe scratch object: the same conditions as a state write, on a plain object.
+pub(super) async fn put_scratch(
+    app: &AppState,
+    key: &str,
+    input: &PutObjectInput,
+    bytes: Bytes,
+) -> S3Result<PutObjectOutput> {
+    let expect = write_conditions(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+    let size = bytes.len();
+    let tag = etag(&bytes);
+    app.states()
+        .scratch_put(key, bytes, expect)
+        .await
+        .map_err(from_state)?;
+    Ok(PutObjectOutput {
+        e_tag: Some(ETag::Strong(tag)),
+        size: Some(size as i64),
+        ..Default::default()
+    })
+}
+
+/// DELETE of a probe scratch object, with `If-Match` if given.
+pub(super) async fn delete_scratch(
+    app: &AppState,
+    key: &str,
+    if_match: Option<&ETagCondition>,
+) -> S3Result<DeleteObjectOutput> {
+    let expect = match if_match {
+        None | Some(ETagCondition::Any) => Expect::Any,
+        Some(ETagCondition::ETag(tag)) => Expect::Md5(tag.value()),
+    };
+    app.states()
+        .scratch_delete(key, expect)
+        .await
+        .map_err(from_state)?;
+    Ok(DeleteObjectOutput::default())
 }

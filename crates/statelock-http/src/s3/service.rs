@@ -38,6 +38,10 @@ fn multipart_state(key: &str) -> S3Result<statelock_core::StateKey> {
                  not with a multipart upload"
             ),
         )),
+        Target::Scratch(_) => Err(error(
+            s3s::S3ErrorCode::InvalidRequest,
+            format!("{key:?} is a probe object: those are written with PutObject only"),
+        )),
     }
 }
 
@@ -201,11 +205,17 @@ impl S3 for StatelockS3 {
                 what: "lock record",
                 timeout: config.body_timeout,
             },
+            Target::Scratch(_) => Limits {
+                max: MAX_LOCK_BODY,
+                what: "probe object",
+                timeout: config.body_timeout,
+            },
         };
         let bytes = body::read(&mut input, &headers, trailing_headers.as_ref(), &limits).await?;
         let output = match &target {
             Target::State(key) => objects::put_state(&self.app, key, &input, bytes).await?,
             Target::Lock(key) => locks::put_lock(&self.app, key, &input, bytes).await?,
+            Target::Scratch(key) => objects::put_scratch(&self.app, key, &input, bytes).await?,
         };
         Ok(S3Response::new(output))
     }
@@ -217,7 +227,12 @@ impl S3 for StatelockS3 {
         check_bucket(&self.app, &req.input.bucket)?;
         let output = match target(&req.input.key)? {
             Target::State(key) => objects::delete_state(&self.app, &key).await?,
-            Target::Lock(key) => locks::delete_lock(&self.app, &key).await?,
+            Target::Lock(key) => {
+                locks::delete_lock(&self.app, &key, req.input.if_match.as_ref()).await?
+            }
+            Target::Scratch(key) => {
+                objects::delete_scratch(&self.app, &key, req.input.if_match.as_ref()).await?
+            }
         };
         Ok(S3Response::new(output))
     }

@@ -57,6 +57,10 @@ pub enum Unlock<'a> {
     /// lock, compares the ID itself and then deletes (Terraform's `backend "s3"`). A lock
     /// object that is not a valid record is removed if it is still the one read.
     Current,
+    /// [`Unlock::Current`] if the lock object's bytes still have this MD5 (S3's `If-Match`
+    /// on a DeleteObject of the `.tflock`, which is how statelock's own S3 adapter releases):
+    /// a lock taken by someone else since the client read it is left alone.
+    CurrentMatching { md5: &'a str },
 }
 
 /// A removed lock.
@@ -108,7 +112,8 @@ impl StateService {
                     method: broken.method,
                     forced: true,
                 }),
-            Unlock::Current => self.release_current(key).await,
+            Unlock::Current => self.release_current(key, None).await,
+            Unlock::CurrentMatching { md5 } => self.release_current(key, Some(md5)).await,
             Unlock::Release { id, forced } => {
                 self.locks.release(key, id).await.map(|released| Unlocked {
                     id: released.info.id,
@@ -138,7 +143,25 @@ impl StateService {
         Ok(unlocked)
     }
 
-    async fn release_current(&self, key: &StateKey) -> Result<Unlocked, LockError> {
+    async fn release_current(
+        &self,
+        key: &StateKey,
+        md5: Option<&str>,
+    ) -> Result<Unlocked, LockError> {
+        if let Some(wanted) = md5 {
+            // The release below deletes only the version it reads itself, by ID; this check
+            // makes sure that the lock it reads is still the one the client saw.
+            let found =
+                statelock_store::ObjectStoreExt::get_if_exists(&*self.store, &key.lock_key())
+                    .await?;
+            let stored = found.map(|f| crate::history::md5_hex(&f.body));
+            if stored
+                .as_deref()
+                .is_some_and(|s| !s.eq_ignore_ascii_case(wanted))
+            {
+                return Err(LockError::Changed { key: key.clone() });
+            }
+        }
         match self.locks.inspect(key).await? {
             None => Err(LockError::NotLocked { key: key.clone() }),
             Some(LockState::Held(held)) => {

@@ -6,16 +6,19 @@
 //! Verbs take plain values (a key, bytes, the lock ID the client sent, who it is) and return
 //! typed errors; the fronts turn those into HTTP statuses, S3 errors or CLI messages. Every
 //! change is reported to the front's [`StateEvents`] hook (audit trail, metrics) from here.
-//! The lock verbs (waiting, takeover, unlock) are in [`locking`].
+//! The lock verbs (waiting, takeover, unlock) are in [`locking`]; the probe's scratch
+//! objects, the only non-states a front may write, in [`scratch`].
 
 mod locking;
 mod rollback;
+mod scratch;
 
 pub use locking::{LockRefused, LockRequest, Unlock, Unlocked};
 pub use rollback::{
     LockRelease, PlannedRollback, ROLLBACK_OPERATION, RecordIn, RollbackError, RollbackOutcome,
     RolledBack,
 };
+pub use scratch::is_scratch_key;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -20,12 +20,14 @@
 //!   read with `file()`, uploaded by the SDK's upload manager in parts, written once
 //! - `the_adr_block_with_only_the_endpoint_changed_on_{local_disk,moto}`: the background
 //!   ADR's LocalStack block on 1.15.5 and 1.0.3, virtual-hosted addressing, every command
+//! - `the_operator_cli_judges_and_reads_the_s3_front`: `statelock probe` says safe,
+//!   `locks ls` / `locks unlock --id` through the front
 
 use statelock_test_support::{Terraform, moto};
 
 use crate::harness::{
     PendingApply, S3Locking, Server, StoreSpec, Workdir, apply_all_at_once, lock_info,
-    statelock_on, text,
+    statelock_command, statelock_on, text,
 };
 
 const KEY: &str = "team-a/app.tfstate";
@@ -541,5 +543,86 @@ fn the_adr_block_with_only_the_endpoint_changed_on_moto() {
             stored["outputs"]["n"]["value"],
             server.state(ADR_KEY)["outputs"]["n"]["value"]
         );
+    }
+}
+
+/// `statelock` pointed at the S3 front as at a bucket (`--s3-endpoint <front>`).
+fn statelock_on_front(server: &Server, bucket: &str, args: &[&str]) -> std::process::Output {
+    let endpoint = server.s3_endpoint.as_deref().expect("the S3 front");
+    statelock_command()
+        .args(args)
+        .arg(format!("--store=s3://{bucket}"))
+        .arg(format!("--s3-endpoint={endpoint}"))
+        .arg("--s3-path-style")
+        .env("AWS_ACCESS_KEY_ID", "operator")
+        .env("AWS_SECRET_ACCESS_KEY", "anything")
+        .env("AWS_REGION", "us-east-1")
+        .env("STATELOCK_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// `statelock probe` pointed at the front judges it safe (its conditional writes hold on the
+/// probe's scratch objects, which it then removes), and `locks ls` / `locks unlock --id`
+/// through the front see and release a lock taken on the `http` front (the release is a
+/// DeleteObject with `If-Match`, which the front honours), on local disk and on moto.
+#[test]
+fn the_operator_cli_judges_and_reads_the_s3_front() {
+    let s3 = moto();
+    let moto_store = StoreSpec::fresh_bucket(s3);
+    for store in [None, Some(&moto_store)] {
+        let (server, bucket) = match store {
+            None => (Server::start(), LOCAL_BUCKET.to_owned()),
+            Some(spec @ StoreSpec::S3 { bucket, .. }) => {
+                (Server::start_on(spec, &[]), bucket.clone())
+            }
+            Some(StoreSpec::Dir(_)) => unreachable!(),
+        };
+        let probe = statelock_on_front(&server, &bucket, &["probe", "--json"]);
+        assert_eq!(probe.status.code(), Some(0), "{}", text(&probe));
+        let report: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
+        assert_eq!(report["lockfile_safe"], true, "{report}");
+        assert_eq!(report["serve_can_run"], true, "{report}");
+        let failed: Vec<_> = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["result"] != "PASS")
+            .collect();
+        assert!(failed.is_empty(), "{failed:?}");
+        match store {
+            None => {
+                let left: Vec<_> = files_under(&server.local_store())
+                    .into_iter()
+                    .filter(|p| p.to_string_lossy().contains("probe"))
+                    .collect();
+                assert!(left.is_empty(), "the probe left {left:?}");
+            }
+            Some(_) => {
+                let listed = s3.boto3(
+                    "import boto3,sys,os\nc=boto3.client('s3',endpoint_url=os.environ['ENDPOINT'])\nprint(c.list_objects_v2(Bucket=sys.argv[1],Prefix='.statelock/probe/').get('KeyCount'))",
+                    &[&bucket],
+                );
+                assert_eq!(listed.trim(), "0", "the probe left objects behind");
+            }
+        }
+
+        let id = "0e7a3c1d-operator-cli-through-the-front";
+        let lock = serde_json::json!({
+            "ID": id, "Operation": "OperationTypeApply", "Info": "", "Who": "ci@runner-7",
+            "Version": "1.15.5", "Created": "2026-12-01T10:00:00Z", "Path": "",
+        });
+        let (status, body) = server.request("LOCK", KEY, &lock.to_string());
+        assert_eq!(status, 200, "{body}");
+        let listed = statelock_on_front(&server, &bucket, &["locks", "ls", "--json"]);
+        assert!(listed.status.success(), "{}", text(&listed));
+        let rows: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+        assert_eq!(rows[0]["lock"]["ID"], id, "{rows}");
+        assert_eq!(rows[0]["lock"]["Who"], "ci@runner-7", "{rows}");
+        let unlocked = statelock_on_front(&server, &bucket, &["locks", "unlock", KEY, "--id", id]);
+        assert!(unlocked.status.success(), "{}", text(&unlocked));
+        let (status, body) = server.request("LOCK", KEY, &lock.to_string().replace(id, "next"));
+        assert_eq!(status, 200, "the lock was released: {body}");
     }
 }
