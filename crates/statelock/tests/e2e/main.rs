@@ -9,6 +9,7 @@
 mod harness;
 
 mod access_control;
+mod aws_cli;
 mod bad_input;
 mod config_file;
 mod doctor;

@@ -80,3 +80,24 @@ pub fn workdir_as(
         vec![("TF_HTTP_PASSWORD".to_owned(), token.to_owned())],
     )
 }
+
+/// `statelock token s3 NAME --json`: the principal's access key ID and secret.
+pub fn s3_credentials(
+    principals: &std::path::Path,
+    key_file: &std::path::Path,
+    name: &str,
+) -> (String, String) {
+    let out = super::statelock_command()
+        .args(["token", "s3", name, "--json", "--principals"])
+        .arg(principals)
+        .arg("--s3-secret-key-file")
+        .arg(key_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", super::text(&out));
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        reply["access_key_id"].as_str().unwrap().to_owned(),
+        reply["secret_access_key"].as_str().unwrap().to_owned(),
+    )
+}
