@@ -21,7 +21,7 @@ use std::process::Command;
 use statelock_test_support::Terraform;
 
 use crate::harness::auth::{basic, create_token, request_as, s3_credentials, workdir_as};
-use crate::harness::{S3Locking, Server, Workdir, statelock_command, text};
+use crate::harness::{S3Locking, Server, Workdir, text};
 
 const TEAM_A: &str = "team-a/prod/terraform.tfstate";
 const TEAM_B: &str = "team-b/prod/terraform.tfstate";
