@@ -233,6 +233,10 @@ impl From<StateError> for ApiError {
             StateError::Stale(_) | StateError::Changed { .. } | StateError::Precondition(_) => {
                 ApiError::conflict(e.to_string())
             }
+            StateError::NotTheOwner { ref holder, .. } => ApiError::Locked {
+                message: e.to_string(),
+                holder: holder.clone(),
+            },
             StateError::NoState(key) => ApiError::NoState(key),
             StateError::Store(e) => e.into(),
         }
@@ -250,6 +254,7 @@ impl From<LockRefused> for ApiError {
         match e {
             LockRefused::Held { message, holder } => ApiError::Locked { message, holder },
             LockRefused::ShuttingDown(message) => ApiError::ShuttingDown(message),
+            LockRefused::EmptyId => ApiError::BadRequest(e.to_string()),
             LockRefused::Lock(e) => e.into(),
         }
     }

@@ -36,16 +36,12 @@ pub async fn lock(
 ) -> Result<Response, ApiError> {
     let info = decode_record(&read_record(app, headers, body).await?)?
         .ok_or_else(|| ApiError::BadRequest("LOCK needs a lock record as its body".to_owned()))?;
-    if info.id.is_empty() {
-        return Err(ApiError::BadRequest(
-            "the lock record has an empty ID; the client must choose the ID it will unlock with"
-                .to_owned(),
-        ));
-    }
     let request = LockRequest {
         wait: requested_wait(uri.query())?.unwrap_or(app.config().locking.wait),
         // Only read when a TTL makes a takeover possible; an admin on the state may.
         may_take_over: app.config().locking.ttl.is_some() && auth::may(app, Permission::Admin, key),
+        // `?ID=` fences this front's writes: no owner record is needed.
+        owner: None,
     };
     let held = app.states().lock(key, info, request).await?;
     Ok(json(StatusCode::OK, held.encode()))

@@ -58,6 +58,8 @@ pub(super) fn from_state(e: StateError) -> S3Error {
         StateError::Changed { .. } | StateError::Fenced(_) => {
             S3ErrorCode::ConditionalRequestConflict
         }
+        // Like a lock conflict: the state is held by someone else.
+        StateError::NotTheOwner { .. } => S3ErrorCode::PreconditionFailed,
         StateError::NoState(_) => S3ErrorCode::NoSuchKey,
         StateError::Store(e) => store_code(e),
     };

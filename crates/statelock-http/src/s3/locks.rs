@@ -45,15 +45,15 @@ pub(super) async fn put_lock(
             format!("the body of {} is not a lock record: {e}", key.lock_key()),
         )
     })?;
-    if info.id.is_empty() {
-        return Err(error(
-            S3ErrorCode::InvalidArgument,
-            "the lock record has an empty ID; the client must choose the ID it will unlock with",
-        ));
-    }
+    let caller = auth::current();
     let request = LockRequest {
         wait: app.config().locking.wait,
         may_take_over: app.config().locking.ttl.is_some() && auth::may(app, Permission::Admin, key),
+        // With principals, the lock's principal is the only one whose writes pass the fence.
+        owner: caller
+            .as_ref()
+            .and_then(|c| c.principal.as_ref())
+            .map(|p| p.name.as_str()),
     };
     let held = app
         .states()

@@ -2,9 +2,11 @@
 //! and PUT and DELETE of states through the state service (a completed multipart upload is
 //! written through the same `write_state`), and of the probe's scratch objects.
 //!
-//! S3 carries no lock ID with a write, so on this front the lock is advisory for the write
-//! itself, as on AWS: a state write is not refused because someone holds the lock. The
-//! stale-write guard and the history still apply, and the history names the holder.
+//! S3 carries no lock ID with a write. Without principals the lock is therefore advisory for
+//! the write itself, as on AWS: a state write is not refused because someone holds the lock.
+//! With principals the writer is known, and a locked state is written (or deleted) only by
+//! the principal that took the lock (`Fence::Owner`). The stale-write guard and the history
+//! apply either way, and the history names the holder.
 
 use bytes::Bytes;
 use s3s::dto::{
@@ -17,6 +19,7 @@ use statelock_state::{Expect, Fence, StateError};
 use statelock_store::{GetResult, StoreError};
 
 use crate::app::AppState;
+use crate::auth;
 
 use super::body::etag;
 use super::errors::{error, from_state, from_store};
@@ -174,6 +177,15 @@ pub(super) fn write_conditions<'a>(
     }
 }
 
+/// S3 carries no lock ID with a write. Without principals the lock is advisory for it, as
+/// on AWS; with principals, a locked state is written only by the principal that locked it.
+fn fence(caller: Option<&auth::Caller>) -> Fence<'_> {
+    match caller.and_then(|c| c.principal.as_ref()) {
+        Some(principal) => Fence::Owner(&principal.name),
+        None => Fence::Advisory,
+    }
+}
+
 /// One state-service write of a whole state, whichever S3 operation carried it.
 pub(super) async fn write_state(
     app: &AppState,
@@ -181,9 +193,9 @@ pub(super) async fn write_state(
     bytes: Bytes,
     expect: Expect<'_>,
 ) -> S3Result<()> {
-    // S3 carries no lock ID with a write: the lock is advisory for it, as on AWS.
+    let caller = auth::current();
     app.states()
-        .write_expecting(key, bytes, Fence::Advisory, None, expect)
+        .write_expecting(key, bytes, fence(caller.as_ref()), None, expect)
         .await
         .map_err(|e| match e {
             StateError::NoState(_) => error(
@@ -197,7 +209,8 @@ pub(super) async fn write_state(
 
 /// DELETE of a state; a missing one is success, as on S3.
 pub(super) async fn delete_state(app: &AppState, key: &StateKey) -> S3Result<DeleteObjectOutput> {
-    match app.states().delete(key, Fence::Advisory, None).await {
+    let caller = auth::current();
+    match app.states().delete(key, fence(caller.as_ref()), None).await {
         Ok(_) | Err(StateError::NoState(_)) => Ok(DeleteObjectOutput::default()),
         Err(e) => Err(from_state(e)),
     }

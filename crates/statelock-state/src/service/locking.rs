@@ -15,21 +15,27 @@ use statelock_lock::{Acquisition, DeleteMethod, LockError, LockState};
 use statelock_store::StoreError;
 use tokio::time::{sleep, sleep_until};
 
-use super::StateService;
+use super::{StateService, owners};
 use crate::events::StateEvent;
 use crate::history::{self, Author, Kind};
 
-/// One lock request: how long it may wait, and whether its caller may take over a stuck lock
-/// (the front decides that from the caller's permissions).
+/// One lock request: how long it may wait, whether its caller may take over a stuck lock
+/// (the front decides that from the caller's permissions), and which principal takes it
+/// when the front's writes carry no lock ID (see [`super::Fence::Owner`]).
 #[derive(Clone, Copy, Debug)]
-pub struct LockRequest {
+pub struct LockRequest<'a> {
     pub wait: Duration,
     pub may_take_over: bool,
+    /// Recorded with the lock, so that only this principal's writes pass the fence.
+    pub owner: Option<&'a str>,
 }
 
 /// Why a lock request was not granted.
 #[derive(Debug, thiserror::Error)]
 pub enum LockRefused {
+    /// The record names no lock ID, so nobody could ever release it by ID.
+    #[error("the lock record has an empty ID; the client must choose the ID it will unlock with")]
+    EmptyId,
     /// Someone else still holds it (after the wait, or with others queued ahead).
     #[error("{message}")]
     Held {
@@ -80,8 +86,11 @@ impl StateService {
         &self,
         key: &StateKey,
         info: LockInfo,
-        request: LockRequest,
+        request: LockRequest<'_>,
     ) -> Result<LockInfo, LockRefused> {
+        if info.id.is_empty() {
+            return Err(LockRefused::EmptyId);
+        }
         let started = Instant::now();
         let outcome = self.wait_for_lock(key, info, request).await;
         let waited = started.elapsed();
@@ -89,6 +98,16 @@ impl StateService {
             .record(StateEvent::LockWaited { key, waited })
             .await;
         let record = outcome?;
+        if let Some(principal) = request.owner
+            && let Err(e) = owners::record(&*self.store, key, &record.id, principal).await
+        {
+            // Without the record the owner's own writes would be refused: give the lock
+            // back rather than hold one nobody can write under.
+            tracing::error!(%key, id = %record.id, error = %e, "cannot record the lock's owner; releasing it");
+            let _ = self.locks.release(key, &record.id).await;
+            self.waiting.wake_head(key);
+            return Err(LockRefused::Lock(LockError::Store(e)));
+        }
         tracing::info!(%key, id = %record.id, who = %record.who, operation = %record.operation, "lock acquired");
         self.events
             .record(StateEvent::Locked {
@@ -200,7 +219,7 @@ impl StateService {
         &self,
         key: &StateKey,
         info: LockInfo,
-        request: LockRequest,
+        request: LockRequest<'_>,
     ) -> Result<LockInfo, LockRefused> {
         let waiting = &*self.waiting;
         let wait = request.wait;
@@ -300,7 +319,7 @@ impl StateService {
         &self,
         key: &StateKey,
         info: LockInfo,
-        request: LockRequest,
+        request: LockRequest<'_>,
     ) -> Result<LockInfo, LockError> {
         let Some(ttl) = self.rules.locking.ttl else {
             return self.locks.acquire(key, info).await.map(|a| a.lock.info);

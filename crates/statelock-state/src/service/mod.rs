@@ -10,6 +10,7 @@
 //! objects, the only non-states a front may write, in [`scratch`].
 
 mod locking;
+mod owners;
 mod rollback;
 mod scratch;
 
@@ -82,6 +83,9 @@ pub enum Fence<'a> {
     /// The protocol carries no lock ID with the write (S3's PutObject): AWS's own semantics,
     /// the lock is advisory for the write itself. The history records the holder, if any.
     Advisory,
+    /// No lock ID either, but the writer is a principal: while the state is locked, only the
+    /// principal that took the lock (a [`LockRequest::owner`]) may write it.
+    Owner(&'a str),
 }
 
 /// What the stored state must be for a write to go ahead, checked on the version the write
@@ -123,6 +127,24 @@ pub enum StateError {
     /// The stored state is not the one the write expected ([`Expect`]).
     #[error("{0}")]
     Precondition(String),
+    /// The state is locked, and not by the principal writing ([`Fence::Owner`]).
+    #[error(
+        "state {key} is locked by {} (lock ID {}), {}; while it is locked only that principal \
+         may write it, and {principal} is not it",
+        holder.who,
+        holder.id,
+        match owner {
+            Some(o) => format!("taken by principal {o}"),
+            None => "taken by a client that is not a principal of this server (on the bucket \
+                     directly, or through the http front)".to_owned(),
+        }
+    )]
+    NotTheOwner {
+        key: StateKey,
+        holder: Box<LockInfo>,
+        owner: Option<String>,
+        principal: String,
+    },
     /// There is no state to delete.
     #[error("state {0} does not exist")]
     NoState(StateKey),
@@ -359,7 +381,43 @@ impl StateService {
                 // Only the history's author line depends on it.
                 Ok(_) | Err(_) => None,
             }),
+            Fence::Owner(principal) => self.owned_by(key, principal).await,
         }
+    }
+
+    /// The lock's record if `principal` took it, `None` if the state is not locked; a lock
+    /// taken by anyone else (or unreadable) refuses the write.
+    async fn owned_by(
+        &self,
+        key: &StateKey,
+        principal: &str,
+    ) -> Result<Option<LockInfo>, StateError> {
+        let held = match self.locks.inspect(key).await {
+            Ok(None) => return Ok(None),
+            Ok(Some(LockState::Held(held))) => held.info,
+            Ok(Some(LockState::Unreadable { reason, .. })) => {
+                return Err(FenceError::Unreadable {
+                    key: key.clone(),
+                    reason,
+                }
+                .into());
+            }
+            Err(statelock_lock::LockError::Store(e)) => return Err(e.into()),
+            Err(e) => return Err(StateError::Precondition(e.to_string())),
+        };
+        let owner = owners::read(&*self.store, key)
+            .await?
+            .filter(|o| o.lock_id == held.id)
+            .map(|o| o.principal);
+        if owner.as_deref() == Some(principal) {
+            return Ok(Some(held));
+        }
+        Err(StateError::NotTheOwner {
+            key: key.clone(),
+            holder: Box::new(held),
+            owner,
+            principal: principal.to_owned(),
+        })
     }
 
     async fn head_version(&self, key: &StateKey) -> StoreResult<Option<Version>> {

@@ -14,14 +14,16 @@
 //! - `principals_on_the_s3_front_1_15_5`: Terraform 1.15.5's `backend "s3"` signing with the
 //!   credentials `statelock token s3` prints: a writer applies (workspaces too) and the audit
 //!   trail names it; another team's principal is refused (403 AccessDenied), a wrong secret
-//!   (SignatureDoesNotMatch) and an unknown access key are refused, and nothing changes
+//!   (SignatureDoesNotMatch) and an unknown access key are refused, and nothing changes;
+//!   while its apply holds the lock, another principal of the same team cannot write the
+//!   state (`-lock=false`), the refusal naming the principal that holds it
 
 use std::process::Command;
 
 use statelock_test_support::Terraform;
 
 use crate::harness::auth::{basic, create_token, request_as, s3_credentials, workdir_as};
-use crate::harness::{S3Locking, Server, Workdir, text};
+use crate::harness::{PendingApply, S3Locking, Server, Workdir, text};
 
 const TEAM_A: &str = "team-a/prod/terraform.tfstate";
 const TEAM_B: &str = "team-b/prod/terraform.tfstate";
@@ -363,4 +365,46 @@ fn principals_on_the_s3_front_1_15_5() {
     writer.ok(&["workspace", "select", "default"]);
     let pulled: serde_json::Value = serde_json::from_str(&writer.ok(&["state", "pull"])).unwrap();
     assert_eq!(pulled["outputs"]["n"]["value"], "1");
+
+    // Fencing by principal: while ci-a's apply holds the lock, another principal with the
+    // same grants cannot write the state, not even with -lock=false; ci-a's apply then lands.
+    create_token(&principals, "ci-a2", &["write:team-a/**"]);
+    let reload = Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(reload.success());
+    let (id_a2, secret_a2) = s3_credentials(&principals, &key_file, "ci-a2");
+    let colleague = s3_workdir_as(&server, TEAM_A, &id_a2, &secret_a2);
+    let locks_before = server.log().matches("lock acquired").count();
+    let mut pending = PendingApply::start(&writer, 3);
+    pending.wait_until("ci-a holds the lock", || {
+        server.log().matches("lock acquired").count() > locks_before
+    });
+    // The reload is asynchronous: wait until ci-a2 is known (a listing needs no grant).
+    let mut init = colleague.run(&["init", "-input=false"]);
+    for _ in 0..50 {
+        if init.status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        init = colleague.run(&["init", "-input=false"]);
+    }
+    assert!(init.status.success(), "{}", text(&init));
+    let refused = colleague.fails(&[
+        "apply",
+        "-input=false",
+        "-auto-approve",
+        "-lock=false",
+        "-var",
+        "n=8",
+    ]);
+    assert!(
+        refused.contains("PreconditionFailed") && refused.contains("taken by principal ci-a"),
+        "{refused}"
+    );
+    pending.answer("yes");
+    let pulled: serde_json::Value = serde_json::from_str(&writer.ok(&["state", "pull"])).unwrap();
+    assert_eq!(pulled["outputs"]["n"]["value"], "3");
+    colleague.apply_ok(4);
 }
