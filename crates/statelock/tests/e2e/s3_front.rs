@@ -18,12 +18,12 @@
 //!   Content-MD5), which has no `use_lockfile`
 //! - `a_state_above_5_mib_is_uploaded_multipart_through_the_s3_front_1_15_5`: a 6 MiB output
 //!   read with `file()`, uploaded by the SDK's upload manager in parts, written once
-//! - `the_adr_block_with_only_the_endpoint_changed_on_{local_disk,moto}`: the background
+//! - `the_adr_block_with_only_the_endpoint_changed_on_{local_disk,moto,seaweedfs}`: the background
 //!   ADR's LocalStack block on 1.15.5 and 1.0.3, virtual-hosted addressing, every command
 //! - `the_operator_cli_judges_and_reads_the_s3_front`: `statelock probe` says safe,
 //!   `locks ls` / `locks unlock --id` through the front
 
-use statelock_test_support::{Terraform, moto};
+use statelock_test_support::{Terraform, moto, seaweedfs};
 
 use crate::harness::{
     PendingApply, S3Locking, Server, StoreSpec, Workdir, apply_all_at_once, lock_info,
@@ -528,7 +528,15 @@ fn the_adr_block_with_only_the_endpoint_changed_on_local_disk() {
 
 #[test]
 fn the_adr_block_with_only_the_endpoint_changed_on_moto() {
-    let s3 = moto();
+    adr_block_on_a_bucket(moto());
+}
+
+#[test]
+fn the_adr_block_with_only_the_endpoint_changed_on_seaweedfs() {
+    adr_block_on_a_bucket(seaweedfs());
+}
+
+fn adr_block_on_a_bucket(s3: &'static statelock_test_support::S3Server) {
     for terraform in [Terraform::V1_15_5, Terraform::V1_0_3] {
         let store = StoreSpec::fresh_bucket(s3);
         let StoreSpec::S3 { bucket, .. } = &store else {
