@@ -141,25 +141,28 @@ impl StateService {
                 })
             }
         };
+        // The release is logged and recorded before the next waiter is woken, so that the
+        // log and the audit trail show it before that waiter's acquire.
+        if let Ok(unlocked) = &outcome {
+            if let DeleteMethod::Plain { reason } = &unlocked.method {
+                tracing::warn!(%key, %reason, "lock released by read, compare and plain delete");
+            }
+            if unlocked.forced {
+                tracing::warn!(%key, id = %unlocked.id, "force-unlock: lock removed");
+            } else {
+                tracing::info!(%key, id = %unlocked.id, "lock released");
+            }
+            self.events
+                .record(StateEvent::Unlocked {
+                    key,
+                    id: &unlocked.id,
+                    method: &unlocked.method,
+                    forced: unlocked.forced,
+                })
+                .await;
+        }
         self.waiting.wake_head(key);
-        let unlocked = outcome?;
-        if let DeleteMethod::Plain { reason } = &unlocked.method {
-            tracing::warn!(%key, %reason, "lock released by read, compare and plain delete");
-        }
-        if unlocked.forced {
-            tracing::warn!(%key, id = %unlocked.id, "force-unlock: lock removed");
-        } else {
-            tracing::info!(%key, id = %unlocked.id, "lock released");
-        }
-        self.events
-            .record(StateEvent::Unlocked {
-                key,
-                id: &unlocked.id,
-                method: &unlocked.method,
-                forced: unlocked.forced,
-            })
-            .await;
-        Ok(unlocked)
+        outcome
     }
 
     async fn release_current(
