@@ -141,14 +141,18 @@ pub(super) async fn put_state(
     bytes: Bytes,
 ) -> S3Result<PutObjectOutput> {
     let expect = write_conditions(input.if_match.as_ref(), input.if_none_match.as_ref())?;
-    let size = bytes.len();
-    let tag = etag(&bytes);
+    let output = put_output(&bytes);
     write_state(app, key, bytes, expect).await?;
-    Ok(PutObjectOutput {
-        e_tag: Some(ETag::Strong(tag)),
-        size: Some(size as i64),
+    Ok(output)
+}
+
+/// What a PutObject answers for `bytes`: their ETag and size.
+fn put_output(bytes: &[u8]) -> PutObjectOutput {
+    PutObjectOutput {
+        e_tag: Some(ETag::Strong(etag(bytes))),
+        size: Some(bytes.len() as i64),
         ..Default::default()
-    })
+    }
 }
 
 /// What `If-None-Match: *` and `If-Match` of a state write (PutObject,
@@ -224,17 +228,12 @@ pub(super) async fn put_scratch(
     bytes: Bytes,
 ) -> S3Result<PutObjectOutput> {
     let expect = write_conditions(input.if_match.as_ref(), input.if_none_match.as_ref())?;
-    let size = bytes.len();
-    let tag = etag(&bytes);
+    let output = put_output(&bytes);
     app.states()
         .scratch_put(key, bytes, expect)
         .await
         .map_err(from_state)?;
-    Ok(PutObjectOutput {
-        e_tag: Some(ETag::Strong(tag)),
-        size: Some(size as i64),
-        ..Default::default()
-    })
+    Ok(output)
 }
 
 /// DELETE of a probe scratch object, with `If-Match` if given.

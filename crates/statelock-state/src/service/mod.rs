@@ -13,6 +13,8 @@ mod locking;
 mod owners;
 mod rollback;
 mod scratch;
+#[cfg(test)]
+mod test_service;
 
 pub use locking::{LockRefused, LockRequest, Unlock, Unlocked};
 pub use rollback::{

@@ -54,25 +54,15 @@ pub(super) async fn read(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use statelock_core::{LockInfo, Timestamp};
-    use statelock_lock::LockClient;
-    use statelock_store::MemoryStore;
 
-    use crate::service::{Fence, LockRefused, LockRequest, StateError, StateRules, StateService};
+    use crate::service::{Fence, LockRefused, LockRequest, StateError};
 
     use super::*;
 
-    fn service() -> StateService {
-        let store: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
-        StateService::new(
-            store.clone(),
-            LockClient::new(store, "b"),
-            StateRules::default(),
-        )
-    }
+    use crate::service::test_service::memory_service as service;
 
     fn state(serial: u64) -> Bytes {
         Bytes::from(format!(

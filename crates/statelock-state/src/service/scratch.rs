@@ -92,22 +92,8 @@ fn check(key: &str) -> Result<(), Box<StateError>> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use statelock_lock::LockClient;
-    use statelock_store::{MemoryStore, ObjectStore};
-
     use super::*;
-    use crate::service::StateRules;
-
-    fn service() -> StateService {
-        let store: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
-        StateService::new(
-            store.clone(),
-            LockClient::new(store, "b"),
-            StateRules::default(),
-        )
-    }
+    use crate::service::test_service::memory_service as service;
 
     #[tokio::test]
     async fn conditions_hold_on_the_version_replaced() {

@@ -79,10 +79,53 @@ impl Cli {
         (code, stderr)
     }
 
+    /// `s3api put-object` of file `body` at `key`, with `extra` flags.
+    fn put(&self, key: &str, body: &str, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "s3api",
+            "put-object",
+            "--bucket",
+            BUCKET,
+            "--key",
+            key,
+            "--body",
+            body,
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    /// [`Cli::put`], which must fail: its S3 error code and message.
+    fn put_refused(&self, key: &str, body: &str, extra: &[&str]) -> (String, String) {
+        failure(self.put(key, body, extra))
+    }
+
+    /// [`Cli::put`], which must succeed.
+    fn put_ok(&self, key: &str, body: &str, extra: &[&str]) {
+        let out = self.put(key, body, extra);
+        assert!(
+            out.status.success(),
+            "put-object {extra:?}:\n{}",
+            text(&out)
+        );
+    }
+
     fn file(&self, name: &str, body: &[u8]) -> String {
         std::fs::write(self.dir.join(name), body).unwrap();
         name.to_owned()
     }
+}
+
+/// The S3 error code (from the CLI's "An error occurred (Code)") and stderr of a failed call.
+fn failure(out: Output) -> (String, String) {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "the call succeeded:\n{}", text(&out));
+    let code = stderr
+        .split_once("An error occurred (")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(code, _)| code.to_owned())
+        .unwrap_or_else(|| panic!("no error code in:\n{stderr}"));
+    (code, stderr)
 }
 
 fn state(serial: u64, padding: usize) -> Vec<u8> {
@@ -146,20 +189,6 @@ fn aws_cli_on_the_s3_front_with_principals() {
         dir: files.path().to_owned(),
     };
     let a = cli(&id_a, &secret_a);
-    let put = |c: &Cli, body: &str, extra: &[&str]| {
-        let mut args = vec![
-            "s3api",
-            "put-object",
-            "--bucket",
-            BUCKET,
-            "--key",
-            KEY,
-            "--body",
-            body,
-        ];
-        args.extend_from_slice(extra);
-        c.run(&args)
-    };
 
     a.ok(&["s3api", "head-bucket", "--bucket", BUCKET]);
     let (code, _) = a.refused(&["s3api", "head-bucket", "--bucket", "other"]);
@@ -178,56 +207,25 @@ fn aws_cli_on_the_s3_front_with_principals() {
     ] {
         serial += 1;
         let body = a.file(&format!("s{serial}.tfstate"), &state(serial, 0));
-        let out = put(&a, &body, extra);
-        assert!(out.status.success(), "{extra:?}:\n{}", text(&out));
+        a.put_ok(KEY, &body, extra);
         assert_eq!(stored(&server, KEY).unwrap(), state(serial, 0), "{extra:?}");
     }
     serial += 1;
     let bytes = state(serial, 0);
     let md5 = STANDARD.encode(md5::Md5::digest(&bytes));
     let body = a.file("md5.tfstate", &bytes);
-    a.ok(&[
-        "s3api",
-        "put-object",
-        "--bucket",
-        BUCKET,
-        "--key",
-        KEY,
-        "--body",
-        &body,
-        "--content-md5",
-        &md5,
-    ]);
+    a.put_ok(KEY, &body, &["--content-md5", &md5]);
 
     // Refusals change nothing: a wrong SHA-256 or MD5, an older serial.
     let current = stored(&server, KEY).unwrap();
     let next = a.file("next.tfstate", &state(serial + 1, 0));
     let wrong_sha = STANDARD.encode(sha2::Sha256::digest(b"something else"));
-    let out = put(&a, &next, &["--checksum-sha256", &wrong_sha]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && stderr.contains("BadDigest"),
-        "{}",
-        text(&out)
-    );
-    let out = put(&a, &next, &["--content-md5", &md5]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && stderr.contains("BadDigest"),
-        "{}",
-        text(&out)
-    );
+    let (code, _) = a.put_refused(KEY, &next, &["--checksum-sha256", &wrong_sha]);
+    assert_eq!(code, "BadDigest");
+    let (code, _) = a.put_refused(KEY, &next, &["--content-md5", &md5]);
+    assert_eq!(code, "BadDigest");
     let older = a.file("older.tfstate", &state(1, 0));
-    let (code, message) = a.refused(&[
-        "s3api",
-        "put-object",
-        "--bucket",
-        BUCKET,
-        "--key",
-        KEY,
-        "--body",
-        &older,
-    ]);
+    let (code, message) = a.put_refused(KEY, &older, &[]);
     assert_eq!(code, "PreconditionFailed", "{message}");
     assert!(
         message.contains("serial"),
@@ -287,60 +285,17 @@ fn aws_cli_on_the_s3_front_with_principals() {
     // If-Match: a stale ETag is refused, the current one swaps.
     serial += 1;
     let swap = a.file("swap.tfstate", &state(serial, 0));
-    let (code, _) = a.refused(&[
-        "s3api",
-        "put-object",
-        "--bucket",
-        BUCKET,
-        "--key",
-        KEY,
-        "--body",
-        &swap,
-        "--if-match",
-        "\"00000000000000000000000000000000\"",
-    ]);
+    let stale = "\"00000000000000000000000000000000\"";
+    let (code, _) = a.put_refused(KEY, &swap, &["--if-match", stale]);
     assert_eq!(code, "PreconditionFailed");
-    a.ok(&[
-        "s3api",
-        "put-object",
-        "--bucket",
-        BUCKET,
-        "--key",
-        KEY,
-        "--body",
-        &swap,
-        "--if-match",
-        &etag,
-    ]);
+    a.put_ok(KEY, &swap, &["--if-match", &etag]);
 
     // The lock: created once; another ID is refused naming the holder; removed by DeleteObject.
     let lock_key = format!("{KEY}.tflock");
     let mine = a.file("mine.tflock", &lock("cli-lock-1"));
     let theirs = a.file("theirs.tflock", &lock("cli-lock-2"));
-    a.ok(&[
-        "s3api",
-        "put-object",
-        "--bucket",
-        BUCKET,
-        "--key",
-        &lock_key,
-        "--body",
-        &mine,
-        "--if-none-match",
-        "*",
-    ]);
-    let (code, message) = a.refused(&[
-        "s3api",
-        "put-object",
-        "--bucket",
-        BUCKET,
-        "--key",
-        &lock_key,
-        "--body",
-        &theirs,
-        "--if-none-match",
-        "*",
-    ]);
+    a.put_ok(&lock_key, &mine, &["--if-none-match", "*"]);
+    let (code, message) = a.put_refused(&lock_key, &theirs, &["--if-none-match", "*"]);
     assert_eq!(code, "PreconditionFailed");
     assert!(
         message.contains("cli-lock-1") && message.contains("cli@runner"),
@@ -375,29 +330,9 @@ fn aws_cli_on_the_s3_front_with_principals() {
     assert!(parts.is_empty(), "parts left behind: {parts:?}");
 
     // Another team's principal, and a wrong secret: refused before anything changes.
-    let b = cli(&id_b, &secret_b);
-    let (code, _) = b.refused(&[
-        "s3api",
-        "put-object",
-        "--bucket",
-        BUCKET,
-        "--key",
-        KEY,
-        "--body",
-        &older,
-    ]);
+    let (code, _) = cli(&id_b, &secret_b).put_refused(KEY, &older, &[]);
     assert_eq!(code, "AccessDenied");
-    let forged = cli(&id_a, &secret_b);
-    let (code, _) = forged.refused(&[
-        "s3api",
-        "put-object",
-        "--bucket",
-        BUCKET,
-        "--key",
-        KEY,
-        "--body",
-        &older,
-    ]);
+    let (code, _) = cli(&id_a, &secret_b).put_refused(KEY, &older, &[]);
     assert_eq!(code, "SignatureDoesNotMatch");
     assert_eq!(stored(&server, KEY).unwrap(), big, "nothing changed");
 }
