@@ -5,6 +5,7 @@
 //! lock release is a delete conditional on the version read. Adapters know nothing about
 //! Terraform, locks or JSON.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::SystemTime;
 
@@ -42,6 +43,12 @@ impl fmt::Display for Version {
     }
 }
 
+/// User metadata kept with an object and written with it in the same put, as S3's
+/// `x-amz-meta-<name>` headers: names of lower-case ASCII letters, digits and `-`, values of
+/// printable ASCII, at most [`crate::MAX_METADATA_LEN`] bytes in all ([`crate::check_metadata`]).
+/// Callers encode anything else (the state service percent-encodes).
+pub type Metadata = BTreeMap<String, String>;
+
 /// What a store knows about one object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectMeta {
@@ -53,6 +60,9 @@ pub struct ObjectMeta {
     pub version: Version,
     /// When the object was last written, if the store says.
     pub last_modified: Option<SystemTime>,
+    /// The metadata the put stored, from [`ObjectStore::get`] and [`ObjectStore::head`];
+    /// empty in listings (S3 lists none) and in a put's answer.
+    pub metadata: Metadata,
 }
 
 /// An object's body and metadata.
@@ -83,6 +93,8 @@ pub struct PutOptions {
     /// Send `Content-MD5`, as SDK-v1-era Terraform (before 1.6) does on state puts, where the
     /// store speaks a protocol that has it; other stores have nothing to send.
     pub content_md5: bool,
+    /// User metadata to store with the object, atomically with its body.
+    pub metadata: Metadata,
 }
 
 impl PutOptions {
@@ -92,6 +104,7 @@ impl PutOptions {
             mode,
             content_type: None,
             content_md5: false,
+            metadata: Metadata::new(),
         }
     }
 
@@ -101,7 +114,14 @@ impl PutOptions {
             mode,
             content_type: Some("application/json".to_owned()),
             content_md5: false,
+            metadata: Metadata::new(),
         }
+    }
+
+    /// The same put, storing `metadata` with the object.
+    pub fn with_metadata(mut self, metadata: Metadata) -> PutOptions {
+        self.metadata = metadata;
+        self
     }
 
     /// The same put with a `Content-MD5` header.

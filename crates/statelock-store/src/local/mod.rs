@@ -36,9 +36,10 @@ use bytes::Bytes;
 
 use crate::error::StoreError;
 use crate::key::{check_key, check_prefix};
+use crate::metadata::check_metadata;
 use crate::port::{
-    Capabilities, DeleteMode, GetResult, ListPage, ObjectMeta, ObjectStore, PutMode, PutOptions,
-    StoreResult, Version,
+    Capabilities, DeleteMode, GetResult, ListPage, Metadata, ObjectMeta, ObjectStore, PutMode,
+    PutOptions, StoreResult, Version,
 };
 use crate::version_token::new_version_token;
 use durable::{StagedFile, open_no_follow, sync_dir};
@@ -261,6 +262,7 @@ impl Inner {
             size: meta.len().saturating_sub(header.len as u64),
             version: Version::new(header.version.clone()),
             last_modified: meta.modified().ok(),
+            metadata: header.metadata.clone(),
         })
     }
 
@@ -316,8 +318,9 @@ impl Inner {
                 "content type is longer than 1023 bytes or contains a control character",
             ));
         }
+        check_metadata(&self.name, key, &options.metadata)?;
         let version = new_version_token();
-        let header = encode_header(&version, content_type);
+        let header = encode_header(&version, content_type, &options.metadata);
         let io = |e| self.io_error("put", key, e);
         // Staging happens before the stripe lock is taken, so the critical section is only
         // the version check and one link or rename, whatever the object's size.
@@ -381,6 +384,7 @@ impl Inner {
             size: body.len() as u64,
             version: Version::new(version),
             last_modified: fs::symlink_metadata(target).and_then(|m| m.modified()).ok(),
+            metadata: Metadata::new(),
         }
     }
 
@@ -438,9 +442,13 @@ impl Inner {
         keys.truncate(self.page_size);
         let mut objects = Vec::with_capacity(keys.len());
         for key in &keys {
-            // An object deleted since the walk is simply not listed, as on S3.
+            // An object deleted since the walk is simply not listed, as on S3, and as on S3
+            // a listing carries no user metadata.
             match self.head(key) {
-                Ok(meta) => objects.push(meta),
+                Ok(meta) => objects.push(ObjectMeta {
+                    metadata: Metadata::new(),
+                    ..meta
+                }),
                 Err(StoreError::NotFound { .. }) => {}
                 Err(e) => {
                     tracing::warn!(store = %self.name, key, error = %e, "skipping a file that is not an object");
