@@ -171,7 +171,11 @@ pub async fn write_state(
         recorded = again;
     }
     let due = retention > 0
-        && (listed.is_some() || prior.unpruned.saturating_add(1) >= prune_every(retention));
+        && match &listed {
+            // The listing counted them: prune only a history over the limit.
+            Some((listed, _)) => listed.len() >= retention,
+            None => prior.unpruned.saturating_add(1) >= prune_every(retention),
+        };
     let unpruned = if due { 0 } else { prior.unpruned + 1 };
     if let Some(tag) =
         StateTag::of(incoming, Some(recorded.id.clone()), unpruned).and_then(|t| t.to_metadata())

@@ -42,6 +42,7 @@ impl StagedFile {
             file.write_all(part)?;
         }
         file.sync_all()?;
+        super::group_sync::count_file_sync();
         Ok(staged)
     }
 
@@ -67,9 +68,10 @@ impl Drop for StagedFile {
     }
 }
 
-/// Flushes a directory's entries (a new, replaced or removed name) to disk.
+/// Flushes a directory's entries (a new, replaced or removed name) to disk, sharing the
+/// `fsync` with concurrent writers of the same directory (`group_sync`).
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    super::group_sync::sync_dir(dir)
 }
 
 /// [`sync_dir`] for the directory an object was just published into or removed from. If it

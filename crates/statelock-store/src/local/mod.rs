@@ -20,8 +20,10 @@
 //! (create-if-absent) or `rename` (replace), then flushes the directory before reporting
 //! success. Conditional writes check the current version and publish while holding the key's
 //! stripe lock ([`stripes`]), so two processes on one directory can never both win.
+//! Concurrent flushes of one directory in one process share an `fsync` ([`group_sync`]).
 
 mod durable;
+mod group_sync;
 mod object_file;
 mod stripes;
 
@@ -109,6 +111,13 @@ impl LocalStore {
         Ok(LocalStore {
             inner: Arc::new(inner),
         })
+    }
+
+    /// `(requested, performed)`: flushes to disk that every local store in this process has
+    /// asked for and the `fsync` calls made for them (concurrent flushes of one directory
+    /// share one), for benchmarks and diagnostics.
+    pub fn fsync_counts() -> (u64, u64) {
+        group_sync::counts()
     }
 
     /// The same store, listing at most `page_size` keys per page (small sizes exercise
