@@ -101,6 +101,20 @@ pub async fn put_get_overwrite(store: &dyn ObjectStore) {
     assert_ne!(second.version, first.version);
     let got = store.get(key).await.unwrap();
     assert_eq!((got.body, got.meta.size), (body("two!"), 4));
+    let streamed = store.get_stream(key).await.unwrap();
+    assert_eq!(
+        streamed.meta.version, second.version,
+        "get_stream's version"
+    );
+    let chunks: Vec<Bytes> = futures::TryStreamExt::try_collect(streamed.body)
+        .await
+        .unwrap();
+    assert_eq!(chunks.concat(), b"two!", "get_stream's body");
+    let missing = store.get_stream("no/such/key").await.err().unwrap();
+    assert!(
+        missing.is_not_found(),
+        "get_stream of a missing key: {missing}"
+    );
 
     // Keys with ':' as Terraform workspaces use, and an empty body.
     let ws = "env:/dev/app.tfstate";
@@ -377,6 +391,16 @@ pub async fn large_object(store: &dyn ObjectStore, profile: &Profile) {
     assert!(
         got.body == data,
         "large object body differs after a round trip"
+    );
+    drop(got);
+    let streamed = store.get_stream("big/state.tfstate").await.unwrap();
+    assert_eq!(streamed.meta.size, len as u64);
+    let chunks: Vec<Bytes> = futures::TryStreamExt::try_collect(streamed.body)
+        .await
+        .unwrap();
+    assert!(
+        chunks.concat() == data,
+        "large object body differs when streamed"
     );
     report(
         store,

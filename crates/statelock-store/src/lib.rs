@@ -38,8 +38,9 @@ pub use local::LocalStore;
 pub use memory::MemoryStore;
 pub use metadata::{MAX_METADATA_LEN, check_metadata};
 pub use port::{
-    Capabilities, DeleteMode, GetResult, ListPage, Metadata, ObjectMeta, ObjectStore,
-    ObjectStoreExt, ObjectVersion, Observation, PutMode, PutOptions, Quirk, StoreResult, Version,
+    BodyStream, Capabilities, DeleteMode, GetResult, GetStream, ListPage, Metadata, ObjectMeta,
+    ObjectStore, ObjectStoreExt, ObjectVersion, Observation, PutMode, PutOptions, Quirk,
+    StoreResult, Version,
 };
 pub use probe::{Need, PROBE_PREFIX, ProbeCheck, ProbeReport, probe_conditional_writes};
 pub use probe_full::{ProbeOptions, probe_store};

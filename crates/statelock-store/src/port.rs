@@ -72,6 +72,24 @@ pub struct GetResult {
     pub body: Bytes,
 }
 
+/// A body delivered in chunks, as the store reads it.
+pub type BodyStream = futures::stream::BoxStream<'static, StoreResult<Bytes>>;
+
+/// An object's metadata and its body as a stream ([`ObjectStore::get_stream`]). The body is
+/// the version `meta` names, and has exactly `meta.size` bytes unless a chunk is an error.
+pub struct GetStream {
+    pub meta: ObjectMeta,
+    pub body: BodyStream,
+}
+
+impl fmt::Debug for GetStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GetStream")
+            .field("meta", &self.meta)
+            .finish()
+    }
+}
+
 /// When a put may happen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PutMode {
@@ -245,6 +263,17 @@ pub trait ObjectStore: fmt::Debug + Send + Sync + 'static {
 
     /// Metadata of `key`; [`StoreError::NotFound`] if absent.
     async fn head(&self, key: &str) -> StoreResult<ObjectMeta>;
+
+    /// [`ObjectStore::get`] with the body as a stream, so a large object need not be held in
+    /// memory at once. Stores that can read in chunks do; the default reads it whole.
+    async fn get_stream(&self, key: &str) -> StoreResult<GetStream> {
+        let found = self.get(key).await?;
+        let body = futures::stream::once(async move { Ok(found.body) });
+        Ok(GetStream {
+            meta: found.meta,
+            body: Box::pin(body),
+        })
+    }
 
     /// Writes `body` at `key` as `options.mode` allows; returns the new object's metadata.
     /// Either the whole new body becomes visible at once or nothing changes.

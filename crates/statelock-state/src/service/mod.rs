@@ -26,8 +26,8 @@ use statelock_core::StateKey;
 use statelock_core::state::StateHeader;
 use statelock_lock::{FenceError, LockClient, LockState};
 use statelock_store::{
-    DeleteMode, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, StoreError,
-    StoreResult,
+    DeleteMode, GetStream, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
+    StoreError, StoreResult,
 };
 
 use crate::events::{NoEvents, StateEvent, StateEvents};
@@ -181,6 +181,16 @@ impl StateService {
             .get_if_exists(key.as_str())
             .await?
             .map(|found| found.body))
+    }
+
+    /// [`StateService::read`] with the body as a stream, so a large state is never held in
+    /// memory whole where the store reads in chunks; `None` when there is no state.
+    pub async fn read_stream(&self, key: &StateKey) -> StoreResult<Option<GetStream>> {
+        match self.store.get_stream(key.as_str()).await {
+            Ok(found) => Ok(Some(found)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The newest `limit` versions (0: all) of `key`, from the server history and the store's

@@ -40,8 +40,8 @@ use crate::error::StoreError;
 use crate::key::{check_key, check_prefix};
 use crate::metadata::check_metadata;
 use crate::port::{
-    Capabilities, DeleteMode, GetResult, ListPage, Metadata, ObjectMeta, ObjectStore, PutMode,
-    PutOptions, StoreResult, Version,
+    Capabilities, DeleteMode, GetResult, GetStream, ListPage, Metadata, ObjectMeta, ObjectStore,
+    PutMode, PutOptions, StoreResult, Version,
 };
 use crate::version_token::new_version_token;
 use durable::{StagedFile, open_no_follow, sync_dir};
@@ -54,6 +54,9 @@ const OBJECT_SUFFIX: &str = ".o";
 
 const MARKER_FILE: &str = "statelock-store";
 const MARKER_CONTENT: &str = "statelock local store, format 1\n";
+
+/// Bytes read per step when a body is streamed.
+const STREAM_CHUNK: usize = 1024 * 1024;
 
 /// Staged files older than this are leftovers of a crashed writer.
 const STALE_PARTIAL_AGE: Duration = Duration::from_secs(3600);
@@ -147,6 +150,11 @@ impl LocalStore {
             .await
             .map_err(|e| StoreError::other(self.describe(), operation, key, e))?
     }
+}
+
+/// Fills `buf` from `file`; a file shorter than its metadata said is an error, not a short body.
+fn file_read_exact(file: &mut fs::File, buf: &mut [u8]) -> io::Result<()> {
+    file.read_exact(buf)
 }
 
 /// Writes the marker into a new or empty directory, or checks it in an existing store.
@@ -304,6 +312,21 @@ impl Inner {
             },
             body,
         })
+    }
+
+    /// The object file at `key`, positioned at its body, and its metadata.
+    fn open_body(&self, key: &str) -> StoreResult<(fs::File, ObjectMeta)> {
+        use std::io::{Seek, SeekFrom};
+        let Some(mut file) = self.open_object("get", key)? else {
+            return Err(self.not_found(key));
+        };
+        let io = |e| self.io_error("get", key, e);
+        let header = read_header(&mut file)
+            .map_err(io)?
+            .ok_or_else(|| self.not_an_object("get", key))?;
+        let meta = self.meta_of(key, &file, &header).map_err(io)?;
+        file.seek(SeekFrom::Start(header.len as u64)).map_err(io)?;
+        Ok((file, meta))
     }
 
     fn head(&self, key: &str) -> StoreResult<ObjectMeta> {
@@ -528,6 +551,42 @@ impl ObjectStore for LocalStore {
         check_key(&self.inner.name, key)?;
         let owned = key.to_owned();
         self.blocking("get", key, move |s| s.get(&owned)).await
+    }
+
+    /// Streams the body in [`STREAM_CHUNK`] pieces from the file opened first: a replace
+    /// publishes a new file under the name, so the open file stays the version `meta` names
+    /// however long the read takes.
+    async fn get_stream(&self, key: &str) -> StoreResult<GetStream> {
+        check_key(&self.inner.name, key)?;
+        let owned = key.to_owned();
+        let (file, meta) = self
+            .blocking("get", key, move |s| s.open_body(&owned))
+            .await?;
+        let (store, key) = (self.clone(), key.to_owned());
+        let left = meta.size;
+        let chunks = futures::stream::try_unfold((file, left), move |(mut file, left)| {
+            let (store, key) = (store.clone(), key.clone());
+            async move {
+                if left == 0 {
+                    return Ok(None);
+                }
+                let want = usize::try_from(left.min(STREAM_CHUNK as u64)).unwrap_or(STREAM_CHUNK);
+                let read_key = key.clone();
+                let (file, chunk) = store
+                    .blocking("get", &key, move |s| {
+                        let mut chunk = vec![0u8; want];
+                        file_read_exact(&mut file, &mut chunk)
+                            .map_err(|e| s.io_error("get", &read_key, e))?;
+                        Ok((file, chunk))
+                    })
+                    .await?;
+                Ok(Some((Bytes::from(chunk), (file, left - want as u64))))
+            }
+        });
+        Ok(GetStream {
+            meta,
+            body: Box::pin(chunks),
+        })
     }
 
     async fn head(&self, key: &str) -> StoreResult<ObjectMeta> {
