@@ -373,8 +373,8 @@ fn why(front: Front, request: &str, first_apply: bool) -> &'static str {
              so a lock taken over meanwhile is never removed"
         }
         (Front::S3, "DeleteObject .tflock") => {
-            "get of the lock (the holder's record, for the audit trail and the secondary \
-             lock), then delete only if its version is unchanged"
+            "get of the lock (whose record is released, named in the audit trail), then delete \
+             only if its version is unchanged, so a lock taken over meanwhile is never removed"
         }
         _ => "",
     }

@@ -142,7 +142,8 @@ impl StateService {
         match self.locks.inspect(key).await? {
             None => Err(LockError::NotLocked { key: key.clone() }),
             Some(LockState::Held(held)) => {
-                let released = self.locks.release(key, &held.info.id).await?;
+                // The record just read is the one released: no second read.
+                let released = self.locks.release_read(held).await?;
                 Ok(Unlocked {
                     id: released.info.id,
                     method: released.method,

@@ -796,6 +796,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn releasing_the_lock_read_never_removes_one_taken_over_since() {
+        let (store, _) = service(true);
+        let k = key();
+        let locks = LockClient::new(store.clone(), "bucket");
+        locks.acquire(&k, record("first")).await.unwrap();
+        let Some(LockState::Held(read)) = locks.inspect(&k).await.unwrap() else {
+            panic!("locked")
+        };
+        // Taken over between the read and the release.
+        locks.break_lock(&k, None).await.unwrap();
+        locks.acquire(&k, record("second")).await.unwrap();
+        let err = locks.release_read(read).await.unwrap_err();
+        assert!(
+            matches!(err, statelock_lock::LockError::Changed { .. }),
+            "{err}"
+        );
+        let Some(LockState::Held(now)) = locks.inspect(&k).await.unwrap() else {
+            panic!("still locked")
+        };
+        assert_eq!(now.info.id, "second");
+        locks.release_read(now).await.unwrap();
+        assert!(locks.inspect(&k).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
     async fn a_delete_keeps_the_content_in_the_history_and_refuses_a_missing_state() {
         let (store, svc) = service(false);
         let k = key();
