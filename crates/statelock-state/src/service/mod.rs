@@ -743,7 +743,7 @@ mod tests {
             .put(k.as_str(), state(1, 1), PutOptions::json(PutMode::Create))
             .await
             .unwrap();
-        assert_eq!(history::list(&*store, &k).await.unwrap(), [meta.clone()]);
+        assert_eq!(history::list(&*store, &k).await.unwrap(), [meta]);
         svc.write(&k, state(2, 2), Fence::LockId(None), None)
             .await
             .unwrap();
