@@ -58,9 +58,4 @@ impl Outcome {
     pub fn mb_per_second(&self, samples: &Samples) -> f64 {
         self.size as f64 / 1e6 / samples.p50().as_secs_f64()
     }
-
-    /// The higher of the two peaks, as a multiple of the state size.
-    pub fn peak_ratio(&self) -> f64 {
-        self.write_peak_rss.max(self.read_peak_rss) as f64 / self.size as f64
-    }
 }

@@ -14,6 +14,7 @@ mod s3_front;
 mod server;
 mod state_doc;
 mod stats;
+mod svg;
 mod terraform;
 mod throughput;
 
@@ -54,7 +55,9 @@ Scenarios:
   3. Server overhead per operation versus the raw store call (LOCK+UNLOCK, GET, POST).
   4. Throughput at 1, 16 and 64 clients, with the server's CPU time and peak RSS.
   5. Large states: 100 MiB write and read, MB/s and peak RSS.
-  6. Store round trips per Terraform request, counted through the storage port.
+  6. Store round trips per Terraform request, counted through the storage port, for the http
+     and S3 fronts (calls, sequential round trips, fsyncs), and whole applies on the local disk
+     and on moto against the floor of four raw store requests.
   7. Terraform 1.15.5's backend \"s3\" with use_lockfile through statelock's S3 front versus
      directly on the same moto bucket: one apply at a time, then 8 concurrent applies (the
      front's lock queue against -lock-timeout=5m).

@@ -139,6 +139,12 @@ impl AppState {
         &self.inner.readiness
     }
 
+    /// Returns once the background work this server started (history prunes) is done;
+    /// `statelock serve` waits for it before it exits.
+    pub async fn settled(&self) {
+        self.inner.states.settled().await;
+    }
+
     /// Tells `/readyz` that the store passed its conditional-write self-test at start-up.
     pub fn store_checked(&self) {
         self.inner.readiness.mark_passed();

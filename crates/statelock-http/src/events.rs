@@ -80,13 +80,15 @@ impl ServerEvents {
             StateEvent::Written {
                 key,
                 lock_id,
-                before,
+                serial_before,
                 after,
             } => {
                 m.state_written(after.len());
-                AuditEvent::new(AuditAction::Write, Some(key))
+                let mut event = AuditEvent::new(AuditAction::Write, Some(key))
                     .lock_id(lock_id.unwrap_or_default())
-                    .states(before, Some(after))
+                    .states(None, Some(after));
+                event.serial_before = serial_before;
+                event
             }
             StateEvent::Deleted {
                 key,

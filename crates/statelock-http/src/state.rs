@@ -26,17 +26,22 @@ struct WriteQuery {
     id: Option<String>,
 }
 
-/// GET: 200 with the stored bytes, 404 when there is no state.
+/// GET: 200 with the stored bytes, 404 when there is no state. The body streams from the
+/// store with its `Content-Length`, so a read that fails halfway is a short body the client
+/// refuses, never a state cut short that it takes for whole.
 pub async fn read(app: &AppState, key: &StateKey) -> Result<Response, ApiError> {
-    let body = app
+    let found = app
         .states()
-        .read(key)
+        .read_stream(key)
         .await?
         .ok_or_else(|| ApiError::NoState(key.clone()))?;
     Ok((
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::CONTENT_LENGTH, found.meta.size.to_string()),
+        ],
+        Body::from_stream(found.body),
     )
         .into_response())
 }

@@ -35,6 +35,7 @@ const ID_B: &str = "0b6d7f4e-93a2-5c1d-2e8f-4a7b9c0d1e2f";
 
 struct Api {
     store: Arc<FaultyStore>,
+    state: AppState,
     app: Router,
     _dir: Option<tempfile::TempDir>,
 }
@@ -59,9 +60,11 @@ impl Api {
         let store = Arc::new(FaultyStore::new(inner));
         let mut config = HttpConfig::new("mybucket");
         config.history_retention = retention;
-        let app = router(AppState::new(store.clone(), config));
+        let state = AppState::new(store.clone(), config);
+        let app = router(state.clone());
         Api {
             store,
+            state,
             app,
             _dir: dir,
         }
@@ -163,9 +166,9 @@ async fn each_accepted_write_is_one_version_with_its_metadata() {
             assert_eq!(r.status, StatusCode::OK);
             assert_eq!(r.body, body.as_bytes());
         }
-        // Two objects per version, all under the state's own folder.
+        // One object per version (its metadata attached), all under the state's own folder.
         let objects = api.history_objects().await;
-        assert_eq!(objects.len(), 4, "{objects:?}");
+        assert_eq!(objects.len(), 2, "{objects:?}");
         assert!(
             objects
                 .iter()
@@ -224,6 +227,8 @@ async fn retention_prunes_the_oldest_versions() {
         for serial in 0..6 {
             api.write(&state(LINEAGE, serial, serial)).await;
         }
+        // Pruning runs in the background (every write, for so short a retention).
+        api.state.settled().await;
         let serials: Vec<_> = api
             .versions()
             .await
@@ -231,7 +236,7 @@ async fn retention_prunes_the_oldest_versions() {
             .map(|v| v["serial"].as_u64().unwrap())
             .collect();
         assert_eq!(serials, [5, 4, 3]);
-        assert_eq!(api.history_objects().await.len(), 6);
+        assert_eq!(api.history_objects().await.len(), 3);
     }
 }
 
@@ -241,10 +246,8 @@ async fn retention_prunes_the_oldest_versions() {
 async fn a_lost_reply_on_the_state_put_keeps_the_accepted_version() {
     let api = Api::memory(100);
     api.write(&state(LINEAGE, 0, 1)).await;
-    // The two history puts go through; the state put lands but its reply is lost, as when
-    // the server dies right after the store applied it.
-    api.store
-        .inject_for_key(Op::Put, ".statelock/", Fault::Delay(Duration::ZERO));
+    // The history put goes through; the state put lands but its reply is lost, as when the
+    // server dies right after the store applied it.
     api.store
         .inject_for_key(Op::Put, ".statelock/", Fault::Delay(Duration::ZERO));
     api.store.inject_for_key(Op::Put, KEY, Fault::ReplyLost);
@@ -264,8 +267,6 @@ async fn a_failed_state_put_after_the_history_write_keeps_history_consistent() {
     let api = Api::memory(100);
     let first = state(LINEAGE, 0, 1);
     api.write(&first).await;
-    api.store
-        .inject_for_key(Op::Put, ".statelock/", Fault::Delay(Duration::ZERO));
     api.store
         .inject_for_key(Op::Put, ".statelock/", Fault::Delay(Duration::ZERO));
     api.store.inject_for_key(Op::Put, KEY, Fault::Error);
@@ -289,23 +290,53 @@ async fn a_failed_state_put_after_the_history_write_keeps_history_consistent() {
 
 #[tokio::test]
 async fn a_failed_history_write_refuses_the_write_and_leaves_the_state() {
-    for fault_on in [".meta.json", "history/"] {
+    // One object per version; and the two-object layout (metadata first, then the body) of a
+    // version whose metadata is too long to attach (a `Who` of 2000 characters), failing on
+    // either put.
+    let long_who = "w".repeat(2000);
+    for (who, fault_on) in [
+        (None, "history/"),
+        (Some(&long_who), ".meta.json"),
+        (Some(&long_who), "history/"),
+    ] {
         let api = Api::memory(100);
         let first = state(LINEAGE, 0, 1);
         api.write(&first).await;
-        if fault_on == "history/" {
+        let url = match who {
+            Some(who) => {
+                let r = api.call("LOCK", URL, record(ID_A, who).encode()).await;
+                assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+                format!("{URL}?ID={ID_A}")
+            }
+            None => URL.to_owned(),
+        };
+        if who.is_some() && fault_on == "history/" {
             // Fail the body put: the metadata put before it goes through.
             api.store
                 .inject_for_key(Op::Put, ".meta.json", Fault::Delay(Duration::ZERO));
         }
         api.store.inject_for_key(Op::Put, fault_on, Fault::Error);
-        let r = api.call("POST", URL, state(LINEAGE, 1, 2)).await;
+        let r = api.call("POST", &url, state(LINEAGE, 1, 2)).await;
         assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
         assert!(r.text().contains(".statelock/history/"), "{}", r.text());
+        assert_eq!(api.store.pending_faults(), 0, "{fault_on}");
         assert_eq!(api.stored().await.unwrap(), first.as_bytes());
         let versions = api.versions().await;
         assert_eq!(versions.len(), 1, "{fault_on}: {versions:#?}");
         assert_eq!(versions[0]["serial"], 0);
+        if who.is_some() {
+            // Without the fault the long metadata lands beside the body, and reads back.
+            let r = api.call("POST", &url, state(LINEAGE, 1, 2)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            let versions = api.versions().await;
+            assert_eq!(versions[0]["who"], long_who.as_str());
+            assert!(
+                api.history_objects()
+                    .await
+                    .iter()
+                    .any(|k| k.ends_with(".meta.json"))
+            );
+        }
     }
 }
 

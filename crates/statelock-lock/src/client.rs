@@ -289,6 +289,30 @@ impl LockClient {
     /// In dual-lock mode the secondary is released too, even when the file release fails.
     pub async fn release(&self, key: &StateKey, id: &str) -> Result<Released, LockError> {
         let file = self.release_file(key, id).await;
+        self.release_secondary(key, id, file).await
+    }
+
+    /// Releases `held`, a lock the caller has just read (its holder, whoever that is), without
+    /// reading it again: deleted only if it is still that version, so a lock taken over
+    /// meanwhile is never removed. The secondary lock as in [`LockClient::release`].
+    pub async fn release_read(&self, held: HeldLock) -> Result<Released, LockError> {
+        let file = self
+            .delete_lock_object(&held.key, held.version.clone())
+            .await
+            .map(|method| Released {
+                info: held.info.clone(),
+                method,
+            });
+        self.release_secondary(&held.key, &held.info.id, file).await
+    }
+
+    /// The secondary half of a release whose `.tflock` half came out as `file`.
+    async fn release_secondary(
+        &self,
+        key: &StateKey,
+        id: &str,
+        file: Result<Released, LockError>,
+    ) -> Result<Released, LockError> {
         let Some(secondary) = &self.secondary else {
             return file;
         };

@@ -43,7 +43,9 @@ pub enum StateEvent<'a> {
     Written {
         key: &'a StateKey,
         lock_id: Option<&'a str>,
-        before: Option<&'a [u8]>,
+        /// The serial of the state replaced, if any (a write of a tagged state does not read
+        /// the old body).
+        serial_before: Option<u64>,
         after: &'a [u8],
     },
     /// A state was deleted; `content` is what it held.

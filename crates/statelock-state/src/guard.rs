@@ -3,6 +3,8 @@
 //!
 //! Only `serial`, `lineage` and whether the state has content are read ([`StateHeader`]), so
 //! OpenTofu's encrypted states (whose `serial` and `lineage` stay plain) are guarded the same way.
+//! A state statelock wrote carries them in its tag ([`crate::history::StateTag`]), so
+//! [`check_header`] judges it without its body; [`check`] reads the body of any other.
 
 pub use statelock_core::state::StateHeader;
 
@@ -18,7 +20,13 @@ pub fn check(stored: &[u8], incoming: &[u8], new: &StateHeader) -> Result<(), St
              delete it or run the server with --no-stale-write-guard"
         )
     })?;
-    if !old.has_content {
+    check_header(&old, false, new)
+}
+
+/// [`check`] on what the stored state's tag says of it (its header, and whether the incoming
+/// bytes are identical to it), so the stored body need not be read.
+pub fn check_header(old: &StateHeader, identical: bool, new: &StateHeader) -> Result<(), String> {
+    if identical || !old.has_content {
         return Ok(());
     }
     let (Some(old_lineage), Some(old_serial)) = (&old.lineage, old.serial) else {
@@ -92,6 +100,30 @@ mod tests {
         };
         assert_eq!(guard(&enc(3), &enc(4)), Ok(()));
         assert!(guard(&enc(3), &enc(3).replace("AAAA", "BBBB")).is_err());
+    }
+
+    #[test]
+    fn the_header_alone_gives_the_same_verdicts() {
+        let header = |s: &str| StateHeader::parse(s.as_bytes()).unwrap();
+        let old = state("L1", 5, OUT);
+        for incoming in [
+            state("L1", 6, OUT),
+            state("L2", 6, OUT),
+            state("L1", 5, r#""n":{"value":2,"type":"number"}"#),
+            state("L1", 4, OUT),
+            old.clone(),
+        ] {
+            assert_eq!(
+                check_header(&header(&old), incoming == old, &header(&incoming)),
+                guard(&old, &incoming),
+                "{incoming}"
+            );
+        }
+        let empty = state("L1", 9, "");
+        assert_eq!(
+            check_header(&header(&empty), false, &header(&state("L2", 0, OUT))),
+            Ok(())
+        );
     }
 
     #[test]

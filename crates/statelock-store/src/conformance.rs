@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures::future::join_all;
 
 use crate::error::StoreError;
-use crate::port::{DeleteMode, ObjectStore, ObjectStoreExt, PutMode, PutOptions};
+use crate::port::{DeleteMode, Metadata, ObjectStore, ObjectStoreExt, PutMode, PutOptions};
 
 /// Sizes of the checks, so slow stores can run smaller races.
 #[derive(Clone, Copy, Debug)]
@@ -101,6 +101,20 @@ pub async fn put_get_overwrite(store: &dyn ObjectStore) {
     assert_ne!(second.version, first.version);
     let got = store.get(key).await.unwrap();
     assert_eq!((got.body, got.meta.size), (body("two!"), 4));
+    let streamed = store.get_stream(key).await.unwrap();
+    assert_eq!(
+        streamed.meta.version, second.version,
+        "get_stream's version"
+    );
+    let chunks: Vec<Bytes> = futures::TryStreamExt::try_collect(streamed.body)
+        .await
+        .unwrap();
+    assert_eq!(chunks.concat(), b"two!", "get_stream's body");
+    let missing = store.get_stream("no/such/key").await.err().unwrap();
+    assert!(
+        missing.is_not_found(),
+        "get_stream of a missing key: {missing}"
+    );
 
     // Keys with ':' as Terraform workspaces use, and an empty body.
     let ws = "env:/dev/app.tfstate";
@@ -378,6 +392,16 @@ pub async fn large_object(store: &dyn ObjectStore, profile: &Profile) {
         got.body == data,
         "large object body differs after a round trip"
     );
+    drop(got);
+    let streamed = store.get_stream("big/state.tfstate").await.unwrap();
+    assert_eq!(streamed.meta.size, len as u64);
+    let chunks: Vec<Bytes> = futures::TryStreamExt::try_collect(streamed.body)
+        .await
+        .unwrap();
+    assert!(
+        chunks.concat() == data,
+        "large object body differs when streamed"
+    );
     report(
         store,
         "large_object",
@@ -620,6 +644,82 @@ pub async fn invalid_keys(store: &dyn ObjectStore) {
     );
 }
 
+/// User metadata is stored with the body by the same put: get and head return exactly what
+/// the put carried (a compare-and-swap too), a put without metadata leaves none of the old,
+/// a listing carries none, and metadata outside the rules is refused with nothing written.
+pub async fn user_metadata(store: &dyn ObjectStore) {
+    let key = "meta/terraform.tfstate";
+    let pairs = |v: &str| -> Metadata {
+        Metadata::from([
+            ("statelock-serial".to_owned(), v.to_owned()),
+            ("statelock-lineage".to_owned(), "a%20b={x}".to_owned()),
+        ])
+    };
+    let first = store
+        .put(
+            key,
+            body("one"),
+            PutOptions::json(PutMode::Create).with_metadata(pairs("1")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.head(key).await.unwrap().metadata, pairs("1"), "head");
+    let got = store.get(key).await.unwrap();
+    assert_eq!(
+        (got.body, got.meta.metadata),
+        (body("one"), pairs("1")),
+        "get"
+    );
+    let second = store
+        .put(
+            key,
+            body("two"),
+            PutOptions::json(PutMode::Update(first.version)).with_metadata(pairs("2")),
+        )
+        .await
+        .unwrap();
+    let got = store.get(key).await.unwrap();
+    assert_eq!(
+        (got.body, got.meta.metadata),
+        (body("two"), pairs("2")),
+        "swap"
+    );
+    let listed = store.list_all("meta/").await.unwrap();
+    assert!(
+        listed.iter().all(|m| m.metadata.is_empty()),
+        "listings carry no metadata: {listed:?}"
+    );
+    let bad = Metadata::from([("Not Lower".to_owned(), "v".to_owned())]);
+    let err = store
+        .put(
+            key,
+            body("three"),
+            PutOptions::json(PutMode::Update(second.version.clone())).with_metadata(bad),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("metadata"), "{err}");
+    let got = store.get(key).await.unwrap();
+    assert_eq!(got.body, body("two"), "a refused put changes nothing");
+    store
+        .put(
+            key,
+            body("four"),
+            PutOptions::json(PutMode::Update(second.version)),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store.head(key).await.unwrap().metadata.is_empty(),
+        "a put without metadata keeps none of the old"
+    );
+    report(
+        store,
+        "user_metadata",
+        "stored with the body, replaced with it",
+    );
+}
+
 /// Expands to one `#[tokio::test]` per conformance check, each on a fresh store from `$make`
 /// (an `async` expression giving `Arc<dyn ObjectStore>`), with the given [`Profile`]. With
 /// `versions = $versioned`, the object-versions check runs on stores from `$versioned`
@@ -682,6 +782,10 @@ macro_rules! conformance_tests {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn object_versions() {
             __c::object_versions(&*__versioned_store().await).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn user_metadata() {
+            __c::user_metadata(&*__store().await).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn invalid_keys() {

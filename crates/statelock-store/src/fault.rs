@@ -296,6 +296,10 @@ impl ObjectStore for FaultyStore {
         self.inner.quirks()
     }
 
+    async fn get_stream(&self, key: &str) -> StoreResult<crate::port::GetStream> {
+        self.run(Op::Get, key, self.inner.get_stream(key)).await
+    }
+
     async fn get(&self, key: &str) -> StoreResult<GetResult> {
         self.run(Op::Get, key, self.inner.get(key)).await
     }

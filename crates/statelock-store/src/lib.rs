@@ -2,7 +2,8 @@
 //!
 //! - [`ObjectStore`]: get, head, put (`Overwrite`, `Create`, `Update(version)`), delete
 //!   (unconditional or if the version still matches), paginated prefix listing, and object
-//!   versions where the store keeps them. Errors are typed ([`StoreError`]).
+//!   versions where the store keeps them; user metadata written atomically with the body
+//!   ([`Metadata`], S3's `x-amz-meta-*`). Errors are typed ([`StoreError`]).
 //! - Adapters: [`MemoryStore`] for tests, [`LocalStore`] (the embedded default, a directory),
 //!   and `S3Store` (feature `s3`) for AWS and S3-compatible servers.
 //! - [`probe_conditional_writes`]: checks on a scratch key that a store honours the
@@ -19,6 +20,7 @@ mod fault;
 mod key;
 mod local;
 mod memory;
+mod metadata;
 mod port;
 mod probe;
 mod probe_full;
@@ -34,9 +36,11 @@ pub use fault::{Fault, FaultyStore, Hook, Op};
 pub use key::{MAX_OBJECT_KEY_LEN, check_key, check_prefix};
 pub use local::LocalStore;
 pub use memory::MemoryStore;
+pub use metadata::{MAX_METADATA_LEN, check_metadata};
 pub use port::{
-    Capabilities, DeleteMode, GetResult, ListPage, ObjectMeta, ObjectStore, ObjectStoreExt,
-    ObjectVersion, Observation, PutMode, PutOptions, Quirk, StoreResult, Version,
+    BodyStream, Capabilities, DeleteMode, GetResult, GetStream, ListPage, Metadata, ObjectMeta,
+    ObjectStore, ObjectStoreExt, ObjectVersion, Observation, PutMode, PutOptions, Quirk,
+    StoreResult, Version,
 };
 pub use probe::{Need, PROBE_PREFIX, ProbeCheck, ProbeReport, probe_conditional_writes};
 pub use probe_full::{ProbeOptions, probe_store};

@@ -9,9 +9,10 @@ use bytes::Bytes;
 
 use crate::error::StoreError;
 use crate::key::{check_key, check_prefix};
+use crate::metadata::check_metadata;
 use crate::port::{
-    Capabilities, DeleteMode, GetResult, ListPage, ObjectMeta, ObjectStore, ObjectVersion, PutMode,
-    PutOptions, StoreResult, Version,
+    Capabilities, DeleteMode, GetResult, ListPage, Metadata, ObjectMeta, ObjectStore,
+    ObjectVersion, PutMode, PutOptions, StoreResult, Version,
 };
 use crate::version_token::new_version_token;
 
@@ -39,6 +40,7 @@ struct Stored {
     body: Option<Bytes>,
     version: Version,
     last_modified: SystemTime,
+    metadata: Metadata,
 }
 
 impl Stored {
@@ -48,6 +50,7 @@ impl Stored {
             size: body.len() as u64,
             version: self.version.clone(),
             last_modified: Some(self.last_modified),
+            metadata: self.metadata.clone(),
         })
     }
 }
@@ -57,7 +60,7 @@ impl Inner {
         self.keys.get(key)?.last().filter(|s| s.body.is_some())
     }
 
-    fn push(&mut self, key: &str, body: Option<Bytes>) -> &Stored {
+    fn push(&mut self, key: &str, body: Option<Bytes>, metadata: Metadata) -> &Stored {
         self.next_version_id += 1;
         let stored = Stored {
             version_id: format!("v{:08}", self.next_version_id),
@@ -68,6 +71,7 @@ impl Inner {
             }),
             body,
             last_modified: SystemTime::now(),
+            metadata,
         };
         let versions = self.keys.entry(key.to_owned()).or_default();
         versions.push(stored);
@@ -142,6 +146,8 @@ impl ObjectStore for MemoryStore {
 
     async fn put(&self, key: &str, body: Bytes, options: PutOptions) -> StoreResult<ObjectMeta> {
         check_key(NAME, key)?;
+        check_metadata(NAME, key, &options.metadata)?;
+        check_metadata(NAME, key, &options.metadata)?;
         let mut inner = self.lock();
         let current = inner.current(key).map(|s| s.version.clone());
         match (&options.mode, current) {
@@ -162,8 +168,10 @@ impl ObjectStore for MemoryStore {
                 }
             }
         }
-        let stored = inner.push(key, Some(body));
-        Ok(stored.meta(key).expect("just wrote a body"))
+        let stored = inner.push(key, Some(body), options.metadata);
+        let mut meta = stored.meta(key).expect("just wrote a body");
+        meta.metadata.clear();
+        Ok(meta)
     }
 
     async fn delete(&self, key: &str, mode: DeleteMode) -> StoreResult<()> {
@@ -184,7 +192,7 @@ impl ObjectStore for MemoryStore {
                 }
             }
         }
-        inner.push(key, None);
+        inner.push(key, None, Metadata::new());
         Ok(())
     }
 
@@ -204,9 +212,11 @@ impl ObjectStore for MemoryStore {
             if Some(key.as_str()) == continuation {
                 continue;
             }
-            let Some(meta) = versions.last().and_then(|s| s.meta(key)) else {
+            let Some(mut meta) = versions.last().and_then(|s| s.meta(key)) else {
                 continue;
             };
+            // As on S3, a listing carries no user metadata.
+            meta.metadata.clear();
             if objects.len() == self.page_size {
                 next = objects.last().map(|m: &ObjectMeta| m.key.clone());
                 break;

@@ -5,6 +5,7 @@
 //! lock release is a delete conditional on the version read. Adapters know nothing about
 //! Terraform, locks or JSON.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::SystemTime;
 
@@ -42,6 +43,12 @@ impl fmt::Display for Version {
     }
 }
 
+/// User metadata kept with an object and written with it in the same put, as S3's
+/// `x-amz-meta-<name>` headers: names of lower-case ASCII letters, digits and `-`, values of
+/// printable ASCII, at most [`crate::MAX_METADATA_LEN`] bytes in all ([`crate::check_metadata`]).
+/// Callers encode anything else (the state service percent-encodes).
+pub type Metadata = BTreeMap<String, String>;
+
 /// What a store knows about one object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectMeta {
@@ -53,6 +60,9 @@ pub struct ObjectMeta {
     pub version: Version,
     /// When the object was last written, if the store says.
     pub last_modified: Option<SystemTime>,
+    /// The metadata the put stored, from [`ObjectStore::get`] and [`ObjectStore::head`];
+    /// empty in listings (S3 lists none) and in a put's answer.
+    pub metadata: Metadata,
 }
 
 /// An object's body and metadata.
@@ -60,6 +70,24 @@ pub struct ObjectMeta {
 pub struct GetResult {
     pub meta: ObjectMeta,
     pub body: Bytes,
+}
+
+/// A body delivered in chunks, as the store reads it.
+pub type BodyStream = futures::stream::BoxStream<'static, StoreResult<Bytes>>;
+
+/// An object's metadata and its body as a stream ([`ObjectStore::get_stream`]). The body is
+/// the version `meta` names, and has exactly `meta.size` bytes unless a chunk is an error.
+pub struct GetStream {
+    pub meta: ObjectMeta,
+    pub body: BodyStream,
+}
+
+impl fmt::Debug for GetStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GetStream")
+            .field("meta", &self.meta)
+            .finish()
+    }
 }
 
 /// When a put may happen.
@@ -83,6 +111,8 @@ pub struct PutOptions {
     /// Send `Content-MD5`, as SDK-v1-era Terraform (before 1.6) does on state puts, where the
     /// store speaks a protocol that has it; other stores have nothing to send.
     pub content_md5: bool,
+    /// User metadata to store with the object, atomically with its body.
+    pub metadata: Metadata,
 }
 
 impl PutOptions {
@@ -92,6 +122,7 @@ impl PutOptions {
             mode,
             content_type: None,
             content_md5: false,
+            metadata: Metadata::new(),
         }
     }
 
@@ -101,7 +132,14 @@ impl PutOptions {
             mode,
             content_type: Some("application/json".to_owned()),
             content_md5: false,
+            metadata: Metadata::new(),
         }
+    }
+
+    /// The same put, storing `metadata` with the object.
+    pub fn with_metadata(mut self, metadata: Metadata) -> PutOptions {
+        self.metadata = metadata;
+        self
     }
 
     /// The same put with a `Content-MD5` header.
@@ -225,6 +263,17 @@ pub trait ObjectStore: fmt::Debug + Send + Sync + 'static {
 
     /// Metadata of `key`; [`StoreError::NotFound`] if absent.
     async fn head(&self, key: &str) -> StoreResult<ObjectMeta>;
+
+    /// [`ObjectStore::get`] with the body as a stream, so a large object need not be held in
+    /// memory at once. Stores that can read in chunks do; the default reads it whole.
+    async fn get_stream(&self, key: &str) -> StoreResult<GetStream> {
+        let found = self.get(key).await?;
+        let body = futures::stream::once(async move { Ok(found.body) });
+        Ok(GetStream {
+            meta: found.meta,
+            body: Box::pin(body),
+        })
+    }
 
     /// Writes `body` at `key` as `options.mode` allows; returns the new object's metadata.
     /// Either the whole new body becomes visible at once or nothing changes.

@@ -182,6 +182,7 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
             stopped(),
         ))
     });
+    let settle = state.clone();
     let signal = tokio::spawn(async move {
         shutdown_signal().await;
         // Waiting LOCKs would otherwise hold graceful shutdown up for their whole wait.
@@ -193,6 +194,9 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
         let _ = s3.await;
     }
     signal.abort();
+    // A history prune started by the last writes would otherwise be cut off halfway (harmless,
+    // the next one finishes it, but a clean stop leaves nothing to finish).
+    settle.settled().await;
     tracing::info!("statelock stopped");
     Ok(())
 }

@@ -69,6 +69,11 @@ impl ObjectStore for MeteredStore {
         self.timed("head", self.inner.head(key)).await
     }
 
+    async fn get_stream(&self, key: &str) -> StoreResult<statelock_store::GetStream> {
+        // Timed to the first byte: the rest flows at the client's pace.
+        self.timed("get", self.inner.get_stream(key)).await
+    }
+
     async fn put(&self, key: &str, body: Bytes, options: PutOptions) -> StoreResult<ObjectMeta> {
         self.timed("put", self.inner.put(key, body, options)).await
     }

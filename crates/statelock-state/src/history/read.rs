@@ -18,6 +18,8 @@ const META_READ_CONCURRENCY: usize = 16;
 pub(super) struct Listed {
     pub id: VersionId,
     pub size: u64,
+    /// A `<id>.meta.json` object is beside the body (the two-object layout); otherwise the
+    /// metadata is on the body object, or missing.
     pub has_meta: bool,
 }
 
@@ -68,17 +70,25 @@ pub(super) async fn scan(
     Ok((listed, orphans))
 }
 
-/// Every version of `key`, newest first, with its metadata.
+/// Every version of `key`, newest first, with its metadata: from its `.meta.json` object in
+/// the two-object layout, else from the body object's metadata.
 pub async fn list(store: &dyn ObjectStore, key: &StateKey) -> StoreResult<Vec<VersionMeta>> {
     let (listed, _) = scan(store, key).await?;
     let reads = stream::iter(listed.into_iter().rev())
         .map(|l| async move {
-            let stored = if l.has_meta {
-                store.get_if_exists(&l.id.meta_key(key)).await?
+            let parsed = if l.has_meta {
+                store
+                    .get_if_exists(&l.id.meta_key(key))
+                    .await?
+                    .and_then(|g| serde_json::from_slice::<VersionMeta>(&g.body).ok())
             } else {
-                None
+                match store.head(&l.id.body_key(key)).await {
+                    Ok(found) => super::tag::version_from_metadata(&found.metadata),
+                    // Pruned since the listing.
+                    Err(StoreError::NotFound { .. }) => None,
+                    Err(e) => return Err(e),
+                }
             };
-            let parsed = stored.and_then(|g| serde_json::from_slice::<VersionMeta>(&g.body).ok());
             Ok::<_, StoreError>(parsed.unwrap_or_else(|| VersionMeta {
                 id: l.id.to_string(),
                 kind: Kind::Unknown,

@@ -171,23 +171,45 @@ impl StateService {
         md5: Option<&str>,
     ) -> Result<Unlocked, LockError> {
         if let Some(wanted) = md5 {
-            // The release below deletes only the version it reads itself, by ID; this check
-            // makes sure that the lock it reads is still the one the client saw.
+            // The check and the release are on one read: the delete removes only the version
+            // whose MD5 matched, so a lock taken by someone else since is never removed.
             let found =
                 statelock_store::ObjectStoreExt::get_if_exists(&*self.store, &key.lock_key())
-                    .await?;
-            let stored = found.map(|f| crate::history::md5_hex(&f.body));
-            if stored
-                .as_deref()
-                .is_some_and(|s| !s.eq_ignore_ascii_case(wanted))
-            {
+                    .await?
+                    .ok_or_else(|| LockError::NotLocked { key: key.clone() })?;
+            if !crate::history::md5_hex(&found.body).eq_ignore_ascii_case(wanted) {
                 return Err(LockError::Changed { key: key.clone() });
             }
+            let version = found.meta.version;
+            return match LockInfo::decode(&found.body) {
+                Ok(info) => {
+                    let held = statelock_lock::HeldLock {
+                        key: key.clone(),
+                        info,
+                        version,
+                    };
+                    let released = self.locks.release_read(held).await?;
+                    Ok(Unlocked {
+                        id: released.info.id,
+                        method: released.method,
+                        forced: false,
+                    })
+                }
+                Err(_) => {
+                    let broken = self.locks.break_lock(key, Some(&version)).await?;
+                    Ok(Unlocked {
+                        id: String::new(),
+                        method: broken.method,
+                        forced: false,
+                    })
+                }
+            };
         }
         match self.locks.inspect(key).await? {
             None => Err(LockError::NotLocked { key: key.clone() }),
             Some(LockState::Held(held)) => {
-                let released = self.locks.release(key, &held.info.id).await?;
+                // The record just read is the one released: no second read.
+                let released = self.locks.release_read(held).await?;
                 Ok(Unlocked {
                     id: released.info.id,
                     method: released.method,

@@ -32,13 +32,13 @@ use statelock_core::StateKey;
 use statelock_core::state::StateHeader;
 use statelock_lock::{FenceError, LockClient, LockState};
 use statelock_store::{
-    DeleteMode, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, StoreError,
-    StoreResult, Version,
+    DeleteMode, GetStream, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
+    StoreError, StoreResult,
 };
 
 use crate::events::{NoEvents, StateEvent, StateEvents};
 use crate::guard;
-use crate::history::{self, Author, Kind};
+use crate::history::{self, Author, Incoming, Kind, Prior, Pruner, StateTag};
 use crate::lock_policy::LockPolicy;
 use crate::lock_queue::Waiting;
 use crate::versions;
@@ -74,6 +74,8 @@ pub struct StateService {
     /// `.tflock` object).
     waiting: Arc<Waiting>,
     events: Arc<dyn StateEvents>,
+    /// History prunes running in the background.
+    pruner: Arc<Pruner>,
 }
 
 /// Which writer a state write or delete must come from while the state is locked.
@@ -107,8 +109,10 @@ pub enum Expect<'a> {
 pub struct Written {
     /// The state's document header (serial, lineage).
     pub header: StateHeader,
-    /// The state it replaced, when the guard read it (for the audit trail).
+    /// The state it replaced, when its body had to be read (it carried no tag).
     pub before: Option<Bytes>,
+    /// The serial of the state it replaced, if there was one with a serial.
+    pub serial_before: Option<u64>,
     /// The bytes were identical to the stored state: nothing was stored (the secondary lock's
     /// digest was refreshed, which heals a digest a failed earlier write left stale).
     pub unchanged: bool,
@@ -169,7 +173,14 @@ impl StateService {
             rules,
             waiting: Arc::new(Waiting::default()),
             events: Arc::new(NoEvents),
+            pruner: Arc::default(),
         }
+    }
+
+    /// Returns once the history prunes this service started in the background have finished
+    /// (before shutting down, and in tests that count the versions kept).
+    pub async fn settled(&self) {
+        self.pruner.settled().await;
     }
 
     /// Reports every change to `events` (the front's audit trail and metrics).
@@ -197,6 +208,16 @@ impl StateService {
             .get_if_exists(key.as_str())
             .await?
             .map(|found| found.body))
+    }
+
+    /// [`StateService::read`] with the body as a stream, so a large state is never held in
+    /// memory whole where the store reads in chunks; `None` when there is no state.
+    pub async fn read_stream(&self, key: &StateKey) -> StoreResult<Option<GetStream>> {
+        match self.store.get_stream(key.as_str()).await {
+            Ok(found) => Ok(Some(found)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The newest `limit` versions (0: all) of `key`, from the server history and the store's
@@ -246,51 +267,70 @@ impl StateService {
     ) -> Result<Written, StateError> {
         let header =
             StateHeader::parse(&bytes).map_err(|e| StateError::NotAState(e.to_string()))?;
-        let holder = self.holder(key, fence).await?;
-        // Without the guard nothing reads the old state, so its content is not returned.
-        let mut before = None;
-        let read_body = self.rules.stale_write_guard || !matches!(expect, Expect::Any);
-        let current = if read_body {
-            let found = self.store.get_if_exists(key.as_str()).await?;
-            check_expected(key, expect, found.as_ref().map(|f| &f.body[..]))?;
-            if let Some(found) = found.as_ref().filter(|_| self.rules.stale_write_guard) {
-                guard::check(&found.body, &bytes, &header).map_err(StateError::Stale)?;
-                if found.body == bytes {
-                    tracing::info!(%key, "write of identical bytes: nothing to store");
-                    self.locks.state_written(key, &bytes).await;
-                    return Ok(Written {
-                        header,
-                        before: Some(found.body.clone()),
-                        unchanged: true,
-                    });
-                }
-            }
-            found.map(|f| {
-                before = Some(f.body);
-                f.meta.version
-            })
-        } else {
-            self.head_version(key).await?
+        let incoming = Incoming::new(bytes);
+        // The fence's read of the lock and the read of the stored state's metadata are
+        // independent, so they share one round trip; the swap below is on the version read
+        // here, so nothing that changes the state in between can be overwritten.
+        let (holder, stored) =
+            futures::future::join(self.holder(key, fence), self.stored(key)).await;
+        let holder = holder?;
+        let stored = stored?;
+        let checks = self.rules.stale_write_guard || !matches!(expect, Expect::Any);
+        let stored = match stored {
+            Some(Stored::Untagged(_)) if checks => self.read_stored(key).await?,
+            other => other,
         };
-        let mode = match current {
-            Some(version) => PutMode::Update(version),
+        check_expected(key, expect, stored.as_ref())?;
+        if self.rules.stale_write_guard
+            && let Some(found) = &stored
+        {
+            let identical = match found {
+                Stored::Tagged(_, tag) => {
+                    guard::check_header(&tag.header, incoming.is(tag), &header)
+                        .map_err(StateError::Stale)?;
+                    incoming.is(tag)
+                }
+                Stored::Body(found) => {
+                    guard::check(&found.body, &incoming.bytes, &header)
+                        .map_err(StateError::Stale)?;
+                    found.body == incoming.bytes
+                }
+                Stored::Untagged(_) => unreachable!("read in full above when the guard runs"),
+            };
+            if identical {
+                tracing::info!(%key, "write of identical bytes: nothing to store");
+                self.locks.state_written(key, &incoming.bytes).await;
+                return Ok(Written {
+                    serial_before: header.serial,
+                    before: stored.and_then(Stored::into_body),
+                    header,
+                    unchanged: true,
+                });
+            }
+        }
+        let serial_before = stored.as_ref().and_then(Stored::serial);
+        let prior = Prior::of(stored.as_ref().map(Stored::meta));
+        let mode = match stored.as_ref() {
+            Some(found) => PutMode::Update(found.meta().version.clone()),
             None => PutMode::Create,
         };
+        let before = stored.and_then(Stored::into_body);
         let author = Author::of_write(Kind::Write, holder.as_ref(), client);
-        match self.put(key, bytes.clone(), mode, author).await {
+        match self.put(key, &incoming, mode, author, &prior).await {
             Ok(_) => {
                 tracing::info!(%key, serial = ?header.serial, lineage = ?header.lineage, id = ?holder.as_ref().map(|h| &h.id), "state written");
                 self.events
                     .record(StateEvent::Written {
                         key,
                         lock_id: holder.as_ref().map(|h| h.id.as_str()),
-                        before: before.as_deref(),
-                        after: &bytes,
+                        serial_before,
+                        after: &incoming.bytes,
                     })
                     .await;
                 Ok(Written {
                     header,
                     before,
+                    serial_before,
                     unchanged: false,
                 })
             }
@@ -346,28 +386,56 @@ impl StateService {
         }
     }
 
-    /// Writes `bytes` as the state at `key` in `mode` through the history (the version is
+    /// Writes `incoming` as the state at `key` in `mode` through the history (the version is
     /// recorded first), then tells the secondary lock: in dual-lock mode, clients still on
     /// `dynamodb_table` check the state's `-md5` digest. Private: every write from outside
     /// goes through [`StateService::write`]'s fence and guard.
     async fn put(
         &self,
         key: &StateKey,
-        bytes: Bytes,
+        incoming: &Incoming,
         mode: PutMode,
         author: Author,
+        prior: &Prior,
     ) -> StoreResult<ObjectMeta> {
         let written = history::write_state(
-            &*self.store,
+            &self.store,
+            &self.pruner,
             self.rules.history_retention,
             key,
-            bytes.clone(),
+            incoming,
             PutOptions::json(mode),
             author,
+            prior,
         )
         .await?;
-        self.locks.state_written(key, &bytes).await;
+        self.locks.state_written(key, &incoming.bytes).await;
         Ok(written)
+    }
+
+    /// The stored state's metadata (one HEAD): with its tag when statelock wrote it.
+    async fn stored(&self, key: &StateKey) -> StoreResult<Option<Stored>> {
+        match self.store.head(key.as_str()).await {
+            Ok(meta) => Ok(Some(
+                match StateTag::from_metadata(&meta.metadata, meta.size) {
+                    Some(tag) => Stored::Tagged(meta, tag),
+                    None => Stored::Untagged(meta),
+                },
+            )),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The stored state in full, for a state without a tag (written by another tool or an
+    /// earlier release); `None` if it was deleted since its HEAD.
+    async fn read_stored(&self, key: &StateKey) -> StoreResult<Option<Stored>> {
+        Ok(self.store.get_if_exists(key.as_str()).await?.map(
+            |found| match StateTag::from_metadata(&found.meta.metadata, found.meta.size) {
+                Some(tag) => Stored::Tagged(found.meta, tag),
+                None => Stored::Body(found),
+            },
+        ))
     }
 
     /// The lock holder the write is made for, after the fence has let it through.
@@ -421,12 +489,48 @@ impl StateService {
             principal: principal.to_owned(),
         })
     }
+}
 
-    async fn head_version(&self, key: &StateKey) -> StoreResult<Option<Version>> {
-        match self.store.head(key.as_str()).await {
-            Ok(meta) => Ok(Some(meta.version)),
-            Err(StoreError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
+/// The stored state as a write sees it.
+#[derive(Debug)]
+enum Stored {
+    /// Written by statelock: its tag says all the checks need.
+    Tagged(ObjectMeta, StateTag),
+    /// No tag, body not read (nothing needs it).
+    Untagged(ObjectMeta),
+    /// No tag, body read.
+    Body(statelock_store::GetResult),
+}
+
+impl Stored {
+    fn meta(&self) -> &ObjectMeta {
+        match self {
+            Stored::Tagged(meta, _) | Stored::Untagged(meta) => meta,
+            Stored::Body(found) => &found.meta,
+        }
+    }
+
+    fn serial(&self) -> Option<u64> {
+        match self {
+            Stored::Tagged(_, tag) => tag.header.serial,
+            Stored::Untagged(_) => None,
+            Stored::Body(found) => StateHeader::parse(&found.body).ok().and_then(|h| h.serial),
+        }
+    }
+
+    fn into_body(self) -> Option<Bytes> {
+        match self {
+            Stored::Body(found) => Some(found.body),
+            Stored::Tagged(..) | Stored::Untagged(_) => None,
+        }
+    }
+
+    /// MD5 of the stored bytes, lower-case hex; `None` when the body was not read.
+    fn md5(&self) -> Option<String> {
+        match self {
+            Stored::Tagged(_, tag) => Some(tag.md5.clone()),
+            Stored::Untagged(_) => None,
+            Stored::Body(found) => Some(history::md5_hex(&found.body)),
         }
     }
 }
@@ -437,7 +541,7 @@ impl StateService {
 fn check_expected(
     key: &StateKey,
     expect: Expect<'_>,
-    current: Option<&[u8]>,
+    current: Option<&Stored>,
 ) -> Result<(), StateError> {
     match (expect, current) {
         (Expect::Any, _) | (Expect::Absent, None) => Ok(()),
@@ -445,8 +549,10 @@ fn check_expected(
             "state {key} exists, and the write asked for none; nothing was written"
         ))),
         (Expect::Md5(_), None) => Err(StateError::NoState(key.clone())),
-        (Expect::Md5(wanted), Some(body)) => {
-            let stored = history::md5_hex(body);
+        (Expect::Md5(wanted), Some(found)) => {
+            let stored = found
+                .md5()
+                .expect("an expectation makes the write read an untagged body");
             if stored.eq_ignore_ascii_case(wanted) {
                 Ok(())
             } else {
@@ -463,7 +569,7 @@ fn check_expected(
 mod tests {
     use super::*;
     use statelock_core::Timestamp;
-    use statelock_store::MemoryStore;
+    use statelock_store::{FaultyStore, MemoryStore, Op};
 
     fn service(guard: bool) -> (Arc<dyn ObjectStore>, StateService) {
         let store: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
@@ -545,13 +651,236 @@ mod tests {
             .write(&k, state(2, 2), Fence::LockId(Some("holder")), None)
             .await
             .unwrap();
-        assert_eq!(written.before.as_deref(), Some(&state(1, 1)[..]));
+        // The stored state was statelock's own: its tag stood in for its body.
+        assert_eq!((written.before, written.serial_before), (None, Some(1)));
         assert_eq!(svc.read(&k).await.unwrap(), Some(state(2, 2)));
 
         let versions = history::list(&*store, &k).await.unwrap();
         assert_eq!(versions.len(), 2, "one version per stored write");
         assert_eq!(versions[0].who, "a@x", "the holder's Who is recorded");
         assert_eq!(versions[0].lock_id.as_deref(), Some("holder"));
+    }
+
+    fn counted(guard: bool, retention: usize) -> (Arc<FaultyStore>, StateService) {
+        let store = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())));
+        let dyn_store: Arc<dyn ObjectStore> = store.clone();
+        let locks = LockClient::new(dyn_store.clone(), "bucket");
+        let rules = StateRules {
+            stale_write_guard: guard,
+            history_retention: retention,
+            ..StateRules::default()
+        };
+        (store, StateService::new(dyn_store, locks, rules))
+    }
+
+    fn calls(store: &FaultyStore) -> Vec<(Op, usize)> {
+        let mut calls = store.call_counts();
+        calls.retain(|(_, n)| *n > 0);
+        calls.sort_by_key(|(op, _)| format!("{op:?}"));
+        calls
+    }
+
+    #[tokio::test]
+    async fn a_write_over_a_tagged_state_reads_only_metadata_and_lists_nothing() {
+        let (store, svc) = counted(true, 100);
+        let k = key();
+        svc.write(&k, state(1, 1), Fence::LockId(None), None)
+            .await
+            .unwrap();
+        store.reset_counts();
+        svc.write(&k, state(2, 2), Fence::LockId(None), None)
+            .await
+            .unwrap();
+        // The lock's get (fence) and the state's head (guard) at once, then the version's
+        // one put, then the state's swap.
+        assert_eq!(
+            calls(&store),
+            [(Op::Get, 1), (Op::Head, 1), (Op::Put, 2)],
+            "{:?}",
+            store.call_counts()
+        );
+        store.reset_counts();
+        let stale = svc
+            .write(&k, state(2, 3), Fence::LockId(None), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(stale, StateError::Stale(_)), "{stale}");
+        assert_eq!(
+            calls(&store),
+            [(Op::Get, 1), (Op::Head, 1)],
+            "refused on the tag alone"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_state_written_by_another_tool_is_read_in_full_and_guarded_the_same() {
+        let (store, svc) = counted(true, 100);
+        let k = key();
+        // As Terraform writes it straight to the bucket: no statelock metadata.
+        store
+            .put(k.as_str(), state(5, 1), PutOptions::json(PutMode::Create))
+            .await
+            .unwrap();
+        let stale = svc
+            .write(&k, state(5, 2), Fence::LockId(None), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(stale, StateError::Stale(_)), "{stale}");
+        let written = svc
+            .write(&k, state(6, 2), Fence::LockId(None), None)
+            .await
+            .unwrap();
+        assert_eq!(written.before.as_deref(), Some(&state(5, 1)[..]));
+        assert_eq!(written.serial_before, Some(5));
+        let tagged = store.head(k.as_str()).await.unwrap();
+        let tag = StateTag::from_metadata(&tagged.metadata, tagged.size).expect("now tagged");
+        assert_eq!(tag.header.serial, Some(6));
+        let versions = history::list(&*store, &k).await.unwrap();
+        assert_eq!(versions.len(), 1);
+        assert_eq!(
+            tag.history.map(|id| id.to_string()),
+            Some(versions[0].id.clone())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_version_ordered_after_a_later_clock_is_recorded_again_after_it() {
+        let (store, svc) = counted(true, 0);
+        let k = key();
+        // Another replica, its clock an hour ahead, recorded a version (then the state was
+        // deleted, so no tag says so).
+        let ahead = history::VersionId::new(
+            Timestamp::from_unix(Timestamp::now().unix_secs() + 3600, 0),
+            3,
+        );
+        store
+            .put(
+                &ahead.body_key(&k),
+                state(3, 0),
+                PutOptions::json(PutMode::Create),
+            )
+            .await
+            .unwrap();
+        svc.write(&k, state(1, 1), Fence::LockId(None), None)
+            .await
+            .unwrap();
+        let versions = history::list(&*store, &k).await.unwrap();
+        assert_eq!(versions.len(), 2, "the early copy is gone: {versions:?}");
+        assert!(versions[0].id > ahead.to_string(), "{versions:?}");
+        assert_eq!(versions[0].serial, Some(1));
+        // The next write goes by the tag, and still sorts last.
+        svc.write(&k, state(2, 2), Fence::LockId(None), None)
+            .await
+            .unwrap();
+        let versions = history::list(&*store, &k).await.unwrap();
+        assert_eq!(versions[0].serial, Some(2), "{versions:?}");
+        assert!(versions[0].id > versions[1].id);
+    }
+
+    #[tokio::test]
+    async fn versions_in_the_two_object_layout_of_earlier_releases_are_read_and_pruned() {
+        let (store, svc) = counted(true, 1);
+        let k = key();
+        // What a previous release left: the state (untagged), and its version as a
+        // `.meta.json` object beside the body.
+        let old = history::VersionId::new(Timestamp::from_unix(1_700_000_000, 0), 1);
+        let meta = history::VersionMeta {
+            id: old.to_string(),
+            kind: Kind::Write,
+            time: old.time().to_rfc3339(),
+            who: "old@release".to_owned(),
+            serial: Some(1),
+            lineage: Some("L".to_owned()),
+            size: state(1, 1).len() as u64,
+            md5: Some(history::md5_hex(&state(1, 1))),
+            lock_id: None,
+        };
+        let json = Bytes::from(serde_json::to_vec(&meta).unwrap());
+        for (object, body) in [(old.meta_key(&k), json), (old.body_key(&k), state(1, 1))] {
+            store
+                .put(&object, body, PutOptions::json(PutMode::Create))
+                .await
+                .unwrap();
+        }
+        store
+            .put(k.as_str(), state(1, 1), PutOptions::json(PutMode::Create))
+            .await
+            .unwrap();
+        assert_eq!(history::list(&*store, &k).await.unwrap(), [meta]);
+        svc.write(&k, state(2, 2), Fence::LockId(None), None)
+            .await
+            .unwrap();
+        svc.settled().await;
+        // Retention 1: the old version and both its objects are gone, the new one listed.
+        let versions = history::list(&*store, &k).await.unwrap();
+        assert_eq!(versions.len(), 1, "{versions:?}");
+        assert_eq!(
+            (versions[0].serial, versions[0].kind),
+            (Some(2), Kind::Write)
+        );
+        assert!(
+            store
+                .get_if_exists(&old.meta_key(&k))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            store
+                .list_all(&history::state_prefix(&k))
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "one object per new version"
+        );
+    }
+
+    #[tokio::test]
+    async fn retention_prunes_in_the_background_every_few_writes() {
+        let (store, svc) = counted(true, 8);
+        let k = key();
+        for serial in 1..=20 {
+            svc.write(&k, state(serial, serial), Fence::LockId(None), None)
+                .await
+                .unwrap();
+        }
+        svc.settled().await;
+        let kept = history::list(&*store, &k).await.unwrap();
+        // Pruned to 8 every prune_every(8) = 2 writes, and the first write lists anyway.
+        assert!(
+            (8..8 + history::prune_every(8) as usize).contains(&kept.len()),
+            "{}",
+            kept.len()
+        );
+        let serials: Vec<_> = kept.iter().map(|v| v.serial.unwrap()).collect();
+        assert_eq!(serials[0], 20);
+        assert!(serials.windows(2).all(|w| w[0] == w[1] + 1), "{serials:?}");
+    }
+
+    #[tokio::test]
+    async fn releasing_the_lock_read_never_removes_one_taken_over_since() {
+        let (store, _) = service(true);
+        let k = key();
+        let locks = LockClient::new(store.clone(), "bucket");
+        locks.acquire(&k, record("first")).await.unwrap();
+        let Some(LockState::Held(read)) = locks.inspect(&k).await.unwrap() else {
+            panic!("locked")
+        };
+        // Taken over between the read and the release.
+        locks.break_lock(&k, None).await.unwrap();
+        locks.acquire(&k, record("second")).await.unwrap();
+        let err = locks.release_read(read).await.unwrap_err();
+        assert!(
+            matches!(err, statelock_lock::LockError::Changed { .. }),
+            "{err}"
+        );
+        let Some(LockState::Held(now)) = locks.inspect(&k).await.unwrap() else {
+            panic!("still locked")
+        };
+        assert_eq!(now.info.id, "second");
+        locks.release_read(now).await.unwrap();
+        assert!(locks.inspect(&k).await.unwrap().is_none());
     }
 
     #[tokio::test]

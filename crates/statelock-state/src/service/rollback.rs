@@ -18,7 +18,7 @@ use statelock_store::{GetResult, ObjectStoreExt, PutMode, PutOptions, StoreError
 
 use super::StateService;
 use crate::events::StateEvent;
-use crate::history::{self, Author, Kind};
+use crate::history::{self, Author, Incoming, Kind, Prior, StateTag};
 use crate::versions::{self, FetchError, Fetched};
 
 /// The lock record's `Operation` while a rollback runs, whichever front started it.
@@ -256,6 +256,7 @@ impl StateService {
             None => PutMode::Create,
         };
         let body = Bytes::from(planned.plan.body.clone());
+        let incoming = Incoming::new(body.clone());
         // Content-MD5 as Terraform's SDK-v1 S3 backend sends it, which Object Lock buckets need.
         let options = PutOptions::json(mode).with_content_md5();
         let put = if in_server_history {
@@ -265,8 +266,22 @@ impl StateService {
                 lock_id: Some(lock.info.id.clone()),
             };
             let retention = self.rules.history_retention;
-            history::write_state(&*self.store, retention, key, body.clone(), options, author).await
+            let prior = Prior::of(now.as_ref().map(|n| &n.meta));
+            history::write_state(
+                &self.store,
+                &self.pruner,
+                retention,
+                key,
+                &incoming,
+                options,
+                author,
+                &prior,
+            )
+            .await
         } else {
+            // Tagged all the same, so the next write need not read it; with no version.
+            let tag = StateTag::of(&incoming, None, 0).and_then(|t| t.to_metadata());
+            let options = options.with_metadata(tag.unwrap_or_default());
             self.store.put(key.as_str(), body.clone(), options).await
         };
         match put {

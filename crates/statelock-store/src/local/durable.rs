@@ -5,10 +5,12 @@
 //! systems, so a crash leaves each object either entirely old or entirely new; an interrupted
 //! write leaves at most a `*.partial` file in the staging directory, which no reader looks at.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use crate::version_token::new_version_token;
 
@@ -42,6 +44,7 @@ impl StagedFile {
             file.write_all(part)?;
         }
         file.sync_all()?;
+        super::group_sync::count_file_sync();
         Ok(staged)
     }
 
@@ -67,9 +70,10 @@ impl Drop for StagedFile {
     }
 }
 
-/// Flushes a directory's entries (a new, replaced or removed name) to disk.
+/// Flushes a directory's entries (a new, replaced or removed name) to disk, sharing the
+/// `fsync` with concurrent writers of the same directory (`group_sync`).
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    super::group_sync::sync_dir(dir)
 }
 
 /// [`sync_dir`] for the directory an object was just published into or removed from. If it
@@ -94,9 +98,44 @@ pub(crate) fn open_no_follow(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// One directory instance, as `stat` tells them apart: a directory removed and created again
+/// under the same name has another birth time (and usually another inode).
+type DirIdentity = (u64, u64, std::time::SystemTime);
+
+/// Directories whose entry in their parent this process has flushed, by path, with the
+/// identity they had then. While a path still names that same directory its entry is on disk
+/// (it can only have gone with the directory itself), so it need not be flushed again.
+fn durable_dirs() -> std::sync::MutexGuard<'static, HashMap<PathBuf, DirIdentity>> {
+    static DIRS: OnceLock<Mutex<HashMap<PathBuf, DirIdentity>>> = OnceLock::new();
+    DIRS.get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// Entries kept before the cache starts over (a flush too many is the only cost).
+const DURABLE_DIRS_MAX: usize = 100_000;
+
+fn identity(meta: &fs::Metadata) -> Option<DirIdentity> {
+    use std::os::unix::fs::MetadataExt;
+    // Without a birth time a re-created directory could look the same: then nothing is cached.
+    Some((meta.dev(), meta.ino(), meta.created().ok()?))
+}
+
+fn remember_durable(dir: PathBuf, meta: &fs::Metadata) {
+    if let Some(id) = identity(meta) {
+        let mut dirs = durable_dirs();
+        if dirs.len() >= DURABLE_DIRS_MAX {
+            dirs.clear();
+        }
+        dirs.insert(dir, id);
+    }
+}
+
 /// Creates the directories between `base` (which exists) and `target`'s parent, one level at
 /// a time, refusing to pass through a symbolic link, and flushing each parent whose entries
-/// changed so the new directories survive a crash.
+/// changed so the new directories survive a crash. A directory that already exists is
+/// flushed into its parent too (another writer may have created it and not flushed yet),
+/// unless this process already flushed that very directory's entry.
 pub(crate) fn ensure_parent_dirs(base: &Path, target: &Path) -> io::Result<()> {
     let Some(parent) = target.parent() else {
         return Ok(());
@@ -108,11 +147,15 @@ pub(crate) fn ensure_parent_dirs(base: &Path, target: &Path) -> io::Result<()> {
     for component in relative.components() {
         let next = dir.join(component);
         match fs::create_dir(&next) {
-            Ok(()) => sync_dir(&dir)?,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                // Another writer may have created it and not yet flushed its parent; our
-                // success must not depend on its flush.
+            Ok(()) => {
+                // Read before the flush, as below.
+                let meta = fs::symlink_metadata(&next).ok();
                 sync_dir(&dir)?;
+                if let Some(meta) = meta.filter(fs::Metadata::is_dir) {
+                    remember_durable(next.clone(), &meta);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 let meta = fs::symlink_metadata(&next)?;
                 if meta.file_type().is_symlink() {
                     return Err(io::Error::other(format!(
@@ -122,6 +165,15 @@ pub(crate) fn ensure_parent_dirs(base: &Path, target: &Path) -> io::Result<()> {
                 }
                 if !meta.is_dir() {
                     return Err(io::Error::from(io::ErrorKind::NotADirectory));
+                }
+                let known =
+                    identity(&meta).is_some_and(|id| durable_dirs().get(&next) == Some(&id));
+                if !known {
+                    // Another writer may have created it and not yet flushed its parent; our
+                    // success must not depend on its flush. The identity is read before the
+                    // flush, so it is the directory the flush made durable or an older one.
+                    sync_dir(&dir)?;
+                    remember_durable(next.clone(), &meta);
                 }
             }
             Err(e) => return Err(e),
@@ -215,6 +267,31 @@ mod tests {
         drop(staged);
         assert_eq!(fs::read(&target).unwrap(), b"ab");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_directory_is_flushed_into_its_parent_once_per_instance() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        let target = base.join("a/b/obj");
+        ensure_parent_dirs(base, &target).unwrap();
+        let flushes = || super::super::group_sync::counts().0;
+        let before = flushes();
+        ensure_parent_dirs(base, &target).unwrap();
+        // Other tests in this process may flush too, but never fewer than ours.
+        let again = flushes() - before;
+        // Removed and made again (as another process might): flushed again.
+        fs::remove_dir(base.join("a/b")).unwrap();
+        fs::create_dir(base.join("a/b")).unwrap();
+        let before = flushes();
+        ensure_parent_dirs(base, &target).unwrap();
+        assert!(flushes() - before >= 1, "a re-created directory is flushed");
+        assert!(
+            durable_dirs().get(&base.join("a/b"))
+                == identity(&fs::symlink_metadata(base.join("a/b")).unwrap()).as_ref(),
+            "and remembered as the new instance"
+        );
+        let _ = again;
     }
 
     #[test]

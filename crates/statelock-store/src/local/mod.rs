@@ -20,8 +20,10 @@
 //! (create-if-absent) or `rename` (replace), then flushes the directory before reporting
 //! success. Conditional writes check the current version and publish while holding the key's
 //! stripe lock ([`stripes`]), so two processes on one directory can never both win.
+//! Concurrent flushes of one directory in one process share an `fsync` ([`group_sync`]).
 
 mod durable;
+mod group_sync;
 mod object_file;
 mod stripes;
 
@@ -36,9 +38,10 @@ use bytes::Bytes;
 
 use crate::error::StoreError;
 use crate::key::{check_key, check_prefix};
+use crate::metadata::check_metadata;
 use crate::port::{
-    Capabilities, DeleteMode, GetResult, ListPage, ObjectMeta, ObjectStore, PutMode, PutOptions,
-    StoreResult, Version,
+    Capabilities, DeleteMode, GetResult, GetStream, ListPage, Metadata, ObjectMeta, ObjectStore,
+    PutMode, PutOptions, StoreResult, Version,
 };
 use crate::version_token::new_version_token;
 use durable::{StagedFile, open_no_follow, sync_dir};
@@ -52,12 +55,17 @@ const OBJECT_SUFFIX: &str = ".o";
 const MARKER_FILE: &str = "statelock-store";
 const MARKER_CONTENT: &str = "statelock local store, format 1\n";
 
+/// Bytes read per step when a body is streamed.
+const STREAM_CHUNK: usize = 1024 * 1024;
+
 /// Staged files older than this are leftovers of a crashed writer.
 const STALE_PARTIAL_AGE: Duration = Duration::from_secs(3600);
 
 /// Publishing can race with another writer removing an emptied parent directory; retrying
-/// the directory creation a few times always wins that race in practice.
-const PUBLISH_ATTEMPTS: usize = 5;
+/// the directory creation wins that race in practice. Generous, because a parent already
+/// flushed is not flushed again, so nothing slows the retries down: under heavy churn of one
+/// directory (the cross-process churn test) a handful of attempts could all lose.
+const PUBLISH_ATTEMPTS: usize = 64;
 
 /// A store in a local directory. Cheap to clone; clones share the directory.
 #[derive(Debug, Clone)]
@@ -110,6 +118,13 @@ impl LocalStore {
         })
     }
 
+    /// `(requested, performed)`: flushes to disk that every local store in this process has
+    /// asked for and the `fsync` calls made for them (concurrent flushes of one directory
+    /// share one), for benchmarks and diagnostics.
+    pub fn fsync_counts() -> (u64, u64) {
+        group_sync::counts()
+    }
+
     /// The same store, listing at most `page_size` keys per page (small sizes exercise
     /// pagination in tests; the default is 1000, as on S3).
     pub fn with_page_size(self, page_size: usize) -> LocalStore {
@@ -137,6 +152,11 @@ impl LocalStore {
             .await
             .map_err(|e| StoreError::other(self.describe(), operation, key, e))?
     }
+}
+
+/// Fills `buf` from `file`; a file shorter than its metadata said is an error, not a short body.
+fn file_read_exact(file: &mut fs::File, buf: &mut [u8]) -> io::Result<()> {
+    file.read_exact(buf)
 }
 
 /// Writes the marker into a new or empty directory, or checks it in an existing store.
@@ -261,6 +281,7 @@ impl Inner {
             size: meta.len().saturating_sub(header.len as u64),
             version: Version::new(header.version.clone()),
             last_modified: meta.modified().ok(),
+            metadata: header.metadata.clone(),
         })
     }
 
@@ -295,6 +316,21 @@ impl Inner {
         })
     }
 
+    /// The object file at `key`, positioned at its body, and its metadata.
+    fn open_body(&self, key: &str) -> StoreResult<(fs::File, ObjectMeta)> {
+        use std::io::{Seek, SeekFrom};
+        let Some(mut file) = self.open_object("get", key)? else {
+            return Err(self.not_found(key));
+        };
+        let io = |e| self.io_error("get", key, e);
+        let header = read_header(&mut file)
+            .map_err(io)?
+            .ok_or_else(|| self.not_an_object("get", key))?;
+        let meta = self.meta_of(key, &file, &header).map_err(io)?;
+        file.seek(SeekFrom::Start(header.len as u64)).map_err(io)?;
+        Ok((file, meta))
+    }
+
     fn head(&self, key: &str) -> StoreResult<ObjectMeta> {
         let Some(mut file) = self.open_object("head", key)? else {
             return Err(self.not_found(key));
@@ -316,8 +352,9 @@ impl Inner {
                 "content type is longer than 1023 bytes or contains a control character",
             ));
         }
+        check_metadata(&self.name, key, &options.metadata)?;
         let version = new_version_token();
-        let header = encode_header(&version, content_type);
+        let header = encode_header(&version, content_type, &options.metadata);
         let io = |e| self.io_error("put", key, e);
         // Staging happens before the stripe lock is taken, so the critical section is only
         // the version check and one link or rename, whatever the object's size.
@@ -381,6 +418,7 @@ impl Inner {
             size: body.len() as u64,
             version: Version::new(version),
             last_modified: fs::symlink_metadata(target).and_then(|m| m.modified()).ok(),
+            metadata: Metadata::new(),
         }
     }
 
@@ -438,9 +476,13 @@ impl Inner {
         keys.truncate(self.page_size);
         let mut objects = Vec::with_capacity(keys.len());
         for key in &keys {
-            // An object deleted since the walk is simply not listed, as on S3.
+            // An object deleted since the walk is simply not listed, as on S3, and as on S3
+            // a listing carries no user metadata.
             match self.head(key) {
-                Ok(meta) => objects.push(meta),
+                Ok(meta) => objects.push(ObjectMeta {
+                    metadata: Metadata::new(),
+                    ..meta
+                }),
                 Err(StoreError::NotFound { .. }) => {}
                 Err(e) => {
                     tracing::warn!(store = %self.name, key, error = %e, "skipping a file that is not an object");
@@ -511,6 +553,42 @@ impl ObjectStore for LocalStore {
         check_key(&self.inner.name, key)?;
         let owned = key.to_owned();
         self.blocking("get", key, move |s| s.get(&owned)).await
+    }
+
+    /// Streams the body in [`STREAM_CHUNK`] pieces from the file opened first: a replace
+    /// publishes a new file under the name, so the open file stays the version `meta` names
+    /// however long the read takes.
+    async fn get_stream(&self, key: &str) -> StoreResult<GetStream> {
+        check_key(&self.inner.name, key)?;
+        let owned = key.to_owned();
+        let (file, meta) = self
+            .blocking("get", key, move |s| s.open_body(&owned))
+            .await?;
+        let (store, key) = (self.clone(), key.to_owned());
+        let left = meta.size;
+        let chunks = futures::stream::try_unfold((file, left), move |(mut file, left)| {
+            let (store, key) = (store.clone(), key.clone());
+            async move {
+                if left == 0 {
+                    return Ok(None);
+                }
+                let want = usize::try_from(left.min(STREAM_CHUNK as u64)).unwrap_or(STREAM_CHUNK);
+                let read_key = key.clone();
+                let (file, chunk) = store
+                    .blocking("get", &key, move |s| {
+                        let mut chunk = vec![0u8; want];
+                        file_read_exact(&mut file, &mut chunk)
+                            .map_err(|e| s.io_error("get", &read_key, e))?;
+                        Ok((file, chunk))
+                    })
+                    .await?;
+                Ok(Some((Bytes::from(chunk), (file, left - want as u64))))
+            }
+        });
+        Ok(GetStream {
+            meta,
+            body: Box::pin(chunks),
+        })
     }
 
     async fn head(&self, key: &str) -> StoreResult<ObjectMeta> {

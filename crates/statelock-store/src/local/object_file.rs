@@ -1,33 +1,55 @@
 //! The on-disk format of one stored object: a one-line header, then the body.
 //!
 //! ```text
-//! statelock-object 1 <32 hex version> <content type, may be empty>\n
+//! statelock-object 1 <32 hex version> <content type, may be empty>[\t<name>=<value>]…\n
 //! <body bytes>
 //! ```
 //!
 //! The version lives inside the file, not beside it, so that a single `rename` or `link`
 //! publishes body and version together: no reader can ever pair a new body with an old
-//! version. The header is text so an operator can `head -1` a file to see its version.
+//! version; user metadata rides in the same line for the same reason. The header is text so
+//! an operator can `head -1` a file to see its version.
+//!
+//! Metadata came after format 1's first release and keeps its magic: a tab can be neither in
+//! a content type nor in a metadata value (both refuse control characters), so readers from
+//! before it took the pairs for part of the content type, which they never used, and read the
+//! body unchanged; files without metadata are byte for byte what they always were.
 
 use std::io::{self, Read};
 
+use crate::port::Metadata;
+
 const MAGIC: &str = "statelock-object 1 ";
 
-/// Longest header accepted when reading; anything longer is not one of our files.
-pub(crate) const MAX_HEADER_LEN: usize = 4096;
+/// Longest header accepted when reading; anything longer is not one of our files. Room for a
+/// content type (under 1024 bytes) and the most metadata a put may carry, with separators.
+pub(crate) const MAX_HEADER_LEN: usize = 8192;
 
 /// A decoded header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Header {
     pub version: String,
     pub content_type: Option<String>,
+    pub metadata: Metadata,
     /// Bytes taken by the header, newline included: the body starts here.
     pub len: usize,
 }
 
-/// The header line for a new object.
-pub(crate) fn encode_header(version: &str, content_type: Option<&str>) -> Vec<u8> {
-    format!("{MAGIC}{version} {}\n", content_type.unwrap_or("")).into_bytes()
+/// The header line for a new object (`metadata` already checked by `check_metadata`).
+pub(crate) fn encode_header(
+    version: &str,
+    content_type: Option<&str>,
+    metadata: &Metadata,
+) -> Vec<u8> {
+    let mut line = format!("{MAGIC}{version} {}", content_type.unwrap_or(""));
+    for (name, value) in metadata {
+        line.push('\t');
+        line.push_str(name);
+        line.push('=');
+        line.push_str(value);
+    }
+    line.push('\n');
+    line.into_bytes()
 }
 
 /// Whether a content type can be stored in a header (one line, printable).
@@ -44,13 +66,22 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Option<Header> {
         .position(|&b| b == b'\n')?;
     let line = std::str::from_utf8(&bytes[..end]).ok()?;
     let rest = line.strip_prefix(MAGIC)?;
-    let (version, content_type) = rest.split_once(' ')?;
+    let (version, rest) = rest.split_once(' ')?;
     if version.len() != 32 || !version.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
+    let mut fields = rest.split('\t');
+    let content_type = fields.next().unwrap_or("");
+    let metadata = fields
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        })
+        .collect::<Option<Metadata>>()?;
     Some(Header {
         version: version.to_owned(),
         content_type: (!content_type.is_empty()).then(|| content_type.to_owned()),
+        metadata,
         len: end + 1,
     })
 }
@@ -84,15 +115,33 @@ mod tests {
             Some("application/json"),
             Some("text/plain; charset=utf-8"),
         ] {
-            let mut file = encode_header(v, ct);
-            let len = file.len();
-            file.extend_from_slice(b"body\nwith newline");
-            let h = decode_header(&file).unwrap();
-            assert_eq!(h.version, v);
-            assert_eq!(h.content_type.as_deref(), ct);
-            assert_eq!(h.len, len);
-            assert_eq!(read_header(&mut &file[..]).unwrap(), Some(h));
+            for metadata in [
+                Metadata::new(),
+                Metadata::from([
+                    ("statelock-serial".to_owned(), "7".to_owned()),
+                    ("x".to_owned(), "a=b c".to_owned()),
+                ]),
+            ] {
+                let mut file = encode_header(v, ct, &metadata);
+                let len = file.len();
+                file.extend_from_slice(b"body\nwith newline");
+                let h = decode_header(&file).unwrap();
+                assert_eq!(h.version, v);
+                assert_eq!(h.content_type.as_deref(), ct);
+                assert_eq!(h.metadata, metadata);
+                assert_eq!(h.len, len);
+                assert_eq!(read_header(&mut &file[..]).unwrap(), Some(h));
+            }
         }
+    }
+
+    #[test]
+    fn a_header_without_metadata_is_the_format_it_always_was() {
+        let v = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            encode_header(v, Some("application/json"), &Metadata::new()),
+            format!("statelock-object 1 {v} application/json\n").into_bytes()
+        );
     }
 
     #[test]

@@ -31,9 +31,10 @@ use learned::Learned;
 
 use crate::error::StoreError;
 use crate::key::{check_key, check_prefix};
+use crate::metadata::check_metadata;
 use crate::port::{
-    Capabilities, DeleteMode, GetResult, ListPage, ObjectMeta, ObjectStore, ObjectVersion,
-    Observation, PutMode, PutOptions, Quirk, StoreResult, Version,
+    Capabilities, DeleteMode, GetResult, ListPage, Metadata, ObjectMeta, ObjectStore,
+    ObjectVersion, Observation, PutMode, PutOptions, Quirk, StoreResult, Version,
 };
 
 /// A bucket (or a prefix in one) on S3 or an S3-compatible server.
@@ -59,6 +60,16 @@ fn system_time(t: Option<&DateTime>) -> Option<SystemTime> {
 
 fn size(len: Option<i64>) -> u64 {
     len.and_then(|n| u64::try_from(n).ok()).unwrap_or(0)
+}
+
+/// The `x-amz-meta-*` pairs of an answer, names lower-cased: S3 lower-cases them itself, but
+/// some compatible servers answer with the case of their own header handling.
+fn user_metadata(found: Option<&std::collections::HashMap<String, String>>) -> Metadata {
+    found
+        .into_iter()
+        .flatten()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+        .collect()
 }
 
 impl S3Store {
@@ -213,6 +224,7 @@ impl S3Store {
                 size: buf.len() as u64,
                 version: self.version(operation, key, out.e_tag())?,
                 last_modified: system_time(out.last_modified()),
+                metadata: user_metadata(out.metadata()),
             },
             body: buf.freeze(),
         })
@@ -291,7 +303,14 @@ impl S3Store {
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(&payload.sha256)
             .set_content_md5(payload.md5.clone())
-            .set_content_type(options.content_type.clone());
+            .set_content_type(options.content_type.clone())
+            .set_metadata((!options.metadata.is_empty()).then(|| {
+                options
+                    .metadata
+                    .iter()
+                    .map(|(n, v)| (n.clone(), v.clone()))
+                    .collect()
+            }));
         match &self.config.sse {
             None => req,
             Some(ServerSideEncryption::S3) => req.server_side_encryption(SdkSse::Aes256),
@@ -361,6 +380,7 @@ impl ObjectStore for S3Store {
                 size: size(out.content_length),
                 version: self.version("head", key, out.e_tag())?,
                 last_modified: system_time(out.last_modified()),
+                metadata: user_metadata(out.metadata()),
             }),
             Err(e) if is_not_found(&e) => Err(self.not_found(key)),
             Err(e) => Err(self.other("head", key, describe(&e))),
@@ -369,6 +389,7 @@ impl ObjectStore for S3Store {
 
     async fn put(&self, key: &str, body: Bytes, options: PutOptions) -> StoreResult<ObjectMeta> {
         check_key(&self.name, key)?;
+        check_metadata(&self.name, key, &options.metadata)?;
         let full = self.full_key(key);
         let payload = Payload::new(body, options.content_md5);
         let body = &payload.body;
@@ -415,6 +436,7 @@ impl ObjectStore for S3Store {
                         size: body.len() as u64,
                         version: self.version("put", key, out.e_tag())?,
                         last_modified: None,
+                        metadata: Metadata::new(),
                     });
                 }
                 Err(err) => err,
@@ -558,6 +580,7 @@ impl ObjectStore for S3Store {
                 size: size(object.size()),
                 version: self.version("list", key, object.e_tag())?,
                 last_modified: system_time(object.last_modified()),
+                metadata: Metadata::new(),
             });
         }
         let next = if out.is_truncated() == Some(true) {
