@@ -33,6 +33,15 @@ pub enum LockEntry {
 }
 
 impl StateService {
+    /// The newest version the server recorded for `key` (`None` when none): one listing
+    /// and one read, for pages that list many states (the web UI's last writer).
+    pub async fn latest_version(
+        &self,
+        key: &StateKey,
+    ) -> StoreResult<Option<crate::history::VersionMeta>> {
+        crate::history::latest(&*self.store, key).await
+    }
+
     /// Every state under `prefix` and every lock of a state not written yet, in key order;
     /// statelock's own objects and keys no state may have are left out.
     pub async fn list_states(&self, prefix: &str) -> StoreResult<Vec<StateEntry>> {

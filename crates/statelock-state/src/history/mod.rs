@@ -46,7 +46,7 @@ pub use layout::{
     RESERVED_PREFIX, ServerKeyError, VersionId, check_server_key, state_prefix,
 };
 pub use meta::{Kind, VersionMeta, md5_hex};
-pub use read::{body, list};
+pub use read::{body, latest, list};
 
 use read::{Listed, scan};
 
