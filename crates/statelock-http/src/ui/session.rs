@@ -265,7 +265,12 @@ pub fn check_post(
 /// `GET /ui/login`: the form, with `error` when the last try failed.
 pub fn login_form(app: &AppState, parts: &Parts, error: Option<&str>) -> UiResult {
     let query = Form::query(parts)?;
-    let next = safe_next(query.get("next"));
+    form_page(app, parts, query.get("next"), error)
+}
+
+/// The login form, going on to `next` after signing in.
+fn form_page(app: &AppState, parts: &Parts, next: Option<&str>, error: Option<&str>) -> UiResult {
+    let next = safe_next(next);
     if app.config().auth.is_none() {
         return Ok(super::see_other(&next));
     }
@@ -316,11 +321,8 @@ pub async fn login(app: &AppState, parts: &Parts, body: Body) -> UiResult {
     let Some(principal) = found.filter(|_| !token.is_empty()) else {
         let reason = "unknown principal or wrong token";
         crate::audit::denied(app, None, 401, reason, Some("POST /ui/login".to_owned()));
-        return login_form(
-            app,
-            parts,
-            Some(&format!("{reason}; nothing was signed in")),
-        );
+        let error = format!("{reason}; nothing was signed in");
+        return form_page(app, parts, form.get("next"), Some(&error));
     };
     let digest = statelock_auth::TokenHash::of(token);
     let expiry = now_secs() + SESSION_LIFETIME.as_secs();
