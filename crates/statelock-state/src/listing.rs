@@ -148,4 +148,24 @@ mod tests {
             ]
         );
     }
+
+    #[tokio::test]
+    async fn the_latest_version_is_the_newest_write_with_its_writer() {
+        let store: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
+        let locks = LockClient::new(store.clone(), "b");
+        let service = StateService::new(store.clone(), locks, StateRules::default());
+        let key = StateKey::parse("a.tfstate").unwrap();
+        assert!(service.latest_version(&key).await.unwrap().is_none());
+        for serial in [1, 2] {
+            let body = format!(r#"{{"version":4,"serial":{serial},"lineage":"L"}}"#);
+            service
+                .write(&key, Bytes::from(body), crate::Fence::LockId(None), None)
+                .await
+                .unwrap();
+        }
+        let latest = service.latest_version(&key).await.unwrap().unwrap();
+        assert_eq!(latest.serial, Some(2));
+        let all = service.server_history(&key).await.unwrap();
+        assert_eq!(latest, all[0], "the same as the listing's newest");
+    }
 }

@@ -41,6 +41,12 @@ pub async fn page(app: &AppState, parts: &Parts) -> UiResult {
         r#"<p class="hint"><a href="/ui/">States</a> /</p><h1 class="key">{}</h1>"#,
         esc(key.as_str())
     );
+    if let Some(serial) = query.non_empty("rolled_back") {
+        main.push_str(&format!(
+            r#"<p class="notice ok-note" role="status" id="done">Rolled back: the state is now serial {}.</p>"#,
+            esc(serial)
+        ));
+    }
     main.push_str(&lock_card(app, &key, lock.as_ref(), admin, now));
     let versions = app.states().server_history(&key).await?;
     match &body {

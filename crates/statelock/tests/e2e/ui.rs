@@ -163,6 +163,8 @@ fn applies_show_up_a_lock_goes_live_and_rollback_and_force_unlock_work() {
     b.screenshot("rollback", false);
     assert_eq!(b.click("#confirm-rollback button"), Some(200));
     let after = server.state("team/app.tfstate");
+    let done = b.text("#done");
+    assert!(done.contains(&after["serial"].to_string()), "{done}");
     assert_eq!(after["serial"], before + 1);
     assert_eq!(after["lineage"], first["lineage"]);
     let (_, oldest_body) = server.request_path(
