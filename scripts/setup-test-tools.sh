@@ -12,7 +12,10 @@
 #   - LocalStack (localstack-core, S3 only, no Docker) in a venv of its own on Python 3.13 (it
 #     fails to start on 3.11 and 3.12 although the wheel claims 3.10): pyenv's 3.13 on these
 #     machines;
-#   - Ceph's monitor, OSD and RADOS Gateway from Debian's packages, for scripts/ceph-rgw.sh.
+#   - Ceph's monitor, OSD and RADOS Gateway from Debian's packages, for scripts/ceph-rgw.sh;
+#   - the web UI's browser tests: Debian's chromium, and playwright-core from npm (pinned by
+#     scripts/ui-browser/package-lock.json) to drive it; the browser comes from Debian, never
+#     from Playwright's own download.
 # Re-running is cheap: each part is skipped when its stamp matches the pinned versions.
 set -euo pipefail
 
@@ -31,6 +34,8 @@ done
 for tool in ceph-mon ceph-osd radosgw; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
+# The browser of the web UI tests (crates/statelock/tests/e2e/ui.rs), about 100 MB.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup-test-tools: installing ${missing[*]} from Debian's packages"
   sudo=""
@@ -72,6 +77,18 @@ if [ "$(cat "$tools/npm/.stamp" 2>/dev/null)" != "$s3rver_pin" ]; then
   rm -rf "$tools/npm"
   npm install --silent --no-audit --no-fund --prefix "$tools/npm" "$s3rver_pin"
   echo "$s3rver_pin" > "$tools/npm/.stamp"
+fi
+
+# playwright-core for the web UI's browser tests, exactly as locked; `npm ci` never downloads
+# a browser (only the `playwright` package does that, and it is not installed).
+playwright_stamp="$(sha256sum "$root/scripts/ui-browser/package-lock.json" | cut -d' ' -f1)"
+if [ "$(cat "$tools/playwright/.stamp" 2>/dev/null)" != "$playwright_stamp" ]; then
+  echo "setup-test-tools: installing playwright-core with npm ci"
+  rm -rf "$tools/playwright"
+  mkdir -p "$tools/playwright"
+  cp "$root/scripts/ui-browser/package.json" "$root/scripts/ui-browser/package-lock.json" "$tools/playwright/"
+  npm ci --silent --no-audit --no-fund --prefix "$tools/playwright"
+  echo "$playwright_stamp" > "$tools/playwright/.stamp"
 fi
 
 # The Terraform 1.15.5 shim: argv in, the exit code out. Output goes straight to our stdout and
@@ -138,4 +155,5 @@ radosgw --version
 "$tools/venv/bin/python" -c 'import moto, boto3; print("moto", moto.__version__, "boto3", boto3.__version__)'
 echo "s3rver $("$tools/bin/s3rver" --version)"
 "$tools/bin/aws" --version
+echo "$(/usr/bin/chromium --version 2>/dev/null), playwright-core $(node -p "require('$tools/playwright/node_modules/playwright-core/package.json').version")"
 echo "localstack $("$tools/localstack/bin/python" -c 'import importlib.metadata as m; print(m.version("localstack-core"))')"

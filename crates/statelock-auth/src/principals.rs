@@ -100,6 +100,12 @@ impl Principal {
     pub fn allows(&self, wanted: Permission, key: &str) -> bool {
         self.grants.iter().any(|g| g.allows(wanted, key))
     }
+
+    /// The digests of its tokens: a web UI session is bound to the one it was opened with,
+    /// so removing that token from the file ends the session.
+    pub fn token_digests(&self) -> &[TokenHash] {
+        &self.tokens
+    }
 }
 
 /// Every principal in a file, validated.

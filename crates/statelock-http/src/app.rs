@@ -49,6 +49,9 @@ pub struct HttpConfig {
     /// Domains under which the S3 front reads `<bucket>.<domain>` hosts as virtual-hosted
     /// style requests for that bucket (`localhost` by default); other hosts are path style.
     pub s3_domains: Vec<String>,
+    /// Served over TLS: the web UI's session cookies are then `Secure`, and the origin it
+    /// expects in a form's `Origin` header is `https://`.
+    pub tls: bool,
 }
 
 impl HttpConfig {
@@ -66,6 +69,7 @@ impl HttpConfig {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             secondary_lock: None,
             s3_domains: vec!["localhost".to_owned()],
+            tls: false,
         }
     }
 }
@@ -84,12 +88,14 @@ struct Inner {
     config: HttpConfig,
     metrics: Arc<Metrics>,
     readiness: Readiness,
+    ui: crate::ui::UiShared,
 }
 
 impl AppState {
     /// A server over `store`.
     pub fn new(store: Arc<dyn ObjectStore>, config: HttpConfig) -> AppState {
         let metrics = Arc::new(Metrics::new());
+        let ui = crate::ui::UiShared::new();
         let store: Arc<dyn ObjectStore> = Arc::new(MeteredStore::new(store, metrics.clone()));
         let locks = LockClient::new(store.clone(), config.bucket.clone())
             .with_secondary(config.secondary_lock.clone());
@@ -106,6 +112,7 @@ impl AppState {
             metrics: metrics.clone(),
             audit: config.audit.clone(),
             store: store.clone(),
+            changes: ui.changes.clone(),
         }));
         AppState {
             inner: Arc::new(Inner {
@@ -114,6 +121,7 @@ impl AppState {
                 config,
                 metrics,
                 readiness: Readiness::default(),
+                ui,
             }),
         }
     }
@@ -145,6 +153,10 @@ impl AppState {
         self.inner.states.settled().await;
     }
 
+    pub(crate) fn ui(&self) -> &crate::ui::UiShared {
+        &self.inner.ui
+    }
+
     /// Tells `/readyz` that the store passed its conditional-write self-test at start-up.
     pub fn store_checked(&self) {
         self.inner.readiness.mark_passed();
@@ -154,6 +166,8 @@ impl AppState {
     /// begins to shut down, so graceful shutdown is not held up by waiters.
     pub fn begin_shutdown(&self) {
         self.inner.states.begin_shutdown();
+        // Open UI pages' event streams would hold graceful shutdown up as long as they last.
+        self.inner.ui.changes.stop();
     }
 
     /// How many LOCK requests wait for `key`'s lock on this replica.

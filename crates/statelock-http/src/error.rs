@@ -75,7 +75,7 @@ impl ApiError {
         }
     }
 
-    fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::BadKey(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NoState(_) | ApiError::NoEndpoint(_) | ApiError::NotFound(_) => {

@@ -18,11 +18,16 @@ pub(crate) struct ServerEvents {
     pub audit: Option<Arc<AuditLog>>,
     /// Where audit objects go when the trail is kept in the store.
     pub store: Arc<dyn ObjectStore>,
+    /// Tells the web UI's open pages that something changed.
+    pub changes: crate::ui::Changes,
 }
 
 #[async_trait]
 impl StateEvents for ServerEvents {
     async fn record(&self, event: StateEvent<'_>) {
+        if !matches!(event, StateEvent::LockWaited { .. }) {
+            self.changes.notify();
+        }
         if let Some(line) = self.count(event)
             && let Some(log) = &self.audit
         {

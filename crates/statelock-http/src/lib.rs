@@ -24,6 +24,8 @@
 //! - `audit`: the audit trail of changes and refusals (file, stdout, store).
 //! - `events`: the state service's events turned into metrics and audit lines.
 //! - `metrics`, `health`: `/metrics` (Prometheus), `/healthz` and `/readyz`.
+//! - `ui`: the web UI at `/ui/` (server-rendered pages over the same service calls, sessions,
+//!   live updates).
 //! - [`s3`]: the S3-compatible front (Terraform's `backend "s3"` with `use_lockfile`), a
 //!   hyper service of its own over the same `AppState`, for a listener of its own.
 //!
@@ -43,6 +45,7 @@ mod metrics;
 mod routes;
 pub mod s3;
 mod state;
+mod ui;
 
 pub use app::{AppState, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_STATE_SIZE, HttpConfig};
 pub use routes::router;

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use crate::app::AppState;
 use crate::endpoint::{Action, Endpoint};
 use crate::error::ApiError;
-use crate::{api, auth, health, lock, metrics, state};
+use crate::{api, auth, health, lock, metrics, state, ui};
 
 /// The HTTP API over `state`'s store.
 pub fn router(state: AppState) -> Router {
@@ -37,6 +37,9 @@ async fn dispatch(State(app): State<AppState>, request: Request) -> Response {
 }
 
 async fn handle(app: AppState, request: Request) -> Result<Response, ApiError> {
+    if ui::is_ui(request.uri().path()) {
+        return Ok(ui::handle(&app, request).await);
+    }
     let (parts, body) = request.into_parts();
     if parts.uri.path().starts_with(api::API_PREFIX) {
         return api::handle(&app, &parts).await;

@@ -32,6 +32,7 @@ pub use events::{NoEvents, StateEvent, StateEvents};
 pub use guard::StateHeader;
 pub use listing::{LockEntry, StateEntry};
 pub use lock_policy::{DEFAULT_LOCK_POLL_INTERVAL, LockPolicy, MAX_LOCK_WAIT, parse_lock_wait};
+pub use lock_queue::Waiter;
 pub use service::{
     Expect, Fence, LockRefused, LockRelease, LockRequest, PlannedRollback, ROLLBACK_OPERATION,
     RecordIn, RollbackError, RollbackOutcome, RolledBack, StateError, StateRules, StateService,

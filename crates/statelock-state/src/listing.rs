@@ -33,6 +33,15 @@ pub enum LockEntry {
 }
 
 impl StateService {
+    /// The newest version the server recorded for `key` (`None` when none): one listing
+    /// and one read, for pages that list many states (the web UI's last writer).
+    pub async fn latest_version(
+        &self,
+        key: &StateKey,
+    ) -> StoreResult<Option<crate::history::VersionMeta>> {
+        crate::history::latest(&*self.store, key).await
+    }
+
     /// Every state under `prefix` and every lock of a state not written yet, in key order;
     /// statelock's own objects and keys no state may have are left out.
     pub async fn list_states(&self, prefix: &str) -> StoreResult<Vec<StateEntry>> {
@@ -138,5 +147,25 @@ mod tests {
                 ("new.tfstate", false, "alice@laptop"),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn the_latest_version_is_the_newest_write_with_its_writer() {
+        let store: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
+        let locks = LockClient::new(store.clone(), "b");
+        let service = StateService::new(store.clone(), locks, StateRules::default());
+        let key = StateKey::parse("a.tfstate").unwrap();
+        assert!(service.latest_version(&key).await.unwrap().is_none());
+        for serial in [1, 2] {
+            let body = format!(r#"{{"version":4,"serial":{serial},"lineage":"L"}}"#);
+            service
+                .write(&key, Bytes::from(body), crate::Fence::LockId(None), None)
+                .await
+                .unwrap();
+        }
+        let latest = service.latest_version(&key).await.unwrap().unwrap();
+        assert_eq!(latest.serial, Some(2));
+        let all = service.server_history(&key).await.unwrap();
+        assert_eq!(latest, all[0], "the same as the listing's newest");
     }
 }

@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use statelock_core::StateKey;
+use statelock_core::{LockInfo, StateKey, Timestamp};
 use tokio::sync::{Notify, watch};
 
 /// Every state's waiters on this replica, plus the shutdown signal they obey.
@@ -25,6 +25,33 @@ pub struct Waiting {
 struct Entry {
     ticket: u64,
     wake: Arc<Notify>,
+    waiter: Waiter,
+}
+
+/// Who is waiting, for the fronts that show the queue (the web UI's locks page): the
+/// request's lock record without the parts a reader has no use for, and when it joined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Waiter {
+    pub id: String,
+    pub who: String,
+    pub operation: String,
+    /// The client's version (Terraform's, OpenTofu's).
+    pub version: String,
+    /// When the request joined the queue on this replica.
+    pub since: Timestamp,
+}
+
+impl Waiter {
+    /// The waiter for a request with lock record `info`, joining now.
+    pub fn of(info: &LockInfo) -> Waiter {
+        Waiter {
+            id: info.id.clone(),
+            who: info.who.clone(),
+            operation: info.operation.clone(),
+            version: info.version.clone(),
+            since: Timestamp::now(),
+        }
+    }
 }
 
 /// One request's place in a state's queue.
@@ -47,8 +74,8 @@ impl Default for Waiting {
 }
 
 impl Waiting {
-    /// Queues a request for `key`'s lock behind those already waiting.
-    pub fn join(&self, key: &StateKey) -> Place<'_> {
+    /// Queues `waiter`'s request for `key`'s lock behind those already waiting.
+    pub fn join(&self, key: &StateKey, waiter: Waiter) -> Place<'_> {
         let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
         let wake = Arc::new(Notify::new());
         self.lock()
@@ -57,6 +84,7 @@ impl Waiting {
             .push_back(Entry {
                 ticket,
                 wake: wake.clone(),
+                waiter,
             });
         Place {
             waiting: self,
@@ -77,6 +105,23 @@ impl Waiting {
     /// How many requests wait for `key`'s lock on this replica.
     pub fn queued(&self, key: &StateKey) -> usize {
         self.lock().get(key).map_or(0, VecDeque::len)
+    }
+
+    /// Every state with requests waiting on this replica, in key order, each with its waiters
+    /// in line order (the head first).
+    pub fn snapshot(&self) -> Vec<(StateKey, Vec<Waiter>)> {
+        let mut all: Vec<(StateKey, Vec<Waiter>)> = self
+            .lock()
+            .iter()
+            .map(|(key, queue)| {
+                (
+                    key.clone(),
+                    queue.iter().map(|e| e.waiter.clone()).collect(),
+                )
+            })
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     /// Answers every waiter now and makes later LOCKs fail at once: the server is stopping.
@@ -144,9 +189,20 @@ mod tests {
     fn head_passes_in_arrival_order_and_departures_wake_the_next() {
         let waiting = Waiting::default();
         let key = StateKey::parse("a.tfstate").unwrap();
-        let first = waiting.join(&key);
-        let second = waiting.join(&key);
-        let third = waiting.join(&key);
+        let who = |id: &str| {
+            let mut info = LockInfo::new("OperationTypeApply", "a@x", "1.15.5");
+            info.id = id.to_owned();
+            Waiter::of(&info)
+        };
+        let first = waiting.join(&key, who("1"));
+        let second = waiting.join(&key, who("2"));
+        let third = waiting.join(&key, who("3"));
+        let line: Vec<String> = waiting.snapshot()[0]
+            .1
+            .iter()
+            .map(|w| w.id.clone())
+            .collect();
+        assert_eq!(line, ["1", "2", "3"], "the snapshot is in line order");
         assert!(first.is_head() && !second.is_head() && !third.is_head());
         drop(second);
         assert_eq!(waiting.queued(&key), 2);
@@ -155,6 +211,7 @@ mod tests {
         assert!(third.is_head());
         drop(third);
         assert_eq!(waiting.queued(&key), 0);
+        assert!(waiting.snapshot().is_empty());
         assert!(waiting.lock().is_empty(), "empty queues are removed");
     }
 }

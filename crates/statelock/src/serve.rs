@@ -54,6 +54,7 @@ impl ServeConfig {
         http.s3_secret_key = args.security.s3_secret_key()?;
         http.body_timeout = args.transport.body_timeout;
         let transport = Transport::from_args(&args.transport)?;
+        http.tls = transport.scheme() == "https";
         args.dual_lock
             .validate(&store, http.locking.ttl.is_some())?;
         Ok(ServeConfig {
@@ -156,6 +157,10 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
             );
         }
     }
+    block.push_str(&format!(
+        "\n# The web UI (states, history, locks): {}://{addr}/ui/",
+        config.transport.scheme()
+    ));
     let _ = writeln!(stdout, "{block}").and_then(|()| stdout.flush());
     if let Some(auth) = &config.http.auth {
         crate::security::reload_on_sighup(auth.clone())?;

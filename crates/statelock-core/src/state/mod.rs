@@ -5,6 +5,7 @@
 //! - [`StateSummary`]: serial, lineage, Terraform version, resource counts and outputs (with
 //!   sensitive values withheld), for `statelock state show` and listings.
 //! - [`diff`]: resources added, removed and changed by address, and outputs changed.
+//! - [`resources`]: resource blocks with their type, provider and instance count, for the web UI.
 //! - [`plan_rollback`]: an old version rewritten as the next serial on the current lineage.
 //!
 //! Only the fields needed are parsed and unknown fields are ignored, so states written by newer
@@ -14,12 +15,14 @@
 mod diff;
 mod header;
 mod raw;
+mod resources;
 mod rollback;
 mod summary;
 
 pub use diff::{DiffError, OutputChange, OutputDiff, ResourceDiff, Side, StateDiff, diff};
 pub use header::StateHeader;
 pub use raw::is_encrypted;
+pub use resources::{ResourceRow, resources};
 pub use rollback::{
     RollbackError, RollbackPlan, lineage_text, plan_rollback, rewrite_serial_lineage,
 };

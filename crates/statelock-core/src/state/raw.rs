@@ -26,6 +26,8 @@ pub(super) struct RawResource {
     #[serde(rename = "type")]
     pub kind: String,
     pub name: String,
+    /// e.g. `provider["registry.terraform.io/hashicorp/null"]`.
+    pub provider: Option<String>,
     #[serde(default)]
     pub instances: Vec<Value>,
 }

@@ -9,7 +9,7 @@
 //! The action is always the last path segment (or the last two for one version), and version
 //! IDs have a fixed shape, so a key that itself ends in `versions` or `diff` stays unambiguous.
 
-mod rollback;
+pub(crate) mod rollback;
 mod states;
 mod versions;
 

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use statelock_core::state::{RollbackError as PlanError, lineage_text};
 use statelock_core::{LockInfo, StateKey};
 use statelock_state::versions::FetchError;
-use statelock_state::{LockRelease, ROLLBACK_OPERATION, RecordIn, RollbackError};
+use statelock_state::{
+    LockRelease, PlannedRollback, ROLLBACK_OPERATION, RecordIn, RollbackError, RolledBack,
+};
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -43,12 +45,29 @@ pub async fn rollback(
             "no_changes": true,
         })));
     }
+    let written = execute(app, &planned, &id).await?;
+    Ok(super::json(&serde_json::json!({
+        "key": key.as_str(),
+        "rolled_back_to": id,
+        "serial": written.serial,
+        "lineage": written.lineage,
+    })))
+}
+
+/// Locks, writes and releases whatever happened in between: the rollback of a plan as the
+/// API and the web UI run it (`id` is the version rolled back to, for messages).
+pub(crate) async fn execute(
+    app: &AppState,
+    planned: &PlannedRollback,
+    id: &str,
+) -> Result<RolledBack<()>, ApiError> {
+    let key = &planned.key;
     let who = format!("statelock-rollback@{}", statelock_lock::hostname());
     let holder = LockInfo::new(ROLLBACK_OPERATION, &who, env!("CARGO_PKG_VERSION"));
     let outcome = app
         .states()
         .rollback(
-            &planned,
+            planned,
             holder,
             RecordIn::History,
             |_| async {},
@@ -58,16 +77,11 @@ pub async fn rollback(
     if let LockRelease::Failed { lock_id, error } = &outcome.release {
         tracing::error!(%key, %lock_id, %error, "rollback: could not release the lock; force-unlock it with this ID");
     }
-    let written = outcome.result.map_err(|e| refusal(key, &id, e))?;
-    Ok(super::json(&serde_json::json!({
-        "key": key.as_str(),
-        "rolled_back_to": id,
-        "serial": written.serial,
-        "lineage": written.lineage,
-    })))
+    outcome.result.map_err(|e| refusal(key, id, e))
 }
 
-fn refusal(key: &StateKey, id: &str, e: RollbackError) -> ApiError {
+/// The API's (and the UI's) answer to a refused rollback.
+pub(crate) fn refusal(key: &StateKey, id: &str, e: RollbackError) -> ApiError {
     match e {
         RollbackError::Version(e) if e.is_missing() => ApiError::NotFound(format!(
             "state {key} has no version {id} (it may have been pruned by the retention setting)"

@@ -2,8 +2,10 @@
 //! `/readyz`, `/metrics`) must carry credentials of a known principal when the server has
 //! principals; the handler then runs as that [`Caller`].
 //!
-//! Credentials in the `Authorization` header win; without them, a verified client
-//! certificate listed in the principals file identifies the caller.
+//! Credentials in the `Authorization` header win; without them, on the web UI's paths, its
+//! session cookie (`crate::ui::session`), then a verified client certificate listed in the
+//! principals file identifies the caller. A UI request without either goes to the login page.
+//! The login page and the UI's assets are open, like the probes.
 //!
 //! A refused request is answered here, before its body is read or anything else happens, so
 //! nothing it sent reaches the store.
@@ -29,10 +31,14 @@ pub async fn authenticate(State(app): State<AppState>, request: Request, next: N
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let open = OPEN_PATHS.contains(&request.uri().path());
+    let path = request.uri().path();
+    let open = OPEN_PATHS.contains(&path) || crate::ui::is_open(path);
+    let ui = crate::ui::is_ui(path);
     let principal = match app.config().auth.as_deref() {
-        Some(auth) if !open => match identify(&auth.current(), &request) {
+        Some(auth) if !open => match identify(&app, &auth.current(), &request, ui) {
             Ok(principal) => Some(principal),
+            // A person without a session: to the login page, which brings them back.
+            Err(_) if ui => return crate::ui::session::login_redirect(request.uri()),
             Err(reason) => {
                 tracing::info!(
                     remote = ?remote,
@@ -60,11 +66,20 @@ pub async fn authenticate(State(app): State<AppState>, request: Request, next: N
 /// The principal the headers prove to be, or why they prove nothing. The reasons are the
 /// same for an unknown principal and a wrong token, so names cannot be probed.
 fn identify(
+    app: &AppState,
     principals: &super::Principals,
     request: &Request,
+    ui: bool,
 ) -> Result<Arc<super::Principal>, &'static str> {
     let certificate = request.extensions().get::<ClientCertificate>();
     let found = match credentials::from_headers(request.headers())? {
+        // The UI's session cookie counts on UI paths only, where every POST is CSRF-checked.
+        None if ui
+            && let Some(principal) =
+                crate::ui::session::principal(app, principals, request.headers()) =>
+        {
+            return Ok(principal);
+        }
         None => match certificate {
             Some(ClientCertificate(fingerprint)) => {
                 return principals

@@ -60,7 +60,7 @@ pub use layout::{
 };
 pub use meta::{Kind, VersionMeta, md5_hex};
 pub use prune::{Pruner, prune_every};
-pub use read::{body, list};
+pub use read::{body, latest, list};
 pub use tag::{Incoming, StateTag};
 
 use read::Listed;

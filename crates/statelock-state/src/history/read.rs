@@ -75,36 +75,49 @@ pub(super) async fn scan(
 pub async fn list(store: &dyn ObjectStore, key: &StateKey) -> StoreResult<Vec<VersionMeta>> {
     let (listed, _) = scan(store, key).await?;
     let reads = stream::iter(listed.into_iter().rev())
-        .map(|l| async move {
-            let parsed = if l.has_meta {
-                store
-                    .get_if_exists(&l.id.meta_key(key))
-                    .await?
-                    .and_then(|g| serde_json::from_slice::<VersionMeta>(&g.body).ok())
-            } else {
-                match store.head(&l.id.body_key(key)).await {
-                    Ok(found) => super::tag::version_from_metadata(&found.metadata),
-                    // Pruned since the listing.
-                    Err(StoreError::NotFound { .. }) => None,
-                    Err(e) => return Err(e),
-                }
-            };
-            Ok::<_, StoreError>(parsed.unwrap_or_else(|| VersionMeta {
-                id: l.id.to_string(),
-                kind: Kind::Unknown,
-                time: l.id.time().to_rfc3339(),
-                who: "unknown".to_owned(),
-                serial: Some(l.id.serial),
-                lineage: None,
-                size: l.size,
-                md5: None,
-                lock_id: None,
-            }))
-        })
+        .map(|l| meta_of(store, key, l))
         .buffered(META_READ_CONCURRENCY)
         .collect::<Vec<_>>()
         .await;
     reads.into_iter().collect()
+}
+
+/// The newest version of `key` with its metadata, `None` when there is no history: one
+/// listing and one read, for listings of many states (the web UI's last writer).
+pub async fn latest(store: &dyn ObjectStore, key: &StateKey) -> StoreResult<Option<VersionMeta>> {
+    let (listed, _) = scan(store, key).await?;
+    match listed.into_iter().next_back() {
+        Some(l) => meta_of(store, key, l).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The metadata of a listed version; made up from its ID when the object is missing.
+async fn meta_of(store: &dyn ObjectStore, key: &StateKey, l: Listed) -> StoreResult<VersionMeta> {
+    let parsed = if l.has_meta {
+        store
+            .get_if_exists(&l.id.meta_key(key))
+            .await?
+            .and_then(|g| serde_json::from_slice::<VersionMeta>(&g.body).ok())
+    } else {
+        match store.head(&l.id.body_key(key)).await {
+            Ok(found) => super::tag::version_from_metadata(&found.metadata),
+            // Pruned since the listing.
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        }
+    };
+    Ok(parsed.unwrap_or_else(|| VersionMeta {
+        id: l.id.to_string(),
+        kind: Kind::Unknown,
+        time: l.id.time().to_rfc3339(),
+        who: "unknown".to_owned(),
+        serial: Some(l.id.serial),
+        lineage: None,
+        size: l.size,
+        md5: None,
+        lock_id: None,
+    }))
 }
 
 /// The body of version `id` of `key`, `None` if there is no such version.

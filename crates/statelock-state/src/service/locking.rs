@@ -234,6 +234,12 @@ impl StateService {
         self.waiting.queued(key)
     }
 
+    /// Every state with lock requests waiting on this replica, with who waits, head first
+    /// (read-only; for fronts that show the queue).
+    pub fn lock_queue(&self) -> Vec<(StateKey, Vec<crate::lock_queue::Waiter>)> {
+        self.waiting.snapshot()
+    }
+
     /// Answers every waiting lock request and makes later ones fail at once: the server is
     /// stopping, and graceful shutdown must not be held up by waiters.
     pub fn begin_shutdown(&self) {
@@ -273,7 +279,7 @@ impl StateService {
         }
         let deadline = tokio::time::Instant::now() + wait;
         let poll = self.rules.locking.poll_interval;
-        let place = waiting.join(key);
+        let place = waiting.join(key, crate::lock_queue::Waiter::of(&info));
         let shutdown = waiting.shutdown();
         tokio::pin!(shutdown);
         let mut announced = false;

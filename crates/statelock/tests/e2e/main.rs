@@ -1,5 +1,6 @@
 //! The `statelock` binary end to end, as one test binary: real Terraform (1.0.3 and 1.15.5),
-//! real S3-compatible servers (moto, SeaweedFS, s3rver) and the AWS SDKs against
+//! real S3-compatible servers (moto, SeaweedFS, s3rver), the AWS SDKs and a real browser
+//! (Debian's chromium, for the web UI) against
 //! `statelock serve` and the operator commands. One binary links once and starts each test
 //! server once for every module here.
 //!
@@ -26,3 +27,4 @@ mod state_cli;
 mod stores;
 mod terraform;
 mod tls;
+mod ui;
