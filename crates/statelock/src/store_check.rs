@@ -13,7 +13,7 @@ pub async fn check_conditional_writes(
     allow_unsafe: bool,
     action: &str,
 ) -> anyhow::Result<bool> {
-    let report = statelock_store::probe_conditional_writes(store)
+    let report = probe_with_retries(store)
         .await
         .context("the conditional-write check of the store failed")?;
     for check in report.failures() {
@@ -48,4 +48,26 @@ pub async fn check_conditional_writes(
         report.serve_verdict(),
         report.lockfile_verdict()
     )
+}
+
+/// Attempts of the probe when the store answers with an error of its own (a 5xx, a dropped
+/// connection), which says nothing about its conditional writes: a store that is busy for a
+/// moment at start-up must not stop the server.
+const PROBE_ATTEMPTS: u32 = 3;
+
+async fn probe_with_retries(
+    store: &dyn statelock_store::ObjectStore,
+) -> Result<statelock_store::ProbeReport, statelock_store::StoreError> {
+    let mut attempt = 1;
+    loop {
+        match statelock_store::probe_conditional_writes(store).await {
+            Err(e @ statelock_store::StoreError::Other { .. }) if attempt < PROBE_ATTEMPTS => {
+                tracing::warn!(store = %store.describe(), error = %e, attempt, "the store failed during the conditional-write check; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(500 * u64::from(attempt)))
+                    .await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
 }
