@@ -95,7 +95,8 @@ fn round_trips_section(
          The calls of each kind and the flushes to disk (`fsync`, file and directory, asked \
          for) come from a counting wrapper around the local-disk store; *sequential round \
          trips* from the same sequence over the memory store with 30 ms added to every call, \
-         the request's time divided by 30 ms: calls made at once overlap and count once, so \
+         the request's time divided by 30 ms, rounded down: calls made at once overlap and count \
+         once, so \
          this is what a request costs on S3, where each round trip takes tens of \
          milliseconds. The minimum is one store request each.",
     );
