@@ -25,6 +25,45 @@ const MIB: usize = 1024 * 1024;
 /// state's put, 3 (the file, `objects/`, `roundtrips/`), with the same key as section 6.
 const PREVIOUS_POST_FSYNCS: u64 = 15;
 
+/// What a state write still guarantees with three round trips, and the tests that prove it,
+/// for the closing note.
+const GUARANTEES: &[&str] = &[
+    "Guarantee, fencing (only the lock holder writes; the fence's read of the lock now shares \
+     a round trip with the state's HEAD): `statelock-http` `api::writes_are_fenced_by_the_lock_holder`, \
+     `statelock-state` `service::tests::a_write_is_fenced_guarded_recorded_and_swapped`, e2e \
+     `terraform::concurrent_applies_1_0_3` and `_1_15_5`.",
+    "Guarantee, the stale-write guard (no older or unrelated state over a newer one; judged \
+     from the state's tag, a full read for untagged states): `statelock-http` \
+     `api::guard_refuses_foreign_lineage_and_stale_serials_with_409`, `statelock-state` \
+     `guard::tests::the_header_alone_gives_the_same_verdicts`, \
+     `service::tests::a_write_over_a_tagged_state_reads_only_metadata_and_lists_nothing`, \
+     `service::tests::a_state_written_by_another_tool_is_read_in_full_and_guarded_the_same`; \
+     metadata is written atomically with its body on every adapter: conformance \
+     `user_metadata` (memory, local disk, moto, SeaweedFS).",
+    "Guarantee, a version is stored before the state it records (one history object now): \
+     `statelock-http` `history::a_lost_reply_on_the_state_put_keeps_the_accepted_version`, \
+     `history::a_failed_state_put_after_the_history_write_keeps_history_consistent`, \
+     `history::a_failed_history_write_refuses_the_write_and_leaves_the_state` (both layouts), \
+     e2e `replicas_and_crashes::sigkill_during_a_50_mib_write_on_local_disk_leaves_old_or_new` \
+     and `_on_seaweedfs_`.",
+    "Guarantee, compare-and-swap on the version read (the HEAD's version now): \
+     `statelock-state` `service::tests::an_expected_state_is_checked_on_the_version_replaced`, \
+     conformance `compare_and_swap` and `cas_increments` on every adapter, e2e \
+     `replicas_and_crashes::two_replicas_on_one_seaweedfs_bucket_act_as_one_server`.",
+    "Guarantee, history in write order despite clock skew without a listing: `statelock-state` \
+     `service::tests::a_version_ordered_after_a_later_clock_is_recorded_again_after_it`; \
+     retention off the write path: `service::tests::retention_prunes_in_the_background_every_few_writes`, \
+     `statelock-http` `history::retention_prunes_the_oldest_versions`; earlier releases' \
+     two-object versions still read and pruned: \
+     `service::tests::versions_in_the_two_object_layout_of_earlier_releases_are_read_and_pruned`.",
+    "Guarantee, a release never removes a lock taken over meanwhile (the S3 front's single \
+     read): `statelock-state` `service::tests::releasing_the_lock_read_never_removes_one_taken_over_since`, \
+     conformance `conditional_delete`; durable local writes with shared flushes: `statelock-store` \
+     `local::group_sync::tests::concurrent_flushes_of_one_directory_share_fsyncs_and_all_return`, \
+     `local::durable::tests::a_directory_is_flushed_into_its_parent_once_per_instance`, \
+     `local_cross_process` (churn, races, compare-and-swap across processes).",
+];
+
 /// Writes `chart` as `<name>.svg` into the charts folder and returns the Markdown that embeds it.
 fn chart(settings: &Settings, name: &str, chart: &svg::Chart) -> anyhow::Result<String> {
     std::fs::create_dir_all(&settings.charts)
@@ -56,7 +95,8 @@ fn round_trips_section(
          The calls of each kind and the flushes to disk (`fsync`, file and directory, asked \
          for) come from a counting wrapper around the local-disk store; *sequential round \
          trips* from the same sequence over the memory store with 30 ms added to every call, \
-         the request's time divided by 30 ms: calls made at once overlap and count once, so \
+         the request's time divided by 30 ms, rounded down: calls made at once overlap and count \
+         once, so \
          this is what a request costs on S3, where each round trip takes tens of \
          milliseconds. The minimum is one store request each.",
     );
@@ -522,7 +562,7 @@ impl Outcomes {
     }
 
     fn headlines(&self) -> Vec<String> {
-        let mut lines = Vec::new();
+        let mut lines: Vec<String> = GUARANTEES.iter().map(|g| (*g).to_owned()).collect();
         for (store, n, q, p, tq, tp) in &self.handoff {
             lines.push(format!(
                 "Hand-off, {store}, N = {n}: the lock queue waits {} in total against {} for \

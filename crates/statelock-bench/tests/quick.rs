@@ -106,14 +106,46 @@ fn quick_run_writes_every_table_with_numbers() {
         let rate: f64 = row.split('|').nth(2).unwrap().trim().parse().unwrap();
         assert!(rate > 0.0, "{row}");
     }
-    // Round trips: each request of both applies, with at least the one store call it needs.
-    for request in ["| LOCK |", "| GET |", "| POST ?ID= |", "| UNLOCK |"] {
-        let found = rows(section(&text, "## 6."), request);
-        assert_eq!(found.len(), 2, "round-trip rows for {request}: {found:?}");
+    // Round trips: each request of both applies on both fronts, with at least the one store
+    // call it needs (the sequential count is a timing, so only its bounds are checked here).
+    let http = "| http (Terraform 1.0.3) |";
+    let s3 = "| S3 (Terraform 1.15.5) |";
+    for (front, request, applies) in [
+        (http, " LOCK |", 2),
+        (http, " GET |", 2),
+        (http, " POST ?ID= |", 2),
+        (http, " UNLOCK |", 2),
+        (s3, " PutObject .tflock |", 2),
+        (s3, " PutObject state |", 2),
+        (s3, " GetObject state |", 1),
+        (s3, " DeleteObject .tflock |", 2),
+    ] {
+        let found = rows(section(&text, "## 6."), &format!("{front}{request}"));
+        assert_eq!(
+            found.len(),
+            applies,
+            "round-trip rows for {request}: {found:?}"
+        );
         for row in found {
-            let total: usize = row.split('|').nth(8).unwrap().trim().parse().unwrap();
-            assert!(total >= 1, "{row}");
+            let cell =
+                |i: usize| -> usize { row.split('|').nth(i).unwrap().trim().parse().unwrap() };
+            let (total, sequential) = (cell(9), cell(10));
+            assert!(
+                total >= 1 && sequential >= 1 && sequential <= total,
+                "{row}"
+            );
         }
+    }
+    assert!(
+        text.contains("](benchmarks/latency-vs-clients.svg)"),
+        "the latency chart is embedded"
+    );
+    for chart in ["latency-vs-clients.svg", "handoff-local-disk.svg"] {
+        let svg = std::fs::read_to_string(dir.path().join("benchmarks").join(chart)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("<polyline"),
+            "{chart}"
+        );
     }
     assert!(rows(&text, "| write (POST) |").len() == 1 && rows(&text, "| read (GET) |").len() == 1);
     // The S3 front scenario needs moto and Terraform 1.15.5, which --quick never starts.

@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::extract::Query;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use futures::TryStreamExt as _;
 use serde::Deserialize;
 use statelock_core::StateKey;
 use statelock_state::Fence;
@@ -35,16 +36,27 @@ pub async fn read(app: &AppState, key: &StateKey) -> Result<Response, ApiError> 
         .read_stream(key)
         .await?
         .ok_or_else(|| ApiError::NoState(key.clone()))?;
+    let size = found.meta.size;
+    // A small state goes out in one piece with its headers; only a large one is streamed.
+    let body = if size <= STREAM_ABOVE {
+        let chunks: Vec<bytes::Bytes> = found.body.try_collect().await?;
+        Body::from(chunks.concat())
+    } else {
+        Body::from_stream(found.body)
+    };
     Ok((
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, "application/json".to_owned()),
-            (header::CONTENT_LENGTH, found.meta.size.to_string()),
+            (header::CONTENT_LENGTH, size.to_string()),
         ],
-        Body::from_stream(found.body),
+        body,
     )
         .into_response())
 }
+
+/// States larger than this are streamed from the store rather than read whole first.
+const STREAM_ABOVE: u64 = 1024 * 1024;
 
 /// POST/PUT: the body within its limits, then one call of the state service (fence, guard,
 /// history, compare-and-swap).

@@ -78,3 +78,7 @@ async fn object_versions() {
 async fn invalid_keys() {
     c::invalid_keys(&*store().await).await;
 }
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn user_metadata() {
+    c::user_metadata(&*store().await).await;
+}

@@ -69,6 +69,12 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Answers are written as soon as they are ready (a streamed state's headers, then its
+        // chunks): without this, Nagle's algorithm holds a small last segment back until the
+        // client's delayed ACK, some 40 ms, on every such answer over a kept-alive connection.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(%e, "cannot set TCP_NODELAY");
+        }
         let app = app.clone();
         let timeout = transport.header_timeout;
         let watcher = graceful.watcher();
