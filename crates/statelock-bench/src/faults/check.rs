@@ -1,0 +1,452 @@
+//! The independent checker: judges a fault run from the clients' own record of what they
+//! attempted and were told (`record`) and from what is in the store at the end (the server
+//! history through the versions API, the bucket's object versions through the storage port,
+//! the current state, the lock), never from the servers' logs or beliefs.
+//!
+//! Each write's body names itself and the state it was based on (`doc`), so the accepted
+//! writes form a chain from the seed to the final state. A state is *accepted* (it was the
+//! state at some moment) when its write was acknowledged, a GET returned it, a later write was
+//! based on it, it is an object version of the state in the bucket, or it is the final state.
+//! The properties, one [`Violation`] kind each:
+//!
+//! - two holders: a write accepted under lock L although another lock was requested after L
+//!   was granted and granted before the write was even sent (so L was not the holder at any
+//!   moment of the write), or two accepted states based on the same parent (a fork);
+//! - lost write: an acknowledged (or otherwise accepted) state that is not on the chain from
+//!   the final state back to the seed, or an acknowledged write in no history;
+//! - serial: along the chain each serial is its parent's plus one, the bucket's object
+//!   versions never go back, and no serial is accepted with two contents;
+//! - nobody wrote: a history version, object version or final state that no client sent;
+//! - torn: a stored body that is not a whole state document, or whose MD5 is not the one
+//!   listed for it;
+//! - lock left behind: a lock at the end whose holder had its unlock acknowledged, or one
+//!   that a new client could not take over within the TTL.
+//!
+//! Writes whose outcome is unknown are neither proof of acceptance nor required anywhere; a
+//! history version of such a write that never became the state is allowed (the history keeps
+//! versions of writes that may have landed), and counted.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::doc;
+use super::record::{Op, OpKind, Outcome};
+
+/// Where a stored version was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The server history (`/v1/api/states/<key>/versions`), with its kind (`write`,
+    /// `lock-takeover`...) and MD5 as listed.
+    ServerHistory { kind: String, md5: Option<String> },
+    /// An object version of the state in the bucket, oldest first.
+    ObjectVersion { md5: Option<String> },
+}
+
+/// A stored version's body, as read.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub id: String,
+    pub source: Source,
+    pub body: Result<Vec<u8>, String>,
+}
+
+/// What is in the store for one state at the end.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    pub key: String,
+    /// Server history then object versions, each oldest first.
+    pub versions: Vec<Seen>,
+    pub current: Result<Option<Vec<u8>>, String>,
+    /// The lock ID at the end, before the final takeover check.
+    pub lock_at_end: Option<String>,
+    /// The final check: a new client took the lock (over) within the TTL, or why not.
+    pub final_lock: Result<(), String>,
+}
+
+/// A broken property, with the evidence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub property: &'static str,
+    pub detail: String,
+}
+
+/// What the checker found, with the counts the report shows.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub violations: Vec<Violation>,
+    /// Accepted states on the chain, per key.
+    pub chain_lengths: BTreeMap<String, usize>,
+    /// History versions of writes that were not acknowledged and never became the state.
+    pub unaccepted_history_versions: usize,
+    /// `lock-takeover` versions in the server history.
+    pub takeovers_in_history: usize,
+}
+
+impl Verdict {
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+struct Write<'a> {
+    op: &'a Op,
+    tag: &'a str,
+    parent: &'a str,
+    serial: u64,
+}
+
+/// Judges the run: `ops` as recorded, `observed` per state key.
+pub fn check(ops: &[Op], observed: &[Observed]) -> Verdict {
+    let mut verdict = Verdict::default();
+    for seen in observed {
+        check_key(ops, seen, &mut verdict);
+    }
+    verdict
+}
+
+fn violation(verdict: &mut Verdict, property: &'static str, detail: String) {
+    verdict.violations.push(Violation { property, detail });
+}
+
+fn check_key(all_ops: &[Op], seen: &Observed, verdict: &mut Verdict) {
+    let key = seen.key.as_str();
+    let ops: Vec<&Op> = all_ops.iter().filter(|o| o.key == key).collect();
+    // Every write any client sent, by MD5 and by tag (tags are unique per run).
+    let mut by_md5: HashMap<&str, Write> = HashMap::new();
+    let mut by_tag: HashMap<&str, &str> = HashMap::new();
+    for op in ops.iter().filter(|o| o.op == OpKind::Write) {
+        let (Some(md5), Some(tag), Some(parent), Some(serial)) =
+            (&op.md5, &op.tag, &op.parent, op.serial)
+        else {
+            continue;
+        };
+        by_tag.insert(tag, md5);
+        by_md5.insert(
+            md5,
+            Write {
+                op,
+                tag,
+                parent,
+                serial,
+            },
+        );
+    }
+
+    // Stored bodies: whole, listed correctly, and written by someone.
+    let mut accepted: HashSet<String> = HashSet::new();
+    let mut in_history: HashSet<String> = HashSet::new();
+    let mut in_server_history: HashSet<String> = HashSet::new();
+    let mut object_serials: Vec<(String, u64)> = Vec::new();
+    let stored = |what: &str, body: &[u8], listed: Option<&String>, verdict: &mut Verdict| {
+        let md5 = doc::md5_hex(body);
+        if let Some(listed) = listed
+            && !listed.eq_ignore_ascii_case(&md5)
+        {
+            violation(
+                verdict,
+                "torn",
+                format!("{key}: {what} is listed with MD5 {listed} but its body has {md5}"),
+            );
+        }
+        match doc::parse(body) {
+            Err(e) => violation(verdict, "torn", format!("{key}: {what} is unreadable: {e}")),
+            Ok(parsed) if !by_md5.contains_key(md5.as_str()) => violation(
+                verdict,
+                "nobody wrote",
+                format!(
+                    "{key}: {what} holds {} (serial {}), which no client sent",
+                    parsed.tag, parsed.serial
+                ),
+            ),
+            Ok(_) => {}
+        }
+        md5
+    };
+    for version in &seen.versions {
+        let what = format!("version {}", version.id);
+        let body = match &version.body {
+            Ok(body) => body,
+            Err(e) => {
+                violation(
+                    verdict,
+                    "torn",
+                    format!("{key}: {what} cannot be read: {e}"),
+                );
+                continue;
+            }
+        };
+        match &version.source {
+            Source::ServerHistory { kind, md5 } => {
+                if kind == "lock-takeover" {
+                    verdict.takeovers_in_history += 1;
+                    // The state as it was when the lock changed hands: accepted.
+                    if !body.is_empty() {
+                        accepted.insert(stored(&what, body, md5.as_ref(), verdict));
+                    }
+                    continue;
+                }
+                let md5 = stored(&what, body, md5.as_ref(), verdict);
+                in_history.insert(md5.clone());
+                in_server_history.insert(md5);
+            }
+            Source::ObjectVersion { md5 } => {
+                let md5 = stored(&what, body, md5.as_ref(), verdict);
+                if let Ok(parsed) = doc::parse(body) {
+                    object_serials.push((md5.clone(), parsed.serial));
+                }
+                in_history.insert(md5.clone());
+                accepted.insert(md5);
+            }
+        }
+    }
+    let current = match &seen.current {
+        Ok(Some(body)) => Some(stored("the final state", body, None, verdict)),
+        Ok(None) => {
+            violation(verdict, "lost write", format!("{key}: no state at the end"));
+            None
+        }
+        Err(e) => {
+            violation(
+                verdict,
+                "torn",
+                format!("{key}: the final state cannot be read: {e}"),
+            );
+            None
+        }
+    };
+
+    // Accepted: acknowledged, read by a GET, a parent, an object version, the final state.
+    for w in by_md5.values() {
+        if w.op.outcome == Outcome::Ok {
+            accepted.insert(w.op.md5.clone().unwrap_or_default());
+        }
+        if let Some(parent) = by_tag.get(w.parent) {
+            accepted.insert((*parent).to_owned());
+        }
+    }
+    for op in ops
+        .iter()
+        .filter(|o| o.op == OpKind::Get && o.outcome == Outcome::Ok)
+    {
+        if let Some(md5) = op.tag.as_deref().and_then(|t| by_tag.get(t)) {
+            accepted.insert((*md5).to_owned());
+        } else if let Some(tag) = &op.tag {
+            violation(
+                verdict,
+                "nobody wrote",
+                format!("{key}: {} read {tag}, which no client sent", op.client),
+            );
+        }
+    }
+    if let Some(md5) = &current {
+        accepted.insert(md5.clone());
+    }
+    accepted.retain(|md5| by_md5.contains_key(md5.as_str()));
+
+    // The chain from the final state back to the seed.
+    let mut chain: Vec<&Write> = Vec::new();
+    let mut on_chain: HashSet<&str> = HashSet::new();
+    let mut cursor = current.as_deref();
+    while let Some(md5) = cursor {
+        let Some(w) = by_md5.get(md5) else { break };
+        if !on_chain.insert(md5) {
+            violation(
+                verdict,
+                "serial",
+                format!("{key}: the chain loops at {}", w.tag),
+            );
+            break;
+        }
+        chain.push(w);
+        if w.parent.is_empty() {
+            break;
+        }
+        cursor = by_tag.get(w.parent).copied();
+        if cursor.is_none() {
+            violation(
+                verdict,
+                "nobody wrote",
+                format!(
+                    "{key}: {} is based on {}, which no client sent",
+                    w.tag, w.parent
+                ),
+            );
+        }
+    }
+    chain.reverse();
+    verdict.chain_lengths.insert(key.to_owned(), chain.len());
+    for pair in chain.windows(2) {
+        if pair[1].serial != pair[0].serial + 1 {
+            violation(
+                verdict,
+                "serial",
+                format!(
+                    "{key}: {} has serial {} but is based on {} at serial {}",
+                    pair[1].tag, pair[1].serial, pair[0].tag, pair[0].serial
+                ),
+            );
+        }
+    }
+    for pair in object_serials.windows(2) {
+        if pair[1].1 <= pair[0].1 && pair[1].0 != pair[0].0 {
+            violation(
+                verdict,
+                "serial",
+                format!(
+                    "{key}: the bucket's object versions go from serial {} to {}",
+                    pair[0].1, pair[1].1
+                ),
+            );
+        }
+    }
+
+    // Accepted states off the chain are lost writes; two accepted children of one parent are
+    // two holders.
+    let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut serials: HashMap<u64, &str> = HashMap::new();
+    for md5 in &accepted {
+        let w = &by_md5[md5.as_str()];
+        children.entry(w.parent).or_default().push(w.tag);
+        if let Some(other) = serials.insert(w.serial, w.tag)
+            && other != w.tag
+        {
+            violation(
+                verdict,
+                "serial",
+                format!(
+                    "{key}: serial {} was accepted as {other} and as {}",
+                    w.serial, w.tag
+                ),
+            );
+        }
+        if !on_chain.contains(md5.as_str()) {
+            let how = if w.op.outcome == Outcome::Ok {
+                "acknowledged"
+            } else {
+                "accepted (seen in the store)"
+            };
+            violation(
+                verdict,
+                "lost write",
+                format!(
+                    "{key}: {} by {} ({how}, serial {}) is not on the chain to the final state: \
+                     a later write did not build on it",
+                    w.tag, w.op.client, w.serial
+                ),
+            );
+        }
+    }
+    for (parent, kids) in &children {
+        if kids.len() > 1 {
+            violation(
+                verdict,
+                "two holders",
+                format!("{key}: {kids:?} were all accepted on top of {parent}"),
+            );
+        }
+    }
+
+    // Every acknowledged write is in the final history; every state the server accepted is
+    // in its own history (a version is stored before the state it records).
+    for md5 in &accepted {
+        let w = &by_md5[md5.as_str()];
+        let known = in_history.contains(md5) || on_chain.contains(md5.as_str());
+        if w.op.outcome == Outcome::Ok && !known {
+            violation(
+                verdict,
+                "lost write",
+                format!(
+                    "{key}: acknowledged {} by {} is in no history",
+                    w.tag, w.op.client
+                ),
+            );
+        }
+        if w.op.kind.through_server() && w.tag != doc::SEED_TAG && !in_server_history.contains(md5)
+        {
+            violation(
+                verdict,
+                "lost write",
+                format!(
+                    "{key}: {} by {} became the state but is missing from the server history",
+                    w.tag, w.op.client
+                ),
+            );
+        }
+    }
+    verdict.unaccepted_history_versions += in_server_history
+        .iter()
+        .filter(|md5| !accepted.contains(*md5))
+        .count();
+
+    two_holders_by_time(key, &ops, &by_md5, &accepted, verdict);
+    lock_at_end(key, &ops, seen, verdict);
+}
+
+/// A write accepted under lock L although a lock requested after L was granted had itself been
+/// granted before the write was sent.
+fn two_holders_by_time(
+    key: &str,
+    ops: &[&Op],
+    by_md5: &HashMap<&str, Write>,
+    accepted: &HashSet<String>,
+    verdict: &mut Verdict,
+) {
+    let grants: Vec<&&Op> = ops
+        .iter()
+        .filter(|o| o.op == OpKind::Lock && o.outcome == Outcome::Ok)
+        .collect();
+    let granted_at: HashMap<&str, u64> = grants
+        .iter()
+        .map(|g| (g.lock_id.as_str(), g.done_ms))
+        .collect();
+    for md5 in accepted {
+        let w = &by_md5[md5.as_str()];
+        let op = w.op;
+        let Some(&mine) = granted_at.get(op.lock_id.as_str()) else {
+            continue;
+        };
+        if let Some(later) = grants
+            .iter()
+            .find(|g| g.lock_id != op.lock_id && g.invoked_ms > mine && g.done_ms < op.invoked_ms)
+        {
+            let fenced = if op.kind.fenced() {
+                "fenced"
+            } else {
+                "unfenced, as Terraform's S3 protocol is"
+            };
+            violation(
+                verdict,
+                "two holders",
+                format!(
+                    "{key}: {} ({}, {fenced}) was accepted under lock {} although lock {} of {} \
+                     was requested after it and granted {} ms before the write was sent",
+                    w.tag,
+                    op.client,
+                    op.lock_id,
+                    later.lock_id,
+                    later.client,
+                    op.invoked_ms - later.done_ms
+                ),
+            );
+        }
+    }
+}
+
+fn lock_at_end(key: &str, ops: &[&Op], seen: &Observed, verdict: &mut Verdict) {
+    if let Some(id) = &seen.lock_at_end
+        && let Some(unlock) = ops
+            .iter()
+            .find(|o| o.op == OpKind::Unlock && o.outcome == Outcome::Ok && &o.lock_id == id)
+    {
+        violation(
+            verdict,
+            "lock left behind",
+            format!(
+                "{key}: lock {id} is still there although {}'s unlock of it was acknowledged",
+                unlock.client
+            ),
+        );
+    }
+    if let Err(e) = &seen.final_lock {
+        violation(verdict, "lock left behind", format!("{key}: {e}"));
+    }
+}
