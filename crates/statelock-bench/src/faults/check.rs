@@ -35,8 +35,13 @@ use super::record::{Op, OpKind, Outcome};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     /// The server history (`/v1/api/states/<key>/versions`), with its kind (`write`,
-    /// `lock-takeover`...) and MD5 as listed.
-    ServerHistory { kind: String, md5: Option<String> },
+    /// `lock-takeover`...), MD5, lock ID and author as listed.
+    ServerHistory {
+        kind: String,
+        md5: Option<String>,
+        lock_id: Option<String>,
+        who: String,
+    },
     /// An object version of the state in the bucket, oldest first.
     ObjectVersion { md5: Option<String> },
 }
@@ -136,6 +141,8 @@ fn check_key(all_ops: &[Op], seen: &Observed, verdict: &mut Verdict) {
     let mut in_history: HashSet<String> = HashSet::new();
     let mut in_server_history: HashSet<String> = HashSet::new();
     let mut object_serials: Vec<(String, u64)> = Vec::new();
+    // (old lock ID, new lock ID) of every takeover the history records.
+    let mut takeovers: Vec<(String, String)> = Vec::new();
     let stored = |what: &str, body: &[u8], listed: Option<&String>, verdict: &mut Verdict| {
         let md5 = doc::md5_hex(body);
         if let Some(listed) = listed
@@ -175,9 +182,22 @@ fn check_key(all_ops: &[Op], seen: &Observed, verdict: &mut Verdict) {
             }
         };
         match &version.source {
-            Source::ServerHistory { kind, md5 } => {
+            Source::ServerHistory {
+                kind,
+                md5,
+                lock_id,
+                who,
+            } => {
                 if kind == "lock-takeover" {
                     verdict.takeovers_in_history += 1;
+                    // `<new who> (took over lock <old id> of <old who>)`.
+                    if let (Some(new), Some(old)) = (
+                        lock_id,
+                        who.split_once("(took over lock ")
+                            .and_then(|(_, rest)| rest.split_whitespace().next()),
+                    ) {
+                        takeovers.push((old.to_owned(), new.clone()));
+                    }
                     // The state as it was when the lock changed hands: accepted.
                     if !body.is_empty() {
                         accepted.insert(stored(&what, body, md5.as_ref(), verdict));
@@ -377,17 +397,19 @@ fn check_key(all_ops: &[Op], seen: &Observed, verdict: &mut Verdict) {
         .filter(|md5| !accepted.contains(*md5))
         .count();
 
-    two_holders_by_time(key, &ops, &by_md5, &accepted, verdict);
+    two_holders_by_time(key, &ops, &by_md5, &accepted, &takeovers, verdict);
     lock_at_end(key, &ops, seen, verdict);
 }
 
-/// A write accepted under lock L although a lock requested after L was granted had itself been
-/// granted before the write was sent.
+/// A write accepted under lock L although, before the write was sent, another lock had been
+/// granted that was requested after L was granted, or that took L over (as the history
+/// records).
 fn two_holders_by_time(
     key: &str,
     ops: &[&Op],
     by_md5: &HashMap<&str, Write>,
     accepted: &HashSet<String>,
+    takeovers: &[(String, String)],
     verdict: &mut Verdict,
 ) {
     let grants: Vec<&&Op> = ops
@@ -404,10 +426,16 @@ fn two_holders_by_time(
         let Some(&mine) = granted_at.get(op.lock_id.as_str()) else {
             continue;
         };
-        if let Some(later) = grants
-            .iter()
-            .find(|g| g.lock_id != op.lock_id && g.invoked_ms > mine && g.done_ms < op.invoked_ms)
-        {
+        let took_over_mine = |g: &Op| {
+            takeovers
+                .iter()
+                .any(|(old, new)| *old == op.lock_id && *new == g.lock_id)
+        };
+        if let Some(later) = grants.iter().find(|g| {
+            g.lock_id != op.lock_id
+                && (g.invoked_ms > mine || took_over_mine(g))
+                && g.done_ms < op.invoked_ms
+        }) {
             let fenced = if op.kind.fenced() {
                 "fenced"
             } else {
@@ -418,7 +446,7 @@ fn two_holders_by_time(
                 "two holders",
                 format!(
                     "{key}: {} ({}, {fenced}) was accepted under lock {} although lock {} of {} \
-                     was requested after it and granted {} ms before the write was sent",
+                     replaced it and was granted {} ms before the write was sent",
                     w.tag,
                     op.client,
                     op.lock_id,

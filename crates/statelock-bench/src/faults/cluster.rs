@@ -482,6 +482,8 @@ fn server_history(addr: &str, key: &str) -> anyhow::Result<Vec<Seen>> {
             source: Source::ServerHistory {
                 kind: v["kind"].as_str().unwrap_or("?").to_owned(),
                 md5: v["md5"].as_str().map(str::to_owned),
+                lock_id: v["lock_id"].as_str().map(str::to_owned),
+                who: v["who"].as_str().unwrap_or_default().to_owned(),
             },
             body,
         });

@@ -97,6 +97,11 @@ pub async fn write_state(
         }
     };
     let (id, meta) = new_version(before.as_ref().map(|(l, _)| l.as_slice()), &bytes, author);
+    if crate::breakage::active(crate::breakage::Breakage::HistoryAfterState) {
+        let written = store.put(key.as_str(), bytes.clone(), options).await?;
+        record(store, key, &id, &meta, bytes).await?;
+        return Ok(written);
+    }
     record(store, key, &id, &meta, bytes.clone())
         .await
         .inspect_err(|e| {

@@ -246,6 +246,7 @@ impl StateService {
             self.head_version(key).await?
         };
         let mode = match current {
+            _ if crate::breakage::active(crate::breakage::Breakage::CasOff) => PutMode::Overwrite,
             Some(version) => PutMode::Update(version),
             None => PutMode::Create,
         };
@@ -349,6 +350,12 @@ impl StateService {
         key: &StateKey,
         fence: Fence<'_>,
     ) -> Result<Option<LockInfo>, StateError> {
+        let fence = match fence {
+            Fence::LockId(_) if crate::breakage::active(crate::breakage::Breakage::FenceOff) => {
+                Fence::Advisory
+            }
+            fence => fence,
+        };
         match fence {
             Fence::LockId(id) => Ok(self.locks.fence(key, id).await?),
             Fence::Advisory => Ok(match self.locks.inspect(key).await {
