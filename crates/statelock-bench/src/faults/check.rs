@@ -478,3 +478,265 @@ fn lock_at_end(key: &str, ops: &[&Op], seen: &Observed, verdict: &mut Verdict) {
         violation(verdict, "lock left behind", format!("{key}: {e}"));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::record::ClientKind;
+
+    /// A history under construction: writes chained by the test, stored as the test says.
+    struct H {
+        ops: Vec<Op>,
+        bodies: HashMap<String, Vec<u8>>,
+        t: u64,
+    }
+
+    impl H {
+        fn new() -> H {
+            let mut h = H {
+                ops: Vec::new(),
+                bodies: HashMap::new(),
+                t: 1_000,
+            };
+            h.write("seed", "", 1, "", Outcome::Ok, doc::SEED_TAG);
+            h
+        }
+
+        fn op(&mut self, client: &str, op: OpKind, lock: &str, outcome: Outcome) -> Op {
+            self.t += 10;
+            Op {
+                client: client.into(),
+                kind: ClientKind::Http,
+                key: "k".into(),
+                op,
+                lock_id: lock.into(),
+                invoked_ms: self.t,
+                done_ms: self.t + 5,
+                outcome,
+                tag: None,
+                parent: None,
+                serial: None,
+                md5: None,
+            }
+        }
+
+        fn lock(&mut self, client: &str, lock: &str) {
+            let op = self.op(client, OpKind::Lock, lock, Outcome::Ok);
+            self.ops.push(op);
+        }
+
+        fn write(
+            &mut self,
+            client: &str,
+            lock: &str,
+            serial: u64,
+            parent: &str,
+            outcome: Outcome,
+            tag: &str,
+        ) {
+            let body = doc::body(serial, tag, parent);
+            let mut op = self.op(client, OpKind::Write, lock, outcome);
+            op.tag = Some(tag.into());
+            op.parent = Some(parent.into());
+            op.serial = Some(serial);
+            op.md5 = Some(doc::md5_hex(&body));
+            self.bodies.insert(tag.into(), body);
+            self.ops.push(op);
+        }
+
+        fn unlock(&mut self, client: &str, lock: &str) {
+            let op = self.op(client, OpKind::Unlock, lock, Outcome::Ok);
+            self.ops.push(op);
+        }
+
+        /// One whole apply by `client` on top of `parent`.
+        fn apply(&mut self, client: &str, serial: u64, parent: &str, tag: &str) {
+            let lock = format!("lock-{tag}");
+            self.lock(client, &lock);
+            self.write(client, &lock, serial, parent, Outcome::Ok, tag);
+            self.unlock(client, &lock);
+        }
+
+        fn history(&self, tags: &[&str]) -> Vec<Seen> {
+            tags.iter()
+                .map(|t| {
+                    let body = self.bodies[*t].clone();
+                    Seen {
+                        id: t.to_string(),
+                        source: Source::ServerHistory {
+                            kind: "write".into(),
+                            md5: Some(doc::md5_hex(&body)),
+                            lock_id: None,
+                            who: String::new(),
+                        },
+                        body: Ok(body),
+                    }
+                })
+                .collect()
+        }
+
+        fn observed(&self, history: Vec<Seen>, current: &str) -> Vec<Observed> {
+            vec![Observed {
+                key: "k".into(),
+                versions: history,
+                current: Ok(Some(self.bodies[current].clone())),
+                lock_at_end: None,
+                final_lock: Ok(()),
+            }]
+        }
+    }
+
+    fn properties(v: &Verdict) -> Vec<&'static str> {
+        let mut p: Vec<_> = v.violations.iter().map(|v| v.property).collect();
+        p.dedup();
+        p
+    }
+
+    #[test]
+    fn a_clean_chain_passes() {
+        let mut h = H::new();
+        h.apply("a", 2, doc::SEED_TAG, "a#1");
+        h.apply("b", 3, "a#1", "b#1");
+        let seen = h.history(&["a#1", "b#1"]);
+        let v = check(&h.ops, &h.observed(seen, "b#1"));
+        assert!(v.passed(), "{:?}", v.violations);
+        assert_eq!(v.chain_lengths["k"], 3);
+    }
+
+    #[test]
+    fn two_writes_on_one_parent_are_two_holders_and_a_lost_write() {
+        let mut h = H::new();
+        h.apply("a", 2, doc::SEED_TAG, "a#1");
+        h.apply("b", 2, doc::SEED_TAG, "b#1");
+        let seen = h.history(&["a#1", "b#1"]);
+        let v = check(&h.ops, &h.observed(seen, "b#1"));
+        let p = properties(&v);
+        assert!(p.contains(&"two holders"), "{:?}", v.violations);
+        assert!(p.contains(&"lost write"), "{:?}", v.violations);
+        assert!(p.contains(&"serial"), "serial 2 twice: {:?}", v.violations);
+    }
+
+    #[test]
+    fn an_acknowledged_write_missing_from_the_history_is_lost() {
+        let mut h = H::new();
+        h.apply("a", 2, doc::SEED_TAG, "a#1");
+        h.apply("b", 3, "a#1", "b#1");
+        // The final state is b#1 on a#1, but a#1 has no server history version.
+        let seen = h.history(&["b#1"]);
+        let v = check(&h.ops, &h.observed(seen, "b#1"));
+        assert_eq!(properties(&v), ["lost write"], "{:?}", v.violations);
+    }
+
+    #[test]
+    fn a_version_nobody_sent_and_a_torn_one_are_caught() {
+        let mut h = H::new();
+        h.apply("a", 2, doc::SEED_TAG, "a#1");
+        let mut seen = h.history(&["a#1"]);
+        let foreign = doc::body(9, "x#1", "a#1");
+        seen.push(Seen {
+            id: "foreign".into(),
+            source: Source::ObjectVersion {
+                md5: Some(doc::md5_hex(&foreign)),
+            },
+            body: Ok(foreign),
+        });
+        let torn = h.bodies["a#1"][..20].to_vec();
+        seen.push(Seen {
+            id: "torn".into(),
+            source: Source::ObjectVersion {
+                md5: Some(doc::md5_hex(&h.bodies["a#1"])),
+            },
+            body: Ok(torn),
+        });
+        let v = check(&h.ops, &h.observed(seen, "a#1"));
+        let p = properties(&v);
+        assert!(p.contains(&"nobody wrote"), "{:?}", v.violations);
+        assert!(p.contains(&"torn"), "{:?}", v.violations);
+    }
+
+    #[test]
+    fn a_serial_going_back_in_the_bucket_is_caught() {
+        let mut h = H::new();
+        h.apply("a", 2, doc::SEED_TAG, "a#1");
+        h.apply("b", 3, "a#1", "b#1");
+        let mut seen = h.history(&["a#1", "b#1"]);
+        for tag in ["b#1", "a#1"] {
+            let body = h.bodies[tag].clone();
+            seen.push(Seen {
+                id: format!("s3:{tag}"),
+                source: Source::ObjectVersion {
+                    md5: Some(doc::md5_hex(&body)),
+                },
+                body: Ok(body),
+            });
+        }
+        let v = check(&h.ops, &h.observed(seen, "b#1"));
+        assert_eq!(properties(&v), ["serial"], "{:?}", v.violations);
+    }
+
+    #[test]
+    fn a_write_accepted_after_its_lock_was_taken_over_is_two_holders() {
+        let mut h = H::new();
+        h.lock("a", "la");
+        // b takes a's lock over (recorded in the history), then a's stale write lands.
+        h.lock("b", "lb");
+        h.write("a", "la", 2, doc::SEED_TAG, Outcome::Ok, "a#1");
+        h.write("b", "lb", 3, "a#1", Outcome::Ok, "b#1");
+        let mut seen = h.history(&["a#1", "b#1"]);
+        seen.insert(
+            0,
+            Seen {
+                id: "takeover".into(),
+                source: Source::ServerHistory {
+                    kind: "lock-takeover".into(),
+                    md5: None,
+                    lock_id: Some("lb".into()),
+                    who: "b (took over lock la of a)".into(),
+                },
+                body: Ok(Vec::new()),
+            },
+        );
+        let v = check(&h.ops, &h.observed(seen.clone(), "b#1"));
+        assert_eq!(properties(&v), ["two holders"], "{:?}", v.violations);
+        assert_eq!(v.takeovers_in_history, 1);
+        // Without the takeover record (and b waiting since before a's grant) nothing proves it.
+        seen.remove(0);
+        h.ops[2].invoked_ms = 0;
+        assert!(check(&h.ops, &h.observed(seen, "b#1")).passed());
+    }
+
+    #[test]
+    fn a_lock_left_after_an_acknowledged_unlock_is_caught() {
+        let mut h = H::new();
+        h.apply("a", 2, doc::SEED_TAG, "a#1");
+        let seen = h.history(&["a#1"]);
+        let mut observed = h.observed(seen, "a#1");
+        observed[0].lock_at_end = Some("lock-a#1".into());
+        let v = check(&h.ops, &observed);
+        assert_eq!(properties(&v), ["lock left behind"], "{:?}", v.violations);
+        observed[0].lock_at_end = None;
+        observed[0].final_lock = Err("a new client got the lock only after 30s".into());
+        assert!(!check(&h.ops, &observed).passed());
+    }
+
+    #[test]
+    fn an_unacknowledged_write_that_never_landed_is_allowed() {
+        let mut h = H::new();
+        h.apply("a", 2, doc::SEED_TAG, "a#1");
+        // b's reply was lost and its version recorded, but the state never became it.
+        h.lock("b", "lb");
+        h.write(
+            "b",
+            "lb",
+            3,
+            "a#1",
+            Outcome::Unknown("no reply".into()),
+            "b#1",
+        );
+        h.apply("c", 3, "a#1", "c#1");
+        let seen = h.history(&["a#1", "b#1", "c#1"]);
+        let v = check(&h.ops, &h.observed(seen, "c#1"));
+        assert!(v.passed(), "{:?}", v.violations);
+        assert_eq!(v.unaccepted_history_versions, 1);
+    }
+}

@@ -30,21 +30,31 @@ pub struct Run<'a> {
     pub work: &'a Path,
 }
 
-/// A refusal's message with IDs, numbers and addresses blanked, so like refusals group.
+/// A refusal's message with IDs, numbers and addresses blanked, so like refusals group: runs
+/// of hex digits and dashes of 8 or more become `<id>`, other digit runs `N`.
 fn shape(message: &str) -> String {
+    let text: String = message.chars().take(200).collect();
     let mut out = String::new();
-    let mut last_digit = false;
-    for c in message.chars().take(160) {
-        if c.is_ascii_hexdigit() && (c.is_ascii_digit() || last_digit) {
-            if !last_digit {
-                out.push('N');
-            }
-            last_digit = true;
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 8 && run.chars().any(|c| c.is_ascii_digit()) {
+            out.push_str("<id>");
+        } else if !run.is_empty() && run.chars().all(|c| c.is_ascii_digit()) {
+            out.push('N');
         } else {
-            out.push(c);
-            last_digit = false;
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_hexdigit() || (c == '-' && !run.is_empty()) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(if c == '\n' { ' ' } else { c });
         }
     }
+    flush(&mut run, &mut out);
     out
 }
 
