@@ -13,6 +13,8 @@ pub(crate) enum Breakage {
     HistoryAfterState,
     /// `cas-off`: state writes overwrite instead of compare-and-swap on the version read.
     CasOff,
+    /// `takeover-now`: with a TTL set, any held lock is taken over at once, idle or not.
+    TakeoverNow,
 }
 
 /// Whether `breakage` is switched on (debug builds with `STATELOCK_TEST_BREAK` only).
@@ -30,6 +32,7 @@ pub(crate) fn active(breakage: Breakage) -> bool {
         Breakage::FenceOff => "fence-off",
         Breakage::HistoryAfterState => "history-after-state",
         Breakage::CasOff => "cas-off",
+        Breakage::TakeoverNow => "takeover-now",
     };
     set.split(',').any(|s| s.trim() == name)
 }

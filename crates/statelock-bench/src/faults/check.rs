@@ -27,6 +27,7 @@
 //! versions of writes that may have landed), and counted.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
 
 use super::doc;
 use super::record::{Op, OpKind, Outcome};
@@ -99,11 +100,11 @@ struct Write<'a> {
     serial: u64,
 }
 
-/// Judges the run: `ops` as recorded, `observed` per state key.
-pub fn check(ops: &[Op], observed: &[Observed]) -> Verdict {
+/// Judges the run: `ops` as recorded, `observed` per state key, `ttl` the replicas' lock TTL.
+pub fn check(ops: &[Op], observed: &[Observed], ttl: Duration) -> Verdict {
     let mut verdict = Verdict::default();
     for seen in observed {
-        check_key(ops, seen, &mut verdict);
+        check_key(ops, seen, ttl, &mut verdict);
     }
     verdict
 }
@@ -112,7 +113,7 @@ fn violation(verdict: &mut Verdict, property: &'static str, detail: String) {
     verdict.violations.push(Violation { property, detail });
 }
 
-fn check_key(all_ops: &[Op], seen: &Observed, verdict: &mut Verdict) {
+fn check_key(all_ops: &[Op], seen: &Observed, ttl: Duration, verdict: &mut Verdict) {
     let key = seen.key.as_str();
     let ops: Vec<&Op> = all_ops.iter().filter(|o| o.key == key).collect();
     // Every write any client sent, by MD5 and by tag (tags are unique per run).
@@ -398,6 +399,7 @@ fn check_key(all_ops: &[Op], seen: &Observed, verdict: &mut Verdict) {
         .count();
 
     two_holders_by_time(key, &ops, &by_md5, &accepted, &takeovers, verdict);
+    early_takeovers(key, &ops, &takeovers, ttl, verdict);
     lock_at_end(key, &ops, seen, verdict);
 }
 
@@ -459,6 +461,56 @@ fn two_holders_by_time(
     }
 }
 
+/// Slack for the store's one-second modification times (S3 `LastModified`), which the TTL
+/// is judged from.
+const MTIME_SLACK_MS: u64 = 1_500;
+
+/// A takeover of lock L granted before L can have been idle for the TTL: L was last active
+/// no earlier than its LOCK (or its last write) was sent, and the takeover is done by the
+/// time the new holder's LOCK is answered.
+fn early_takeovers(
+    key: &str,
+    ops: &[&Op],
+    takeovers: &[(String, String)],
+    ttl: Duration,
+    verdict: &mut Verdict,
+) {
+    let ttl_ms = ttl.as_millis() as u64;
+    for (old, new) in takeovers {
+        let Some(granted) = ops
+            .iter()
+            .find(|o| o.op == OpKind::Lock && o.outcome == Outcome::Ok && o.lock_id == *new)
+        else {
+            continue;
+        };
+        // Activity of the old lock: its LOCK and its writes that may have landed.
+        let active = ops
+            .iter()
+            .filter(|o| {
+                o.lock_id == *old
+                    && (o.op == OpKind::Lock || o.op == OpKind::Write)
+                    && !matches!(o.outcome, Outcome::Refused(_))
+                    && o.invoked_ms < granted.done_ms
+            })
+            .map(|o| o.invoked_ms)
+            .max();
+        if let Some(active) = active
+            && granted.done_ms + MTIME_SLACK_MS < active + ttl_ms
+        {
+            violation(
+                verdict,
+                "two holders",
+                format!(
+                    "{key}: lock {old} was taken over by {new} ({}) at most {} ms after its last \
+                     activity, before the TTL of {ttl:?}",
+                    granted.client,
+                    granted.done_ms.saturating_sub(active)
+                ),
+            );
+        }
+    }
+}
+
 fn lock_at_end(key: &str, ops: &[&Op], seen: &Observed, verdict: &mut Verdict) {
     if let Some(id) = &seen.lock_at_end
         && let Some(unlock) = ops
@@ -483,6 +535,8 @@ fn lock_at_end(key: &str, ops: &[&Op], seen: &Observed, verdict: &mut Verdict) {
 mod tests {
     use super::*;
     use crate::faults::record::ClientKind;
+
+    const TTL: Duration = Duration::from_secs(8);
 
     /// A history under construction: writes chained by the test, stored as the test says.
     struct H {
@@ -598,7 +652,7 @@ mod tests {
         h.apply("a", 2, doc::SEED_TAG, "a#1");
         h.apply("b", 3, "a#1", "b#1");
         let seen = h.history(&["a#1", "b#1"]);
-        let v = check(&h.ops, &h.observed(seen, "b#1"));
+        let v = check(&h.ops, &h.observed(seen, "b#1"), TTL);
         assert!(v.passed(), "{:?}", v.violations);
         assert_eq!(v.chain_lengths["k"], 3);
     }
@@ -609,7 +663,7 @@ mod tests {
         h.apply("a", 2, doc::SEED_TAG, "a#1");
         h.apply("b", 2, doc::SEED_TAG, "b#1");
         let seen = h.history(&["a#1", "b#1"]);
-        let v = check(&h.ops, &h.observed(seen, "b#1"));
+        let v = check(&h.ops, &h.observed(seen, "b#1"), TTL);
         let p = properties(&v);
         assert!(p.contains(&"two holders"), "{:?}", v.violations);
         assert!(p.contains(&"lost write"), "{:?}", v.violations);
@@ -623,7 +677,7 @@ mod tests {
         h.apply("b", 3, "a#1", "b#1");
         // The final state is b#1 on a#1, but a#1 has no server history version.
         let seen = h.history(&["b#1"]);
-        let v = check(&h.ops, &h.observed(seen, "b#1"));
+        let v = check(&h.ops, &h.observed(seen, "b#1"), TTL);
         assert_eq!(properties(&v), ["lost write"], "{:?}", v.violations);
     }
 
@@ -648,7 +702,7 @@ mod tests {
             },
             body: Ok(torn),
         });
-        let v = check(&h.ops, &h.observed(seen, "a#1"));
+        let v = check(&h.ops, &h.observed(seen, "a#1"), TTL);
         let p = properties(&v);
         assert!(p.contains(&"nobody wrote"), "{:?}", v.violations);
         assert!(p.contains(&"torn"), "{:?}", v.violations);
@@ -670,7 +724,7 @@ mod tests {
                 body: Ok(body),
             });
         }
-        let v = check(&h.ops, &h.observed(seen, "b#1"));
+        let v = check(&h.ops, &h.observed(seen, "b#1"), TTL);
         assert_eq!(properties(&v), ["serial"], "{:?}", v.violations);
     }
 
@@ -696,13 +750,13 @@ mod tests {
                 body: Ok(Vec::new()),
             },
         );
-        let v = check(&h.ops, &h.observed(seen.clone(), "b#1"));
+        let v = check(&h.ops, &h.observed(seen.clone(), "b#1"), TTL);
         assert_eq!(properties(&v), ["two holders"], "{:?}", v.violations);
         assert_eq!(v.takeovers_in_history, 1);
         // Without the takeover record (and b waiting since before a's grant) nothing proves it.
         seen.remove(0);
         h.ops[2].invoked_ms = 0;
-        assert!(check(&h.ops, &h.observed(seen, "b#1")).passed());
+        assert!(check(&h.ops, &h.observed(seen, "b#1"), TTL).passed());
     }
 
     #[test]
@@ -712,11 +766,11 @@ mod tests {
         let seen = h.history(&["a#1"]);
         let mut observed = h.observed(seen, "a#1");
         observed[0].lock_at_end = Some("lock-a#1".into());
-        let v = check(&h.ops, &observed);
+        let v = check(&h.ops, &observed, TTL);
         assert_eq!(properties(&v), ["lock left behind"], "{:?}", v.violations);
         observed[0].lock_at_end = None;
         observed[0].final_lock = Err("a new client got the lock only after 30s".into());
-        assert!(!check(&h.ops, &observed).passed());
+        assert!(!check(&h.ops, &observed, TTL).passed());
     }
 
     #[test]
@@ -735,8 +789,40 @@ mod tests {
         );
         h.apply("c", 3, "a#1", "c#1");
         let seen = h.history(&["a#1", "b#1", "c#1"]);
-        let v = check(&h.ops, &h.observed(seen, "c#1"));
+        let v = check(&h.ops, &h.observed(seen, "c#1"), TTL);
         assert!(v.passed(), "{:?}", v.violations);
         assert_eq!(v.unaccepted_history_versions, 1);
+    }
+
+    #[test]
+    fn a_takeover_before_the_ttl_is_two_holders() {
+        let mut h = H::new();
+        h.lock("a", "la");
+        h.lock("b", "lb");
+        h.write("b", "lb", 2, doc::SEED_TAG, Outcome::Ok, "b#1");
+        let mut seen = h.history(&["b#1"]);
+        seen.insert(
+            0,
+            Seen {
+                id: "takeover".into(),
+                source: Source::ServerHistory {
+                    kind: "lock-takeover".into(),
+                    md5: None,
+                    lock_id: Some("lb".into()),
+                    who: "b (took over lock la of a)".into(),
+                },
+                body: Ok(Vec::new()),
+            },
+        );
+        let v = check(&h.ops, &h.observed(seen.clone(), "b#1"), TTL);
+        assert_eq!(properties(&v), ["two holders"], "{:?}", v.violations);
+        assert!(
+            v.violations[0].detail.contains("before the TTL"),
+            "{:?}",
+            v.violations
+        );
+        // Idle for longer than the TTL: a legitimate takeover.
+        h.ops[2].done_ms = h.ops[1].invoked_ms + TTL.as_millis() as u64;
+        assert!(check(&h.ops, &h.observed(seen, "b#1"), TTL).passed());
     }
 }

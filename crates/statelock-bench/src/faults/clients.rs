@@ -9,8 +9,9 @@
 //!   PutObject of the lock, the state PutObject, DeleteObject of the lock).
 //!
 //! A client told to die does so mid-apply, holding the lock (after its GET, or while its POST
-//! is on the wire), and comes back as a new incarnation; one told to stall sleeps past the TTL
-//! between GET and POST, so its lock is taken over and its write must be refused.
+//! is on the wire), and comes back as a new incarnation; one told to stall sleeps about the
+//! TTL or past it between GET and POST, so its lock is taken over (and its write must then be
+//! refused) or only just not.
 
 use std::io::Write as _;
 use std::net::TcpStream;
@@ -170,10 +171,13 @@ impl Client {
         }
     }
 
+    /// Sleeps from just under the TTL to well past it: past it, a waiting client takes the
+    /// lock over first; around it, the POST races the takeover at the fence.
     fn stall(&mut self, ctx: &Ctx) {
         ctx.stalls.fetch_add(1, Ordering::Relaxed);
-        let extra = self.rng.between(1_000, 3_000);
-        std::thread::sleep(ctx.ttl + Duration::from_millis(extra));
+        let ttl = ctx.ttl.as_millis() as u64;
+        let ms = self.rng.between(ttl.saturating_sub(500), ttl + 3_000);
+        std::thread::sleep(Duration::from_millis(ms));
     }
 
     /// One Terraform apply over the `http` backend; true if the client died in it.

@@ -307,7 +307,7 @@ pub fn run(args: FaultArgs) -> anyhow::Result<bool> {
     eprintln!("faults: clients stopped; reading the store back");
     let observed = cluster.observe(&keys, args.lock_ttl)?;
     let ops = ctx.rec.ops();
-    let verdict = check::check(&ops, &observed);
+    let verdict = check::check(&ops, &observed, args.lock_ttl);
     let carried = report::Carried {
         kills: ctx.kills.load(Ordering::Relaxed),
         stalls: ctx.stalls.load(Ordering::Relaxed),
