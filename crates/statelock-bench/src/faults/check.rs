@@ -85,6 +85,8 @@ pub struct Verdict {
     pub unaccepted_history_versions: usize,
     /// `lock-takeover` versions in the server history.
     pub takeovers_in_history: usize,
+    /// The earliest operation that is evidence of a violation (Unix ms), where one is known.
+    pub first_evidence_ms: Option<u64>,
 }
 
 impl Verdict {
@@ -111,6 +113,12 @@ pub fn check(ops: &[Op], observed: &[Observed], ttl: Duration) -> Verdict {
 
 fn violation(verdict: &mut Verdict, property: &'static str, detail: String) {
     verdict.violations.push(Violation { property, detail });
+}
+
+/// Notes when the evidence of a violation happened (an operation's time), for the report's
+/// "caught after".
+fn evidence_at(verdict: &mut Verdict, ms: u64) {
+    verdict.first_evidence_ms = Some(verdict.first_evidence_ms.map_or(ms, |t| t.min(ms)));
 }
 
 fn check_key(all_ops: &[Op], seen: &Observed, ttl: Duration, verdict: &mut Verdict) {
@@ -330,6 +338,7 @@ fn check_key(all_ops: &[Op], seen: &Observed, ttl: Duration, verdict: &mut Verdi
         if let Some(other) = serials.insert(w.serial, w.tag)
             && other != w.tag
         {
+            evidence_at(verdict, w.op.invoked_ms);
             violation(
                 verdict,
                 "serial",
@@ -345,6 +354,7 @@ fn check_key(all_ops: &[Op], seen: &Observed, ttl: Duration, verdict: &mut Verdi
             } else {
                 "accepted (seen in the store)"
             };
+            evidence_at(verdict, w.op.invoked_ms);
             violation(
                 verdict,
                 "lost write",
@@ -372,6 +382,7 @@ fn check_key(all_ops: &[Op], seen: &Observed, ttl: Duration, verdict: &mut Verdi
         let w = &by_md5[md5.as_str()];
         let known = in_history.contains(md5) || on_chain.contains(md5.as_str());
         if w.op.outcome == Outcome::Ok && !known {
+            evidence_at(verdict, w.op.invoked_ms);
             violation(
                 verdict,
                 "lost write",
@@ -383,6 +394,7 @@ fn check_key(all_ops: &[Op], seen: &Observed, ttl: Duration, verdict: &mut Verdi
         }
         if w.op.kind.through_server() && w.tag != doc::SEED_TAG && !in_server_history.contains(md5)
         {
+            evidence_at(verdict, w.op.invoked_ms);
             violation(
                 verdict,
                 "lost write",
@@ -443,6 +455,7 @@ fn two_holders_by_time(
             } else {
                 "unfenced, as Terraform's S3 protocol is"
             };
+            evidence_at(verdict, op.invoked_ms);
             violation(
                 verdict,
                 "two holders",
@@ -497,6 +510,7 @@ fn early_takeovers(
         if let Some(active) = active
             && granted.done_ms + MTIME_SLACK_MS < active + ttl_ms
         {
+            evidence_at(verdict, granted.done_ms);
             violation(
                 verdict,
                 "two holders",

@@ -324,11 +324,10 @@ impl Client {
         let outcome = loop {
             match rt.block_on(locks.acquire(&state_key, info.clone())) {
                 Ok(_) => break Outcome::Ok,
-                Err(LockError::Held { holder, .. })
+                Err(LockError::Held { .. })
                     if std::time::Instant::now() < deadline
                         && !ctx.stop.load(Ordering::Relaxed) =>
                 {
-                    let _ = holder;
                     std::thread::sleep(Duration::from_millis(self.rng.between(100, 400)));
                 }
                 Err(e @ LockError::Held { .. }) => break Outcome::Refused(e.to_string()),
@@ -411,9 +410,11 @@ impl Client {
         let mut op = self.op(key, OpKind::Unlock, id, invoked);
         op.outcome = match released {
             Ok(_) => Outcome::Ok,
-            Err(e @ (LockError::Held { .. } | LockError::NotLocked { .. })) => {
-                Outcome::Refused(e.to_string())
-            }
+            Err(
+                e @ (LockError::Held { .. }
+                | LockError::NotLocked { .. }
+                | LockError::IdMismatch { .. }),
+            ) => Outcome::Refused(e.to_string()),
             Err(e) => Outcome::Unknown(e.to_string()),
         };
         ctx.rec.record(op);

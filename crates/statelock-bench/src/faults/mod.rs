@@ -98,7 +98,7 @@ pub struct FaultArgs {
 
     /// Only these fault kinds (comma-separated); default: all the store supports.
     #[arg(long, value_enum, value_delimiter = ',')]
-    pub faults: Vec<FaultName>,
+    pub faults: Vec<FaultKind>,
 
     /// Environment for the replicas, `NAME=VALUE` (e.g. a test build's
     /// `STATELOCK_TEST_BREAK=fence-off`, to prove the checker catches it).
@@ -117,34 +117,6 @@ pub struct FaultArgs {
     /// The `statelock` binary (default: the one next to this binary).
     #[arg(long, env = "STATELOCK_BIN")]
     pub statelock: Option<PathBuf>,
-}
-
-/// Fault kinds as `--faults` names them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum FaultName {
-    ReplicaKill,
-    ReplicaPause,
-    StorePause,
-    StoreKill,
-    StoreLatency,
-    LostReplies,
-    ClientKill,
-    ClientStall,
-}
-
-impl FaultName {
-    fn kind(self) -> FaultKind {
-        match self {
-            FaultName::ReplicaKill => FaultKind::ReplicaKill,
-            FaultName::ReplicaPause => FaultKind::ReplicaPause,
-            FaultName::StorePause => FaultKind::StorePause,
-            FaultName::StoreKill => FaultKind::StoreKill,
-            FaultName::StoreLatency => FaultKind::StoreLatency,
-            FaultName::LostReplies => FaultKind::LostReplies,
-            FaultName::ClientKill => FaultKind::ClientKill,
-            FaultName::ClientStall => FaultKind::ClientStall,
-        }
-    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -246,6 +218,7 @@ pub fn run(args: FaultArgs) -> anyhow::Result<bool> {
         stalls: AtomicU64::new(0),
     });
     let started = Instant::now();
+    let started_ms = record::now_ms();
     let threads: Vec<_> = clients
         .iter()
         .enumerate()
@@ -260,7 +233,7 @@ pub fn run(args: FaultArgs) -> anyhow::Result<bool> {
     let mut kinds: Vec<FaultKind> = if args.faults.is_empty() {
         FaultKind::ALL.to_vec()
     } else {
-        args.faults.iter().map(|f| f.kind()).collect()
+        args.faults.clone()
     };
     if args.store == StoreKind::Local {
         kinds.retain(|k| !k.needs_store_process());
@@ -322,6 +295,7 @@ pub fn run(args: FaultArgs) -> anyhow::Result<bool> {
         carried: &carried,
         verdict: &verdict,
         work: &work,
+        started_ms,
     });
     println!("{text}");
     if let Some(path) = &args.report {

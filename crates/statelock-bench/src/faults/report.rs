@@ -28,6 +28,8 @@ pub struct Run<'a> {
     pub carried: &'a Carried,
     pub verdict: &'a Verdict,
     pub work: &'a Path,
+    /// When the clients started (Unix ms).
+    pub started_ms: u64,
 }
 
 /// A refusal's message with IDs, numbers and addresses blanked, so like refusals group: runs
@@ -218,9 +220,17 @@ pub fn render(run: &Run) -> String {
         }
         let _ = writeln!(
             s,
-            "- Verdict: FAIL, {} violations: {by:?}\n",
+            "- Verdict: FAIL, {} violations: {by:?}",
             run.verdict.violations.len()
         );
+        if let Some(at) = run.verdict.first_evidence_ms {
+            let _ = writeln!(
+                s,
+                "- Caught: the first violating operation came {:.1} s after the clients started",
+                at.saturating_sub(run.started_ms) as f64 / 1000.0
+            );
+        }
+        let _ = writeln!(s);
         for v in run.verdict.violations.iter().take(40) {
             let _ = writeln!(s, "  - [{}] {}", v.property, v.detail);
         }

@@ -33,8 +33,8 @@ impl Rng {
     }
 }
 
-/// A kind of fault.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A kind of fault (`--faults` names them in kebab case: `replica-kill`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
 pub enum FaultKind {
     /// SIGKILL of a replica, restarted after a moment.
     ReplicaKill,
