@@ -204,8 +204,7 @@ fn injected(report: &str, fault: &str) -> bool {
     report.lines().any(|l| {
         l.starts_with(&format!("| {fault} | "))
             && l.split('|').nth(2).is_some_and(|n| {
-                n.trim()
-                    .split_whitespace()
+                n.split_whitespace()
                     .next()
                     .and_then(|n| n.parse::<u64>().ok())
                     .is_some_and(|n| n > 0)

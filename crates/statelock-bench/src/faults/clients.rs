@@ -209,7 +209,7 @@ impl Client {
         if !locked {
             // A LOCK whose reply was lost may have landed: Terraform then unlocks (it does on
             // every error path after trying to lock).
-            if matches!(reply, Err(_)) || reply.as_ref().is_ok_and(|r| r.status >= 500) {
+            if reply.is_err() || reply.as_ref().is_ok_and(|r| r.status >= 500) {
                 self.http_unlock(ctx, key, &replica.http, &path, &info);
             }
             return false;

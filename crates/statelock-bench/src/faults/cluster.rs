@@ -32,7 +32,7 @@ const BUCKET: &str = "statelock-faults";
 
 enum Backing {
     S3 {
-        seaweed: RestartableSeaweedFs,
+        seaweed: Box<RestartableSeaweedFs>,
         proxy: Proxy,
         /// `http://<proxy>`: what replicas and direct clients use.
         via_proxy: String,
@@ -98,7 +98,7 @@ impl Cluster {
         let (backing, direct, checker): (Backing, Arc<dyn ObjectStore>, Arc<dyn ObjectStore>) =
             match args.store {
                 StoreKind::Seaweedfs => {
-                    let seaweed = RestartableSeaweedFs::start(&work.join("seaweedfs"));
+                    let seaweed = Box::new(RestartableSeaweedFs::start(&work.join("seaweedfs")));
                     seaweed.server().create_bucket(BUCKET, true);
                     let upstream = seaweed
                         .server()
