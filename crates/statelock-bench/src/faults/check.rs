@@ -51,6 +51,9 @@ pub enum Source {
 #[derive(Clone, Debug)]
 pub struct Seen {
     pub id: String,
+    /// Unix ms: when the server recorded it (history), or the store's `LastModified` (object
+    /// versions; S3 gives whole seconds, so the write landed no earlier than this).
+    pub time_ms: Option<u64>,
     pub source: Source,
     pub body: Result<Vec<u8>, String>,
 }
@@ -150,8 +153,12 @@ fn check_key(all_ops: &[Op], seen: &Observed, ttl: Duration, verdict: &mut Verdi
     let mut in_history: HashSet<String> = HashSet::new();
     let mut in_server_history: HashSet<String> = HashSet::new();
     let mut object_serials: Vec<(String, u64)> = Vec::new();
-    // (old lock ID, new lock ID) of every takeover the history records.
+    // (old lock ID, new lock ID) of every takeover the history records, and when it was
+    // recorded (after the takeover itself).
     let mut takeovers: Vec<(String, String)> = Vec::new();
+    let mut takeover_times: Vec<(String, u64)> = Vec::new();
+    // (MD5, LastModified) of every object version of the state.
+    let mut landed: Vec<(String, u64)> = Vec::new();
     let stored = |what: &str, body: &[u8], listed: Option<&String>, verdict: &mut Verdict| {
         let md5 = doc::md5_hex(body);
         if let Some(listed) = listed
@@ -206,6 +213,9 @@ fn check_key(all_ops: &[Op], seen: &Observed, ttl: Duration, verdict: &mut Verdi
                             .and_then(|(_, rest)| rest.split_whitespace().next()),
                     ) {
                         takeovers.push((old.to_owned(), new.clone()));
+                        if let Some(t) = version.time_ms {
+                            takeover_times.push((old.to_owned(), t));
+                        }
                     }
                     // The state as it was when the lock changed hands: accepted.
                     if !body.is_empty() {
@@ -221,6 +231,9 @@ fn check_key(all_ops: &[Op], seen: &Observed, ttl: Duration, verdict: &mut Verdi
                 let md5 = stored(&what, body, md5.as_ref(), verdict);
                 if let Ok(parsed) = doc::parse(body) {
                     object_serials.push((md5.clone(), parsed.serial));
+                }
+                if let Some(t) = version.time_ms {
+                    landed.push((md5.clone(), t));
                 }
                 in_history.insert(md5.clone());
                 accepted.insert(md5);
@@ -412,6 +425,7 @@ fn check_key(all_ops: &[Op], seen: &Observed, ttl: Duration, verdict: &mut Verdi
 
     two_holders_by_time(key, &ops, &by_md5, &accepted, &takeovers, verdict);
     early_takeovers(key, &ops, &takeovers, ttl, verdict);
+    landed_after_takeover(key, &by_md5, &landed, &takeover_times, verdict);
     lock_at_end(key, &ops, seen, verdict);
 }
 
@@ -468,6 +482,44 @@ fn two_holders_by_time(
                     later.lock_id,
                     later.client,
                     op.invoked_ms - later.done_ms
+                ),
+            );
+        }
+    }
+}
+
+/// A state version stored under lock L whose `LastModified` (no later than when it landed) is
+/// after the history recorded L's takeover: the write landed when L was no longer the holder,
+/// however early it passed the fence.
+fn landed_after_takeover(
+    key: &str,
+    by_md5: &HashMap<&str, Write>,
+    landed: &[(String, u64)],
+    takeover_times: &[(String, u64)],
+    verdict: &mut Verdict,
+) {
+    for (md5, at) in landed {
+        let Some(w) = by_md5.get(md5.as_str()) else {
+            continue;
+        };
+        let lock = &w.op.lock_id;
+        if lock.is_empty() {
+            continue;
+        }
+        if let Some((_, taken)) = takeover_times
+            .iter()
+            .find(|(old, taken)| old == lock && at > taken)
+        {
+            evidence_at(verdict, *at);
+            violation(
+                verdict,
+                "two holders",
+                format!(
+                    "{key}: {} ({}) landed in the bucket at {at} (LastModified, Unix ms), {} ms \
+                     after the history recorded that lock {lock} was taken over",
+                    w.tag,
+                    w.op.client,
+                    at - taken
                 ),
             );
         }
@@ -630,6 +682,7 @@ mod tests {
                 .map(|t| {
                     let body = self.bodies[*t].clone();
                     Seen {
+                        time_ms: None,
                         id: t.to_string(),
                         source: Source::ServerHistory {
                             kind: "write".into(),
@@ -702,6 +755,7 @@ mod tests {
         let mut seen = h.history(&["a#1"]);
         let foreign = doc::body(9, "x#1", "a#1");
         seen.push(Seen {
+            time_ms: None,
             id: "foreign".into(),
             source: Source::ObjectVersion {
                 md5: Some(doc::md5_hex(&foreign)),
@@ -710,6 +764,7 @@ mod tests {
         });
         let torn = h.bodies["a#1"][..20].to_vec();
         seen.push(Seen {
+            time_ms: None,
             id: "torn".into(),
             source: Source::ObjectVersion {
                 md5: Some(doc::md5_hex(&h.bodies["a#1"])),
@@ -731,6 +786,7 @@ mod tests {
         for tag in ["b#1", "a#1"] {
             let body = h.bodies[tag].clone();
             seen.push(Seen {
+                time_ms: None,
                 id: format!("s3:{tag}"),
                 source: Source::ObjectVersion {
                     md5: Some(doc::md5_hex(&body)),
@@ -754,6 +810,7 @@ mod tests {
         seen.insert(
             0,
             Seen {
+                time_ms: None,
                 id: "takeover".into(),
                 source: Source::ServerHistory {
                     kind: "lock-takeover".into(),
@@ -818,6 +875,7 @@ mod tests {
         seen.insert(
             0,
             Seen {
+                time_ms: None,
                 id: "takeover".into(),
                 source: Source::ServerHistory {
                     kind: "lock-takeover".into(),
@@ -837,6 +895,57 @@ mod tests {
         );
         // Idle for longer than the TTL: a legitimate takeover.
         h.ops[2].done_ms = h.ops[1].invoked_ms + TTL.as_millis() as u64;
+        assert!(check(&h.ops, &h.observed(seen, "b#1"), TTL).passed());
+    }
+
+    #[test]
+    fn a_write_that_landed_after_its_lock_was_taken_over_is_two_holders() {
+        let mut h = H::new();
+        // a's write passed the fence before b took over (so client times prove nothing), but
+        // the bucket says it landed after the takeover was recorded.
+        h.lock("a", "la");
+        h.write("a", "la", 2, doc::SEED_TAG, Outcome::Ok, "a#1");
+        h.lock("b", "lb");
+        h.ops[2].done_ms = h.ops[1].invoked_ms + 10_000;
+        h.ops[3].done_ms = h.ops[2].done_ms + 10;
+        h.write("b", "lb", 3, "a#1", Outcome::Ok, "b#1");
+        let taken = h.ops[3].done_ms - 5;
+        let object = |h: &H, tag: &str, at: u64| {
+            let body = h.bodies[tag].clone();
+            Seen {
+                time_ms: Some(at),
+                id: format!("s3:{tag}"),
+                source: Source::ObjectVersion {
+                    md5: Some(doc::md5_hex(&body)),
+                },
+                body: Ok(body),
+            }
+        };
+        let mut seen = h.history(&["a#1", "b#1"]);
+        seen.push(Seen {
+            time_ms: Some(taken),
+            id: "takeover".into(),
+            source: Source::ServerHistory {
+                kind: "lock-takeover".into(),
+                md5: None,
+                lock_id: Some("lb".into()),
+                who: "b (took over lock la of a)".into(),
+            },
+            body: Ok(Vec::new()),
+        });
+        let mut late = seen.clone();
+        late.push(object(&h, "a#1", taken + 1_000));
+        late.push(object(&h, "b#1", taken + 2_000));
+        let v = check(&h.ops, &h.observed(late, "b#1"), TTL);
+        assert_eq!(properties(&v), ["two holders"], "{:?}", v.violations);
+        assert!(
+            v.violations[0].detail.contains("landed"),
+            "{:?}",
+            v.violations
+        );
+        // Landed before the takeover: fine.
+        seen.push(object(&h, "a#1", taken - 1_000));
+        seen.push(object(&h, "b#1", taken + 2_000));
         assert!(check(&h.ops, &h.observed(seen, "b#1"), TTL).passed());
     }
 }

@@ -396,6 +396,10 @@ impl Cluster {
                 let etag = v.version.as_str().trim_matches('"').to_owned();
                 Seen {
                     id: format!("s3:{}", v.version_id),
+                    time_ms: v
+                        .last_modified
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map(|d| d.as_millis() as u64),
                     source: Source::ObjectVersion {
                         md5: (etag.len() == 32).then_some(etag),
                     },
@@ -477,8 +481,13 @@ fn server_history(addr: &str, key: &str) -> anyhow::Result<Vec<Seen>> {
                 String::from_utf8_lossy(&reply.body)
             ))
         };
+        let time_ms = v["time"]
+            .as_str()
+            .and_then(|t| statelock_core::Timestamp::parse_rfc3339(t).ok())
+            .map(|t| t.unix_secs() as u64 * 1000 + u64::from(t.subsec_nanos()) / 1_000_000);
         seen.push(Seen {
             id,
+            time_ms,
             source: Source::ServerHistory {
                 kind: v["kind"].as_str().unwrap_or("?").to_owned(),
                 md5: v["md5"].as_str().map(str::to_owned),
