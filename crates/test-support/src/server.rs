@@ -216,9 +216,15 @@ impl RestartableSeaweedFs {
                 .stderr(Stdio::null())
                 .status();
         }
-        // Dropping the old keeper reaps what is left of the old process and removes only the
-        // keeper's own directory: the data lives elsewhere.
-        drop(self.server.take());
+        // Closing the old keeper's stdin makes it reap what is left of the old process and
+        // remove only its own directory (the data lives elsewhere); it is waited for in the
+        // background, so that restarts leave no zombies behind.
+        if let Some(mut old) = self.server.take() {
+            drop(old._keeper.stdin.take());
+            std::thread::spawn(move || {
+                let _ = old._keeper.wait();
+            });
+        }
         self.server = Some(start_seaweedfs_when_ports_free(&self.data, self.ports));
     }
 }
