@@ -16,6 +16,8 @@ pub struct Connection {
     reader: BufReader<TcpStream>,
     /// No request has been sent on this connection yet.
     fresh: bool,
+    /// Read and write timeout, kept for a reopened connection too.
+    timeout: Option<std::time::Duration>,
 }
 
 /// How one attempt failed.
@@ -49,7 +51,18 @@ impl Connection {
             addr: addr.to_owned(),
             reader: BufReader::with_capacity(64 * 1024, stream),
             fresh: true,
+            timeout: None,
         })
+    }
+
+    /// Gives up on a reply (or a send) after `timeout`, so a client of a stopped server
+    /// cannot hang forever.
+    pub fn set_timeout(&mut self, timeout: std::time::Duration) -> anyhow::Result<()> {
+        self.timeout = Some(timeout);
+        let stream = self.reader.get_ref();
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        Ok(())
     }
 
     /// Sends `method path` with `body` and reads the whole reply.
@@ -64,7 +77,11 @@ impl Connection {
         self.fresh = false;
         match self.exchange(method, path, body) {
             Err(Exchange::ClosedBeforeReply(_)) if reused => {
+                let timeout = self.timeout;
                 *self = Connection::open(&self.addr)?;
+                if let Some(timeout) = timeout {
+                    self.set_timeout(timeout)?;
+                }
                 self.fresh = false;
                 self.exchange(method, path, body)
                     .map_err(Exchange::into_error)

@@ -3,6 +3,7 @@
 //! which builds in release mode first; micro-benchmarks are `cargo bench -p statelock-bench`.
 
 mod client;
+mod faults;
 mod handoff;
 mod http;
 mod large;
@@ -21,7 +22,7 @@ mod throughput;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// A scenario, for `--only`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -74,12 +75,17 @@ Examples:
   bash scripts/bench.sh                                   # the documented full run
   statelock-bench --quick --output /tmp/bench.md          # seconds; what CI runs
   statelock-bench --clients 1,8 --poll-max-clients 8 --no-moto --output /tmp/b.md
-  statelock-bench --only s3-front --output /tmp/s3-front.md # scenario 7 alone, ~2 minutes";
+  statelock-bench --only s3-front --output /tmp/s3-front.md # scenario 7 alone, ~2 minutes
+  statelock-bench faults --duration 30m --seed 17        # the fault run (RELIABILITY.md)";
 
 /// Command-line options.
 #[derive(Parser, Debug)]
 #[command(name = "statelock-bench", version, about = "Benchmarks statelock and writes BENCHMARKS.md", long_about = ABOUT, after_help = EXAMPLES)]
 pub struct Args {
+    /// `faults`: the randomized fault run with its checker instead of the benchmarks.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Where to write the report.
     #[arg(long, default_value = "BENCHMARKS.md", value_name = "FILE")]
     pub output: PathBuf,
@@ -131,8 +137,29 @@ pub struct Args {
     pub record_command: Option<String>,
 }
 
+/// Subcommands besides the benchmarks.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// A randomized fault run over real replicas, store and clients, judged by an
+    /// independent checker (exit status 1 when it finds a violation); see RELIABILITY.md.
+    Faults(faults::FaultArgs),
+}
+
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(Command::Faults(fault_args)) = args.command.take() {
+        return match faults::run(fault_args) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => {
+                eprintln!("statelock-bench faults: the checker found violations (see the report)");
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("statelock-bench faults: error: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     match run::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -21,6 +21,13 @@ pub enum Store<'a> {
         server: &'static S3Server,
         bucket: &'a str,
     },
+    /// A bucket reached at `endpoint` (e.g. through the fault run's proxy) with `env`'s
+    /// credentials.
+    Endpoint {
+        endpoint: &'a str,
+        bucket: &'a str,
+        env: &'a [(&'static str, String)],
+    },
 }
 
 impl Store<'_> {
@@ -30,6 +37,7 @@ impl Store<'_> {
             Store::Dir(_) => "local disk".to_owned(),
             Store::Memory => "memory".to_owned(),
             Store::S3 { server, .. } => server.name.to_owned(),
+            Store::Endpoint { endpoint, .. } => endpoint.to_string(),
         }
     }
 }
@@ -65,7 +73,7 @@ impl Server {
     ) -> anyhow::Result<Server> {
         // The front would otherwise bind its default 127.0.0.1:9000, which a parallel test
         // run or a second server may hold; only the S3 front scenario measures it.
-        Server::spawn(binary, store, extra, log_dir, false)
+        Server::spawn(binary, store, extra, &[], log_dir, false)
     }
 
     /// [`Server::start`] with the S3 front on a free port (`--s3-listen 127.0.0.1:0`, never the
@@ -76,13 +84,26 @@ impl Server {
         extra: &[&str],
         log_dir: &Path,
     ) -> anyhow::Result<Server> {
-        Server::spawn(binary, store, extra, log_dir, true)
+        Server::spawn(binary, store, extra, &[], log_dir, true)
+    }
+
+    /// [`Server::start_with_s3_front`] with extra environment variables (the fault run's
+    /// test-build breakages).
+    pub fn start_with_s3_front_and_env(
+        binary: &Path,
+        store: Store<'_>,
+        extra: &[&str],
+        env: &[(String, String)],
+        log_dir: &Path,
+    ) -> anyhow::Result<Server> {
+        Server::spawn(binary, store, extra, env, log_dir, true)
     }
 
     fn spawn(
         binary: &Path,
         store: Store<'_>,
         extra: &[&str],
+        env: &[(String, String)],
         log_dir: &Path,
         s3_front: bool,
     ) -> anyhow::Result<Server> {
@@ -98,6 +119,7 @@ impl Server {
             .args(extra)
             // Per-request logging would measure the terminal, not the server.
             .env("STATELOCK_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log)?);
@@ -114,6 +136,17 @@ impl Server {
                     .arg(format!("--s3-endpoint={}", server.endpoint))
                     .arg("--s3-path-style")
                     .envs(server.aws_env());
+            }
+            Store::Endpoint {
+                endpoint,
+                bucket,
+                env,
+            } => {
+                command
+                    .arg(format!("--store=s3://{bucket}"))
+                    .arg(format!("--s3-endpoint={endpoint}"))
+                    .arg("--s3-path-style")
+                    .envs(env.iter().map(|(k, v)| (*k, v)));
             }
         }
         let mut child = command
@@ -158,6 +191,11 @@ impl Server {
             _stdout: stdout,
             log,
         })
+    }
+
+    /// The server's process ID, to signal it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The path of state `key`, as Terraform's `address`.

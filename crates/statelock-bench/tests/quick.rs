@@ -1,6 +1,10 @@
 //! CI's check of the benchmark harness: it builds, runs every scenario on the `--quick`
 //! setting against a real `statelock serve`, and writes a well-formed report (every table
 //! present, with numbers) to a temporary path, never to the repository's BENCHMARKS.md.
+//!
+//! Also the fault run's short setting (`statelock-bench faults`, RELIABILITY.md): replicas on
+//! SeaweedFS and on local disk under every fault kind must pass the checker, and a test build
+//! with fencing switched off must fail it.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -176,4 +180,131 @@ fn seconds(cell: &str) -> f64 {
         "s" => number,
         other => panic!("unit {other:?}"),
     }
+}
+
+/// The fault runs take turns: on a 2-core machine two at once would stretch every
+/// operation, and the runs' outages are sized against their lock TTL.
+static FAULT_RUNS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `statelock-bench faults` with `args`; returns whether it passed and its report.
+fn fault_run(args: &[&str]) -> (bool, String) {
+    let _turn = FAULT_RUNS.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.md");
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_statelock-bench"))
+        .arg("faults")
+        .args(args)
+        .arg("--statelock")
+        .arg(statelock_bin())
+        .arg("--work-dir")
+        .arg(dir.path().join("work"))
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let text = std::fs::read_to_string(&report)
+        .unwrap_or_else(|e| panic!("no report ({e}); exit {}:\n{stderr}", out.status));
+    println!("fault run {args:?} took {:.1?}\n{text}", started.elapsed());
+    // 0: the checker passed; 1: it found violations; anything else is a harness error.
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "the fault run itself failed ({}):\n{stderr}",
+        out.status
+    );
+    (out.status.success(), text)
+}
+
+/// The short setting: outages of at most 1.5 s, faults every 0.5–2 s (and a lock TTL of 5 s,
+/// unless a test sets its own).
+const SHORT: [&str; 10] = [
+    "--max-outage",
+    "1500ms",
+    "--lock-wait",
+    "15s",
+    "--gap-min",
+    "500ms",
+    "--gap-max",
+    "2s",
+    "--seed",
+    "17",
+];
+
+/// A fault kind's row in the report's faults table, with a count above zero.
+fn injected(report: &str, fault: &str) -> bool {
+    report.lines().any(|l| {
+        l.starts_with(&format!("| {fault} | "))
+            && l.split('|').nth(2).is_some_and(|n| {
+                n.split_whitespace()
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .is_some_and(|n| n > 0)
+            })
+    })
+}
+
+#[test]
+fn fault_run_short_setting_passes_the_checker_on_seaweedfs_and_local_disk() {
+    let mut seaweedfs = SHORT.to_vec();
+    seaweedfs.extend([
+        "--lock-ttl",
+        "5s",
+        "--store",
+        "seaweedfs",
+        "--duration",
+        "45s",
+    ]);
+    let (passed, report) = fault_run(&seaweedfs);
+    assert!(passed, "the checker failed the run:\n{report}");
+    assert!(report.contains("Verdict: PASS"), "{report}");
+    for fault in [
+        "replica SIGKILL + restart",
+        "replica SIGSTOP/SIGCONT",
+        "store SIGKILL + restart",
+        "client killed mid-apply",
+    ] {
+        assert!(injected(&report, fault), "no {fault:?} in:\n{report}");
+    }
+    let acknowledged: u64 = report
+        .lines()
+        .find_map(|l| l.strip_prefix("Acknowledged state writes (completed applies): "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(
+        acknowledged >= 100,
+        "only {acknowledged} applies:\n{report}"
+    );
+
+    let mut local = SHORT.to_vec();
+    local.extend(["--lock-ttl", "5s", "--store", "local", "--duration", "20s"]);
+    let (passed, report) = fault_run(&local);
+    assert!(passed, "the checker failed the local-disk run:\n{report}");
+}
+
+#[test]
+fn fault_run_catches_a_test_build_with_fencing_switched_off() {
+    if !cfg!(debug_assertions) {
+        // The breakage switch exists only in debug builds (statelock-state's `breakage`).
+        println!("release build: the statelock binary has no breakage switch to test");
+        return;
+    }
+    // Client stalls past the TTL are what fencing stops; only those and client kills here.
+    let mut args = SHORT.to_vec();
+    args.extend([
+        "--lock-ttl",
+        "3s",
+        "--duration",
+        "30s",
+        "--faults",
+        "client-stall,client-kill",
+        "--replica-env",
+        "STATELOCK_TEST_BREAK=fence-off",
+    ]);
+    let (passed, report) = fault_run(&args);
+    assert!(
+        !passed,
+        "fencing was off and the checker saw nothing:\n{report}"
+    );
+    assert!(report.contains("[two holders]"), "{report}");
 }

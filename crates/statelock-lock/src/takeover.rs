@@ -19,6 +19,16 @@
 //! while the state changes; a write of identical bytes stores nothing and is no activity; the
 //! README's "Waiting for a lock, and stuck locks" says how to pick the TTL).
 //!
+//! # A write racing the takeover hands the lock back
+//!
+//! The swap covers the lock object only, so a state write of the holder that passed the fence
+//! before it and lands after the idleness was judged would make a premature takeover stand
+//! (the fault run of RELIABILITY.md found this: a lock taken over 89 ms after its holder's
+//! accepted write). After a successful swap the state is looked at again; if its version
+//! changed since the judgement, the holder's record is put back by compare-and-swap and the
+//! caller is told the lock is held. A write still in flight after that second look can land
+//! after the takeover; S3 offers no compare-and-swap across two objects to prevent it.
+//!
 //! # The takeover is a compare-and-swap
 //!
 //! The new record replaces the old with `PutMode::Update(version read)`, so of two takers
@@ -80,7 +90,7 @@ impl LockClient {
         else {
             unreachable!("matched above")
         };
-        let Some(idle) = self.idle_for(key, version).await? else {
+        let Some((idle, state_seen)) = self.idle_for(key, version).await? else {
             return Err(held);
         };
         if idle <= ttl {
@@ -107,11 +117,28 @@ impl LockClient {
             )
             .await;
         match put {
-            Ok(_) => Ok(Acquisition::TookOver {
-                record,
-                previous: holder.clone(),
-                idle,
-            }),
+            Ok(ours) => {
+                // The holder may have been active after all: a state write of theirs that
+                // passed the fence before our swap and landed after we judged the lock idle
+                // (the swap covers the lock object only). Then the lock goes back to them.
+                match self.head(key.as_str()).await {
+                    Ok(state_now)
+                        if state_now.as_ref().map(|m| &m.version) != state_seen.as_ref() =>
+                    {
+                        return Err(self.hand_back(key, holder, ours.version).await);
+                    }
+                    Ok(_) => {}
+                    // Unknowable now: the takeover stands, as it did before this look.
+                    Err(e) => {
+                        tracing::warn!(%key, error = %e, "cannot re-read the state after a takeover; it stands");
+                    }
+                }
+                Ok(Acquisition::TookOver {
+                    record,
+                    previous: holder.clone(),
+                    idle,
+                })
+            }
             // Another taker won, or the holder released meanwhile: a plain attempt says which.
             Err(StoreError::Precondition { .. } | StoreError::NotFound { .. }) => {
                 self.acquire(key, info).await.map(Acquisition::Acquired)
@@ -120,14 +147,36 @@ impl LockClient {
         }
     }
 
-    /// How long the lock at `version` has been idle; `None` when it cannot be told (the lock
-    /// changed since it was read, or the store keeps no modification times), which never
-    /// counts as stale.
+    /// Puts `holder`'s record back over ours (at `ours`) after a takeover that turned out
+    /// premature, and answers as for a held lock: the caller keeps waiting.
+    async fn hand_back(&self, key: &StateKey, holder: &LockInfo, ours: Version) -> LockError {
+        tracing::warn!(%key, id = %holder.id, "the state was written while the lock was being taken over: the lock goes back to its holder");
+        let put = self
+            .store()
+            .put(
+                &key.lock_key(),
+                Bytes::from(holder.encode()),
+                PutOptions::json(PutMode::Update(ours)),
+            )
+            .await;
+        match put {
+            Ok(meta) => LockError::Held {
+                key: key.clone(),
+                holder: holder.clone(),
+                version: meta.version,
+            },
+            Err(e) => e.into(),
+        }
+    }
+
+    /// How long the lock at `version` has been idle, and the state's version that judgement
+    /// rests on; `None` when it cannot be told (the lock changed since it was read, or the
+    /// store keeps no modification times), which never counts as stale.
     async fn idle_for(
         &self,
         key: &StateKey,
         version: &Version,
-    ) -> Result<Option<Duration>, StoreError> {
+    ) -> Result<Option<(Duration, Option<Version>)>, StoreError> {
         let Some(lock) = self.head(&key.lock_key()).await? else {
             return Ok(None);
         };
@@ -145,9 +194,10 @@ impl LockClient {
             return Ok(None);
         };
         // A store clock ahead of ours makes the lock look fresh, never stale.
-        Ok(Some(
+        Ok(Some((
             SystemTime::now().duration_since(last).unwrap_or_default(),
-        ))
+            state.map(|m| m.version),
+        )))
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
@@ -156,5 +206,97 @@ impl LockClient {
             Err(StoreError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use statelock_core::Timestamp;
+    use statelock_store::{
+        Fault, FaultyStore, Hook, MemoryStore, ObjectStore, Op, PutMode, PutOptions,
+    };
+
+    use super::*;
+    use crate::LockState;
+
+    fn record(id: &str) -> LockInfo {
+        LockInfo {
+            id: id.to_owned(),
+            operation: "OperationTypeApply".to_owned(),
+            info: String::new(),
+            who: format!("{id}@ci"),
+            version: "1.15.5".to_owned(),
+            created: Timestamp::now(),
+            path: String::new(),
+        }
+    }
+
+    async fn held_by_alice() -> (Arc<FaultyStore>, LockClient, StateKey) {
+        let store = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())));
+        let locks = LockClient::new(store.clone(), "bucket");
+        let key = StateKey::parse("team/app.tfstate").unwrap();
+        locks.acquire(&key, record("alice")).await.unwrap();
+        store
+            .put(
+                key.as_str(),
+                Bytes::from_static(b"{\"serial\":1}"),
+                PutOptions::json(PutMode::Overwrite),
+            )
+            .await
+            .unwrap();
+        (store, locks, key)
+    }
+
+    #[tokio::test]
+    async fn an_idle_lock_is_taken_over() {
+        let (_, locks, key) = held_by_alice().await;
+        let got = locks
+            .acquire_or_take_over(&key, record("bob"), Duration::ZERO, true)
+            .await
+            .unwrap();
+        assert!(matches!(got, Acquisition::TookOver { .. }), "{got:?}");
+    }
+
+    /// Found by the fault run: the holder's state write landed between the idleness check
+    /// and the swap, and the takeover stood 89 ms after that accepted write.
+    #[tokio::test]
+    async fn a_state_write_landing_during_the_takeover_hands_the_lock_back() {
+        let (store, locks, key) = held_by_alice().await;
+        let lock_key = key.lock_key();
+        // Bob's create fails as usual; right before his swap, Alice's write lands.
+        store.inject_for_exact_key(Op::Put, &lock_key, Fault::Delay(Duration::ZERO));
+        let state_key = key.as_str().to_owned();
+        store.inject_for_exact_key(
+            Op::Put,
+            &lock_key,
+            Fault::Before(Hook::new(move |inner: Arc<dyn ObjectStore>| {
+                let state_key = state_key.clone();
+                async move {
+                    inner
+                        .put(
+                            &state_key,
+                            Bytes::from_static(b"{\"serial\":2}"),
+                            PutOptions::json(PutMode::Overwrite),
+                        )
+                        .await
+                        .map(drop)
+                }
+            })),
+        );
+        let err = locks
+            .acquire_or_take_over(&key, record("bob"), Duration::ZERO, true)
+            .await
+            .unwrap_err();
+        let LockError::Held { holder, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(holder.id, "alice");
+        let Some(LockState::Held(now)) = locks.inspect(&key).await.unwrap() else {
+            panic!("no lock");
+        };
+        assert_eq!(now.info.id, "alice", "the lock is Alice's again");
+        assert_eq!(store.pending_faults(), 0, "both scripted puts happened");
     }
 }

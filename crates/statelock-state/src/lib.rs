@@ -19,6 +19,7 @@
 //!
 //! Knows nothing about HTTP, the command line or how a request is authorised.
 
+mod breakage;
 pub mod events;
 pub mod guard;
 pub mod history;

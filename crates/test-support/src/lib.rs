@@ -16,6 +16,7 @@ mod tools;
 pub use env::{is_personal, isolated, isolated_from};
 pub use names::unique_name;
 pub use server::{
-    ACCESS_KEY, REGION, S3Server, SECRET_KEY, ceph_rgw, localstack, moto, s3rver, seaweedfs,
+    ACCESS_KEY, REGION, RestartableSeaweedFs, S3Server, SECRET_KEY, ceph_rgw, localstack, moto,
+    s3rver, seaweedfs,
 };
 pub use tools::{Terraform, free_port, python_bin, terraform_bin, tools_dir, workspace_root};

@@ -120,47 +120,126 @@ pub fn s3rver() -> &'static S3Server {
 pub fn seaweedfs() -> &'static S3Server {
     static SEAWEEDFS: OnceLock<S3Server> = OnceLock::new();
     SEAWEEDFS.get_or_init(|| {
-        let ports = free_ports::<11>();
-        let names = [
-            "s3.port",
-            "s3.port.grpc",
-            "master.port",
-            "master.port.grpc",
-            "volume.port",
-            "volume.port.grpc",
-            "filer.port",
-            "filer.port.grpc",
-            "admin.port",
-            "admin.port.grpc",
-            "webdav.port",
-        ];
+        let ports = free_ports::<SEAWEEDFS_PORTS>();
         let dir = server_dir("seaweedfs");
-        let mut args: Vec<String> = vec![
-            tool("weed").display().to_string(),
-            "mini".into(),
-            format!("-dir={}", dir.join("data").display()),
-            "-ip=127.0.0.1".into(),
-            "-ip.bind=127.0.0.1".into(),
-            "-master.telemetry=false".into(),
-            "-admin.ui=false".into(),
-            "-webdav=false".into(),
-            "-s3.port.iceberg=0".into(),
-            "-s3.port.lance=0".into(),
-        ];
-        args.extend(
-            names
-                .iter()
-                .zip(ports)
-                .map(|(name, port)| format!("-{name}={port}")),
-        );
-        std::fs::create_dir_all(dir.join("data")).expect("create the SeaweedFS data directory");
-        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
-        let server = S3Server::spawn_in("seaweedfs", dir, ports[0], &args);
-        // The S3 gateway answers before the volume server has registered, so only a real
-        // write proves the whole chain is up.
-        server.wait_until_answering(Some(PROBE_WRITE));
-        server
+        start_seaweedfs(dir.clone(), &dir.join("data"), ports)
     })
+}
+
+/// Ports `weed mini` listens on: S3 first, then gRPC, master, volume, filer, admin, WebDAV.
+const SEAWEEDFS_PORTS: usize = 11;
+
+/// `weed mini` on `data`, with its log and pid under `dir`, on `ports` (S3 first), answered
+/// once a real write went through the whole chain.
+fn start_seaweedfs(dir: PathBuf, data: &Path, ports: [u16; SEAWEEDFS_PORTS]) -> S3Server {
+    let names = [
+        "s3.port",
+        "s3.port.grpc",
+        "master.port",
+        "master.port.grpc",
+        "volume.port",
+        "volume.port.grpc",
+        "filer.port",
+        "filer.port.grpc",
+        "admin.port",
+        "admin.port.grpc",
+        "webdav.port",
+    ];
+    let mut args: Vec<String> = vec![
+        tool("weed").display().to_string(),
+        "mini".into(),
+        format!("-dir={}", data.display()),
+        "-ip=127.0.0.1".into(),
+        "-ip.bind=127.0.0.1".into(),
+        "-master.telemetry=false".into(),
+        "-admin.ui=false".into(),
+        "-webdav=false".into(),
+        "-s3.port.iceberg=0".into(),
+        "-s3.port.lance=0".into(),
+    ];
+    args.extend(
+        names
+            .iter()
+            .zip(ports)
+            .map(|(name, port)| format!("-{name}={port}")),
+    );
+    std::fs::create_dir_all(data).expect("create the SeaweedFS data directory");
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+    let server = S3Server::spawn_in("seaweedfs", dir, ports[0], &args);
+    // The S3 gateway answers before the volume server has registered, so only a real
+    // write proves the whole chain is up.
+    server.wait_until_answering(Some(PROBE_WRITE));
+    server
+}
+
+/// A SeaweedFS of the caller's own (not the process-wide [`seaweedfs`]) that can be paused,
+/// killed and started again on the same ports and data: for fault runs. Its data directory
+/// outlives each process; every start gets a fresh keeper, so the process still dies with
+/// the test process however that exits, and when this value is dropped.
+#[derive(Debug)]
+pub struct RestartableSeaweedFs {
+    data: PathBuf,
+    ports: [u16; SEAWEEDFS_PORTS],
+    /// `None` only inside [`RestartableSeaweedFs::restart`].
+    server: Option<S3Server>,
+}
+
+impl RestartableSeaweedFs {
+    /// Starts `weed mini` keeping its data in `data`, on free ports kept for its restarts.
+    pub fn start(data: &Path) -> RestartableSeaweedFs {
+        let ports = free_ports::<SEAWEEDFS_PORTS>();
+        let server = start_seaweedfs(server_dir("seaweedfs"), data, ports);
+        RestartableSeaweedFs {
+            data: data.to_owned(),
+            ports,
+            server: Some(server),
+        }
+    }
+
+    /// The running server (its endpoint stays the same across restarts).
+    pub fn server(&self) -> &S3Server {
+        self.server.as_ref().expect("a SeaweedFS server")
+    }
+
+    /// The `weed` process's ID, to signal it (SIGSTOP, SIGKILL).
+    pub fn pid(&self) -> Option<u32> {
+        self.server().pid()
+    }
+
+    /// Starts `weed mini` again on the same data and ports, after it was killed (or kills the
+    /// old one first if it still runs), and waits until it answers a write.
+    pub fn restart(&mut self) {
+        if let Some(pid) = self.pid() {
+            // SIGKILL works on a stopped process too; an exited one makes this a no-op.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+        // Closing the old keeper's stdin makes it reap what is left of the old process and
+        // remove only its own directory (the data lives elsewhere); it is waited for in the
+        // background, so that restarts leave no zombies behind.
+        if let Some(mut old) = self.server.take() {
+            drop(old._keeper.stdin.take());
+            std::thread::spawn(move || {
+                let _ = old._keeper.wait();
+            });
+        }
+        self.server = Some(start_seaweedfs_when_ports_free(&self.data, self.ports));
+    }
+}
+
+/// [`start_seaweedfs`] once the old process has let go of its ports.
+fn start_seaweedfs_when_ports_free(data: &Path, ports: [u16; SEAWEEDFS_PORTS]) -> S3Server {
+    let deadline = Instant::now() + START_TIMEOUT;
+    while Instant::now() < deadline
+        && ports
+            .iter()
+            .any(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_err())
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    start_seaweedfs(server_dir("seaweedfs"), data, ports)
 }
 
 /// The LocalStack S3 emulator of this test process (`localstack-core` in its own venv, in
@@ -289,6 +368,13 @@ impl S3Server {
             credentials: (ACCESS_KEY, SECRET_KEY),
             _keeper: keeper,
         }
+    }
+
+    /// The server process's ID (not its keeper's), once the keeper has started it.
+    pub fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.dir.join("pid"))
+            .ok()
+            .and_then(|pid| pid.trim().parse().ok())
     }
 
     /// The server's output so far, for failure messages.

@@ -137,6 +137,17 @@ pub async fn write_state(
     author: Author,
     prior: &Prior,
 ) -> StoreResult<ObjectMeta> {
+    if crate::breakage::active(crate::breakage::Breakage::HistoryAfterState) {
+        // A deliberately broken test build (see `breakage`): the state lands before the
+        // version that records it, which the fault run's checker must catch.
+        let written = store
+            .put(key.as_str(), incoming.bytes.clone(), options)
+            .await?;
+        let id = next_id(prior.version.as_ref(), serial_of(incoming));
+        let meta = new_meta(&id, incoming, author);
+        record(&**store, key, &id, &meta, incoming.bytes.clone()).await?;
+        return Ok(written);
+    }
     let id = next_id(prior.version.as_ref(), serial_of(incoming));
     let meta = new_meta(&id, incoming, author.clone());
     let recording = record(&**store, key, &id, &meta, incoming.bytes.clone());

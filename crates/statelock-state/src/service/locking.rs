@@ -355,6 +355,11 @@ impl StateService {
         let Some(ttl) = self.rules.locking.ttl else {
             return self.locks.acquire(key, info).await.map(|a| a.lock.info);
         };
+        let ttl = if crate::breakage::active(crate::breakage::Breakage::TakeoverNow) {
+            Duration::ZERO
+        } else {
+            ttl
+        };
         match self
             .locks
             .acquire_or_take_over(key, info, ttl, request.may_take_over)

@@ -311,6 +311,7 @@ impl StateService {
         let serial_before = stored.as_ref().and_then(Stored::serial);
         let prior = Prior::of(stored.as_ref().map(Stored::meta));
         let mode = match stored.as_ref() {
+            _ if crate::breakage::active(crate::breakage::Breakage::CasOff) => PutMode::Overwrite,
             Some(found) => PutMode::Update(found.meta().version.clone()),
             None => PutMode::Create,
         };
@@ -444,6 +445,12 @@ impl StateService {
         key: &StateKey,
         fence: Fence<'_>,
     ) -> Result<Option<LockInfo>, StateError> {
+        let fence = match fence {
+            Fence::LockId(_) if crate::breakage::active(crate::breakage::Breakage::FenceOff) => {
+                Fence::Advisory
+            }
+            fence => fence,
+        };
         match fence {
             Fence::LockId(id) => Ok(self.locks.fence(key, id).await?),
             Fence::Advisory => Ok(match self.locks.inspect(key).await {
