@@ -34,8 +34,9 @@ done
 for tool in ceph-mon ceph-osd radosgw; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
-# The browser of the web UI tests (crates/statelock/tests/e2e/ui.rs), about 100 MB.
-[ -x /usr/bin/chromium ] || missing+=(chromium)
+# The browser of the web UI tests (crates/statelock/tests/e2e/ui.rs), about 100 MB, with a
+# font (a recommendation of the package, which --no-install-recommends would leave out).
+[ -x /usr/bin/chromium ] || missing+=(chromium fonts-liberation)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup-test-tools: installing ${missing[*]} from Debian's packages"
   sudo=""
