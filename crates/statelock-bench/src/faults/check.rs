@@ -548,13 +548,14 @@ fn early_takeovers(
         else {
             continue;
         };
-        // Activity of the old lock: its LOCK and its writes that may have landed.
+        // Activity of the old lock, as a lower bound: its granted LOCK and its acknowledged
+        // writes (an unknown write may never have landed, so it proves no activity).
         let active = ops
             .iter()
             .filter(|o| {
                 o.lock_id == *old
                     && (o.op == OpKind::Lock || o.op == OpKind::Write)
-                    && !matches!(o.outcome, Outcome::Refused(_))
+                    && o.outcome == Outcome::Ok
                     && o.invoked_ms < granted.done_ms
             })
             .map(|o| o.invoked_ms)
@@ -568,7 +569,9 @@ fn early_takeovers(
                 "two holders",
                 format!(
                     "{key}: lock {old} was taken over by {new} ({}) at most {} ms after its last \
-                     activity, before the TTL of {ttl:?}",
+                     activity (its LOCK, or a write of its holder then in flight or just \
+                     accepted), before the TTL of {ttl:?}: the takeover came early or raced that \
+                     write",
                     granted.client,
                     granted.done_ms.saturating_sub(active)
                 ),

@@ -53,6 +53,8 @@ pub struct Ctx {
     /// `?wait=` of LOCKs, and how long direct clients retry.
     pub lock_wait: Duration,
     pub ttl: Duration,
+    /// Stalls start at TTL + 1 s rather than just under the TTL.
+    pub stalls_past_ttl: bool,
     /// The store as direct clients reach it.
     pub direct: Arc<dyn ObjectStore>,
     pub bucket: String,
@@ -176,7 +178,12 @@ impl Client {
     fn stall(&mut self, ctx: &Ctx) {
         ctx.stalls.fetch_add(1, Ordering::Relaxed);
         let ttl = ctx.ttl.as_millis() as u64;
-        let ms = self.rng.between(ttl.saturating_sub(500), ttl + 3_000);
+        let from = if ctx.stalls_past_ttl {
+            ttl + 1_000
+        } else {
+            ttl.saturating_sub(500)
+        };
+        let ms = self.rng.between(from, ttl + 3_000);
         std::thread::sleep(Duration::from_millis(ms));
     }
 

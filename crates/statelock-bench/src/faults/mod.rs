@@ -96,6 +96,12 @@ pub struct FaultArgs {
     #[arg(long, default_value = "4s", value_parser = parse_duration)]
     pub gap_max: Duration,
 
+    /// Stalled clients sleep from TTL + 1 s to TTL + 3 s instead of from just under the TTL:
+    /// their POST then always comes after the takeover. Without it, stalls straddle the TTL
+    /// and probe the takeover racing a write (see RELIABILITY.md, "Bugs").
+    #[arg(long)]
+    pub stalls_past_ttl: bool,
+
     /// Only these fault kinds (comma-separated); default: all the store supports.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub faults: Vec<FaultKind>,
@@ -208,6 +214,7 @@ pub fn run(args: FaultArgs) -> anyhow::Result<bool> {
         keys: keys.clone(),
         lock_wait: args.lock_wait,
         ttl: args.lock_ttl,
+        stalls_past_ttl: args.stalls_past_ttl,
         direct: cluster.direct_store(),
         bucket: cluster.bucket().to_owned(),
         front_bucket: cluster::FRONT_BUCKET.to_owned(),
