@@ -1,6 +1,5 @@
-//! The state rules of statelock's fronts (the `http` backend and the operator CLI today; the
-//! S3 front and web UI to come), over the storage port and with no I/O of their own beyond
-//! it:
+//! The state rules of statelock's fronts (the `http` backend, the S3 front, the web UI and
+//! the operator CLI), over the storage port and with no I/O of their own beyond it:
 //!
 //! - [`history`]: every accepted state write kept as a version under `.statelock/history/`,
 //!   recorded *before* the state it records replaces the old one, with retention; the read
