@@ -3,8 +3,6 @@
 //! on (`parent`: the tag the client's GET returned), so the checker can rebuild the chain of
 //! accepted writes from the bodies alone.
 
-use md5::{Digest, Md5};
-
 /// Every run's states share one lineage, as one Terraform configuration's would.
 pub const LINEAGE: &str = "5f0a7c1e-fa17-4e57-8d1b-c0ffee000017";
 
@@ -59,12 +57,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
 }
 
 /// Lower-case hex MD5, as the history and S3 ETags give it.
-pub fn md5_hex(bytes: &[u8]) -> String {
-    Md5::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+pub use statelock_state::history::md5_hex;
 
 #[cfg(test)]
 mod tests {

@@ -189,18 +189,6 @@ impl StateService {
         self
     }
 
-    /// [`StateService::write`], only if the stored state is as `expect` says.
-    pub async fn write_expecting(
-        &self,
-        key: &StateKey,
-        bytes: Bytes,
-        fence: Fence<'_>,
-        client: Option<SocketAddr>,
-        expect: Expect<'_>,
-    ) -> Result<Written, StateError> {
-        self.write_checked(key, bytes, fence, client, expect).await
-    }
-
     /// The stored bytes of `key`, or `None` when there is no state.
     pub async fn read(&self, key: &StateKey) -> StoreResult<Option<Bytes>> {
         Ok(self
@@ -253,11 +241,12 @@ impl StateService {
         fence: Fence<'_>,
         client: Option<SocketAddr>,
     ) -> Result<Written, StateError> {
-        self.write_checked(key, bytes, fence, client, Expect::Any)
+        self.write_expecting(key, bytes, fence, client, Expect::Any)
             .await
     }
 
-    async fn write_checked(
+    /// [`StateService::write`], only if the stored state is as `expect` says.
+    pub async fn write_expecting(
         &self,
         key: &StateKey,
         bytes: Bytes,
@@ -469,7 +458,10 @@ impl StateService {
         key: &StateKey,
         principal: &str,
     ) -> Result<Option<LockInfo>, StateError> {
-        let held = match self.locks.inspect(key).await {
+        // The lock and its owner record are independent reads: one round trip for both.
+        let (lock, owner) =
+            futures::future::join(self.locks.inspect(key), owners::read(&*self.store, key)).await;
+        let held = match lock {
             Ok(None) => return Ok(None),
             Ok(Some(LockState::Held(held))) => held.info,
             Ok(Some(LockState::Unreadable { reason, .. })) => {
@@ -482,10 +474,7 @@ impl StateService {
             Err(statelock_lock::LockError::Store(e)) => return Err(e.into()),
             Err(e) => return Err(StateError::Precondition(e.to_string())),
         };
-        let owner = owners::read(&*self.store, key)
-            .await?
-            .filter(|o| o.lock_id == held.id)
-            .map(|o| o.principal);
+        let owner = owner?.filter(|o| o.lock_id == held.id).map(|o| o.principal);
         if owner.as_deref() == Some(principal) {
             return Ok(Some(held));
         }
