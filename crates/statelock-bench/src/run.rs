@@ -550,12 +550,13 @@ impl Outcomes {
                             run's attempts at 0, 1, 3, 7, 15, 31 s…, so the direct arm's wall \
                             time is the attempt at which the last run wins the lock: a \
                             little over 7 s when every run is in by the 7 s attempt, over 31 s \
-                            when one misses the 15 s one. Through the front the runs take turns with no \
-                            gap, so its wall time is the runs' times under the lock one after \
-                            another (under 1 s for this outputs-only apply); a lucky direct \
-                            run therefore lands near 8×, an unlucky one far above 10×. The \
-                            per-repetition rows in section 7 show which happened; \
-                            `--repetitions` averages over more.",
+                            when one misses the 15 s one (a run that lost Terraform's \
+                            lockfile race is rerun and starts its back-off over). Through the \
+                            front the runs take turns with no gap, so its wall time is the \
+                            runs' times under the lock one after another (under 1 s for this \
+                            outputs-only apply); a lucky direct run therefore lands near 8×, an \
+                            unlucky one far above 10×. The per-repetition rows in section 7 \
+                            show which happened; `--repetitions` averages over more.",
             },
         ));
         targets
@@ -776,7 +777,10 @@ fn terraform_section(
          `backend \"http\"` with `lock_address = …?wait=5m` (Terraform 1.0.3's http backend \
          never retries, the server waits for it). *S3 + DynamoDB*: `backend \"s3\"` with a \
          `dynamodb_table` on moto and `-lock-timeout=5m`, the setup the background article calls \
-         the safe choice for busy CI; Terraform polls the table with its 1 s → 16 s back-off."
+         the safe choice for busy CI; Terraform polls the table with its 1 s → 16 s back-off. \
+         A run that fails is started again, as a CI pipeline's retry would (up to {} attempts), \
+         so the wall time is the time until every run has landed.",
+        terraform::ATTEMPTS
     ));
     let mut table = Table::new(&[
         "Setup",
@@ -835,15 +839,7 @@ fn terraform_section(
             o.runs.to_string(),
             fmt_duration(o.wall),
             fmt_duration(o.slowest),
-            if o.failures.is_empty() {
-                "0".to_owned()
-            } else {
-                format!(
-                    "{}: {}",
-                    o.failures.len(),
-                    terraform::summarize(&o.failures)
-                )
-            },
+            o.failures_cell(),
         ]);
         lost_race |= o
             .failures
@@ -1096,7 +1092,9 @@ fn s3_front_section(
          PutObject until the lock is free), directly on moto with `-lock-timeout=5m` \
          (Terraform retries a held `.tflock` with its 1 s → 16 s back-off). *Serial growth* is \
          the state's serial after the runs minus before, read from the bucket: it equals the \
-         runs that landed."
+         runs that landed. A run that fails is started again, as a CI pipeline's retry would \
+         (up to {} attempts), so the wall time is the time until every run has landed.",
+        terraform::ATTEMPTS
     ));
     let bucket = unique_name("statelock-bench-s3front");
     moto.create_bucket(&bucket, true);
@@ -1177,15 +1175,7 @@ fn s3_front_section(
             o.runs.to_string(),
             fmt_duration(o.wall),
             fmt_duration(o.slowest),
-            if o.failures.is_empty() {
-                "0".to_owned()
-            } else {
-                format!(
-                    "{}: {}",
-                    o.failures.len(),
-                    terraform::summarize(&o.failures)
-                )
-            },
+            o.failures_cell(),
             serials.map_or("-".into(), |n| n.to_string()),
         ]);
     }
@@ -1203,8 +1193,8 @@ fn s3_front_section(
              that run releases it, and the read-back that should name the holder finds no \
              object. With no holder the error is not a lock conflict to Terraform's retry loop, \
              so the run fails at once despite `-lock-timeout=5m` (docs/terraform-versions.md). \
-             A failed run stops early, so it shortens the direct arm's wall time; the serial \
-             growth shows how many runs landed. Through the front the `.tflock` PutObject \
+             The failed run is started again, and its wait starts over with Terraform's \
+             back-off; the serial growth shows how many runs landed. Through the front the `.tflock` PutObject \
              waits in the server's queue instead of being refused, so the client never \
              reaches that read-back.",
         );

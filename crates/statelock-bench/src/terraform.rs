@@ -103,14 +103,42 @@ impl Backend<'_> {
     }
 }
 
+/// How often one run is started before it counts as failed: a failed apply is started again,
+/// as a CI pipeline's retry would, so that the wall time is the time until every run has
+/// landed (a run that fails early would otherwise shorten it).
+pub const ATTEMPTS: usize = 3;
+
 /// Wall time of the concurrent applies and what failed.
 pub struct Outcome {
     pub runs: usize,
+    /// Until every run has landed or used up its [`ATTEMPTS`].
     pub wall: Duration,
-    /// (run number, Terraform's error) of each failed run.
+    /// (run number, Terraform's error) of each failed attempt, including those then rerun.
     pub failures: Vec<(usize, String)>,
-    /// The slowest single run.
+    /// Runs that failed all their attempts.
+    pub gave_up: usize,
+    /// The slowest single run, its reruns included.
     pub slowest: Duration,
+}
+
+impl Outcome {
+    /// The failures column: `0`, or the failed attempts, how many runs never landed, and
+    /// Terraform's errors.
+    pub fn failures_cell(&self) -> String {
+        if self.failures.is_empty() {
+            return "0".to_owned();
+        }
+        let landed = if self.gave_up == 0 {
+            "all rerun and landed".to_owned()
+        } else {
+            format!("{} run(s) never landed", self.gave_up)
+        };
+        format!(
+            "{} failed attempt(s), {landed}: {}",
+            self.failures.len(),
+            summarize(&self.failures)
+        )
+    }
 }
 
 /// Creates `runs` working directories under `root` for `backend`, runs `terraform init` in
@@ -166,7 +194,8 @@ pub fn concurrent(dirs: &[PathBuf], backend: &Backend<'_>) -> anyhow::Result<Out
     let runs = dirs.len();
     let barrier = Barrier::new(runs);
     let start = Instant::now();
-    let results: Vec<anyhow::Result<(Output, Duration)>> = std::thread::scope(|scope| {
+    type Attempts = (Vec<Output>, Duration);
+    let results: Vec<anyhow::Result<Attempts>> = std::thread::scope(|scope| {
         let handles: Vec<_> = dirs
             .iter()
             .enumerate()
@@ -176,8 +205,16 @@ pub fn concurrent(dirs: &[PathBuf], backend: &Backend<'_>) -> anyhow::Result<Out
                     barrier.wait();
                     let began = Instant::now();
                     let var = format!("n={}", i + 1);
-                    terraform(dir, backend, &apply_args(backend, &var))
-                        .map(|out| (out, began.elapsed()))
+                    let mut attempts = Vec::new();
+                    while attempts.len() < ATTEMPTS {
+                        let out = terraform(dir, backend, &apply_args(backend, &var))?;
+                        let landed = out.status.success();
+                        attempts.push(out);
+                        if landed {
+                            break;
+                        }
+                    }
+                    Ok((attempts, began.elapsed()))
                 })
             })
             .collect();
@@ -188,18 +225,23 @@ pub fn concurrent(dirs: &[PathBuf], backend: &Backend<'_>) -> anyhow::Result<Out
     });
     let wall = start.elapsed();
     let mut failures = Vec::new();
+    let mut gave_up = 0;
     let mut slowest = Duration::ZERO;
     for (i, result) in results.into_iter().enumerate() {
-        let (out, took) = result?;
+        let (attempts, took) = result?;
         slowest = slowest.max(took);
-        if !out.status.success() {
-            failures.push((i, first_error(&out, backend.error_lines())));
+        if attempts.last().is_none_or(|out| !out.status.success()) {
+            gave_up += 1;
+        }
+        for out in attempts.iter().filter(|out| !out.status.success()) {
+            failures.push((i, first_error(out, backend.error_lines())));
         }
     }
     Ok(Outcome {
         runs,
         wall,
         failures,
+        gave_up,
         slowest,
     })
 }

@@ -300,9 +300,19 @@ fn fault_run_catches_a_test_build_with_fencing_switched_off() {
         println!("release build: the statelock binary has no breakage switch to test");
         return;
     }
-    // Client stalls past the TTL are what fencing stops; only those and client kills here.
-    let mut args = SHORT.to_vec();
-    args.extend([
+    // Client stalls around the TTL are what fencing stops; only those and client kills here,
+    // one every 0.3-1 s (RELIABILITY.md's targeted setting, which caught it within 12 s).
+    let args = [
+        "--max-outage",
+        "1500ms",
+        "--lock-wait",
+        "15s",
+        "--gap-min",
+        "300ms",
+        "--gap-max",
+        "1s",
+        "--seed",
+        "17",
         "--lock-ttl",
         "3s",
         "--duration",
@@ -311,7 +321,7 @@ fn fault_run_catches_a_test_build_with_fencing_switched_off() {
         "client-stall,client-kill",
         "--replica-env",
         "STATELOCK_TEST_BREAK=fence-off",
-    ]);
+    ];
     let (passed, report) = fault_run(&args);
     assert!(
         !passed,

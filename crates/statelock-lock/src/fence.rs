@@ -4,7 +4,9 @@
 //! anyone holds the lock. With no lock and no ID the write goes through, as with
 //! `terraform -lock=false`. The state service and the API's rollback ask
 //! [`crate::LockClient::fence`] right before their compare-and-swap (`statelock state
-//! rollback` checks its own lock's version, which is stricter).
+//! rollback` checks its own lock's version, which is stricter); with a TTL, the state service
+//! asks again when the first answer is older than [`crate::fence_fresh_for`] by the time of
+//! the swap (see `takeover`).
 
 use statelock_core::{LockInfo, StateKey};
 

@@ -24,5 +24,5 @@ pub use client::{
 pub use error::LockError;
 pub use fence::FenceError;
 pub use secondary::{SecondaryError, SecondaryLock};
-pub use takeover::Acquisition;
+pub use takeover::{Acquisition, fence_fresh_for, takeover_settle};
 pub use who::{hostname, user_at_host};

@@ -24,10 +24,18 @@
 //! The swap covers the lock object only, so a state write of the holder that passed the fence
 //! before it and lands after the idleness was judged would make a premature takeover stand
 //! (the fault run of RELIABILITY.md found this: a lock taken over 89 ms after its holder's
-//! accepted write). After a successful swap the state is looked at again; if its version
-//! changed since the judgement, the holder's record is put back by compare-and-swap and the
-//! caller is told the lock is held. A write still in flight after that second look can land
-//! after the takeover; S3 offers no compare-and-swap across two objects to prevent it.
+//! accepted write). S3 offers no compare-and-swap across two objects, so the two sides share a
+//! time bound instead, [`takeover_settle`] (a quarter of the TTL, at most 5 s):
+//! - the taker, after a successful swap, waits the settle time, then looks at the state again;
+//!   if its version changed since the judgement, the holder's record is put back by
+//!   compare-and-swap and the caller is told the lock is held;
+//! - a writer swaps the state only within [`fence_fresh_for`] (half the settle time) of
+//!   starting the fence read that let it through, and fences again first when it is later
+//!   (a slow history put, a paused process), in `statelock-state`'s write path.
+//!
+//! A write that passed the fence before the swap therefore lands before the second look
+//! unless its own final request takes longer than the other half of the settle time to reach
+//! the store; only such a write can still land after a takeover.
 //!
 //! # The takeover is a compare-and-swap
 //!
@@ -50,6 +58,20 @@ use statelock_store::{ObjectMeta, PutMode, PutOptions, StoreError, Version};
 
 use crate::client::{Acquired, LockClient};
 use crate::error::LockError;
+
+/// How long a taker waits after its swap before the second look at the state: a quarter of
+/// the TTL, at most 5 s. Long enough for a write that passed the fence just before the swap
+/// to land (see [`fence_fresh_for`]), short next to the TTL the lock has already been idle.
+pub fn takeover_settle(ttl: Duration) -> Duration {
+    (ttl / 4).min(Duration::from_secs(5))
+}
+
+/// How long after the start of its fence read a write may still swap the state without
+/// fencing again, when locks on it may be taken over after `ttl`: half of
+/// [`takeover_settle`], so the swap's own request has the other half to land.
+pub fn fence_fresh_for(ttl: Duration) -> Duration {
+    takeover_settle(ttl) / 2
+}
 
 /// What [`LockClient::acquire_or_take_over`] did.
 #[derive(Debug)]
@@ -119,8 +141,10 @@ impl LockClient {
         match put {
             Ok(ours) => {
                 // The holder may have been active after all: a state write of theirs that
-                // passed the fence before our swap and landed after we judged the lock idle
-                // (the swap covers the lock object only). Then the lock goes back to them.
+                // passed the fence before our swap and landed after we judged the lock idle,
+                // or lands within the settle time (the swap covers the lock object only).
+                // Then the lock goes back to them.
+                tokio::time::sleep(takeover_settle(ttl)).await;
                 match self.head(key.as_str()).await {
                     Ok(state_now)
                         if state_now.as_ref().map(|m| &m.version) != state_seen.as_ref() =>
@@ -298,5 +322,51 @@ mod tests {
         };
         assert_eq!(now.info.id, "alice", "the lock is Alice's again");
         assert_eq!(store.pending_faults(), 0, "both scripted puts happened");
+    }
+
+    /// The rest of that race: the holder's write passed the fence before the swap and lands
+    /// right after it. The taker's settle time before its second look catches it.
+    #[tokio::test]
+    async fn a_state_write_landing_within_the_settle_time_hands_the_lock_back() {
+        let (store, locks, key) = held_by_alice().await;
+        let ttl = Duration::from_millis(400);
+        tokio::time::sleep(ttl + Duration::from_millis(50)).await;
+        let lock_key = key.lock_key();
+        store.inject_for_exact_key(Op::Put, &lock_key, Fault::Delay(Duration::ZERO));
+        let state_key = key.as_str().to_owned();
+        // Bob's swap lands; Alice's write lands 20 ms later, well within the 100 ms settle.
+        store.inject_for_exact_key(
+            Op::Put,
+            &lock_key,
+            Fault::After(Hook::new(move |inner: Arc<dyn ObjectStore>| {
+                let state_key = state_key.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    inner
+                        .put(
+                            &state_key,
+                            Bytes::from_static(b"{\"serial\":2}"),
+                            PutOptions::json(PutMode::Overwrite),
+                        )
+                        .await
+                        .unwrap();
+                });
+                async { Ok(()) }
+            })),
+        );
+        let err = locks
+            .acquire_or_take_over(&key, record("bob"), ttl, true)
+            .await
+            .unwrap_err();
+        let LockError::Held { holder, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(holder.id, "alice", "the takeover was handed back");
+        assert_eq!(takeover_settle(ttl), Duration::from_millis(100));
+        assert_eq!(fence_fresh_for(ttl), Duration::from_millis(50));
+        assert_eq!(
+            takeover_settle(Duration::from_secs(600)),
+            Duration::from_secs(5)
+        );
     }
 }

@@ -23,7 +23,9 @@ pub struct LockArgs {
     /// as activity; Terraform 1.0.x writes only at the end, and a single resource that takes
     /// an hour to create writes nothing for that hour, so choose a TTL above the longest
     /// operation. Judged from the store's modification times, so also keep it well above any
-    /// clock skew between this server and the store.
+    /// clock skew between this server and the store. A takeover waits a quarter of the TTL
+    /// (at most 5s) and hands the lock back if a write of the old holder landed meanwhile;
+    /// give every server on one bucket the same TTL.
     #[arg(long, env = "STATELOCK_LOCK_TTL", value_parser = parse_duration)]
     pub lock_ttl: Option<Duration>,
 

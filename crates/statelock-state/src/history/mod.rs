@@ -124,10 +124,12 @@ struct Recorded {
 
 /// Writes `incoming` as the state at `key` with `options`, recording the version first (see
 /// the module doc for the order and why), tagged; then, when the tag's count says so, prunes
-/// to the newest `retention` versions (0: all) in the background. Errors are those of the
-/// failing put, history or state.
+/// to the newest `retention` versions (0: all) in the background. `before_swap` runs after
+/// the version is stored and right before the state's put (the writer's last check, e.g. a
+/// second fence read); when it fails, the version is removed and nothing else is written.
+/// Errors are those of `before_swap` or of the failing put, history or state.
 #[allow(clippy::too_many_arguments)]
-pub async fn write_state(
+pub async fn write_state<E: From<StoreError>>(
     store: &Arc<dyn ObjectStore>,
     pruner: &Arc<Pruner>,
     retention: usize,
@@ -136,10 +138,12 @@ pub async fn write_state(
     mut options: PutOptions,
     author: Author,
     prior: &Prior,
-) -> StoreResult<ObjectMeta> {
+    before_swap: impl Future<Output = Result<(), E>>,
+) -> Result<ObjectMeta, E> {
     if crate::breakage::active(crate::breakage::Breakage::HistoryAfterState) {
         // A deliberately broken test build (see `breakage`): the state lands before the
         // version that records it, which the fault run's checker must catch.
+        before_swap.await?;
         let written = store
             .put(key.as_str(), incoming.bytes.clone(), options)
             .await?;
@@ -187,6 +191,11 @@ pub async fn write_state(
             Some((listed, _)) => listed.len() >= retention,
             None => prior.unpruned.saturating_add(1) >= prune_every(retention),
         };
+    if let Err(e) = before_swap.await {
+        // Definitely not written: the version would record a state that never existed.
+        remove(&**store, key, &recorded.id, recorded.meta_object).await;
+        return Err(e);
+    }
     let unpruned = if due { 0 } else { prior.unpruned + 1 };
     if let Some(tag) =
         StateTag::of(incoming, Some(recorded.id.clone()), unpruned).and_then(|t| t.to_metadata())
@@ -207,11 +216,11 @@ pub async fn write_state(
         Err(e @ (StoreError::Precondition { .. } | StoreError::AlreadyExists { .. })) => {
             // Definitely not written: the version would record a state that never existed.
             remove(&**store, key, &recorded.id, recorded.meta_object).await;
-            Err(e)
+            Err(e.into())
         }
         Err(e) => {
             tracing::warn!(%key, version = %recorded.id, %e, "state write failed ambiguously; its history version is kept");
-            Err(e)
+            Err(e.into())
         }
     }
 }

@@ -25,6 +25,7 @@ pub use scratch::is_scratch_key;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use statelock_core::LockInfo;
@@ -260,6 +261,7 @@ impl StateService {
         // The fence's read of the lock and the read of the stored state's metadata are
         // independent, so they share one round trip; the swap below is on the version read
         // here, so nothing that changes the state in between can be overwritten.
+        let fenced_at = Instant::now();
         let (holder, stored) =
             futures::future::join(self.holder(key, fence), self.stored(key)).await;
         let holder = holder?;
@@ -306,7 +308,11 @@ impl StateService {
         };
         let before = stored.and_then(Stored::into_body);
         let author = Author::of_write(Kind::Write, holder.as_ref(), client);
-        match self.put(key, &incoming, mode, author, &prior).await {
+        let before_swap = self.fence_again_if_late(key, fence, fenced_at);
+        match self
+            .put(key, &incoming, mode, author, &prior, before_swap)
+            .await
+        {
             Ok(_) => {
                 tracing::info!(%key, serial = ?header.serial, lineage = ?header.lineage, id = ?holder.as_ref().map(|h| &h.id), "state written");
                 self.events
@@ -324,14 +330,38 @@ impl StateService {
                     unchanged: false,
                 })
             }
-            Err(StoreError::Precondition { .. } | StoreError::AlreadyExists { .. }) => {
-                Err(StateError::Changed {
-                    key: key.clone(),
-                    action: "write",
-                })
-            }
-            Err(e) => Err(e.into()),
+            Err(StateError::Store(
+                StoreError::Precondition { .. } | StoreError::AlreadyExists { .. },
+            )) => Err(StateError::Changed {
+                key: key.clone(),
+                action: "write",
+            }),
+            Err(e) => Err(e),
         }
+    }
+
+    /// Right before a fenced write's swap: when locks may be taken over (a TTL is set) and
+    /// the fence read that let the write through started longer ago than
+    /// [`statelock_lock::fence_fresh_for`] allows (a slow history put, a paused process), the
+    /// fence is read again. A takeover waits out its settle time before its second look at
+    /// the state, so a write swapped within that bound is seen by it and the lock handed
+    /// back; a later one would land under a lock that changed hands.
+    async fn fence_again_if_late(
+        &self,
+        key: &StateKey,
+        fence: Fence<'_>,
+        fenced_at: Instant,
+    ) -> Result<(), StateError> {
+        let Some(ttl) = self.rules.locking.ttl else {
+            return Ok(());
+        };
+        let fenced = matches!(fence, Fence::LockId(Some(_)) | Fence::Owner(_));
+        let elapsed = fenced_at.elapsed();
+        if !fenced || elapsed <= statelock_lock::fence_fresh_for(ttl) {
+            return Ok(());
+        }
+        tracing::info!(%key, elapsed_ms = elapsed.as_millis() as u64, "the fence read is old by the time of the swap; fencing again");
+        self.holder(key, fence).await.map(drop)
     }
 
     /// Deletes the state at `key`, fenced like a write; its content is kept in the history
@@ -377,9 +407,10 @@ impl StateService {
     }
 
     /// Writes `incoming` as the state at `key` in `mode` through the history (the version is
-    /// recorded first), then tells the secondary lock: in dual-lock mode, clients still on
-    /// `dynamodb_table` check the state's `-md5` digest. Private: every write from outside
-    /// goes through [`StateService::write`]'s fence and guard.
+    /// recorded first, `before_swap` checked after it), then tells the secondary lock: in
+    /// dual-lock mode, clients still on `dynamodb_table` check the state's `-md5` digest.
+    /// Private: every write from outside goes through [`StateService::write`]'s fence and
+    /// guard.
     async fn put(
         &self,
         key: &StateKey,
@@ -387,7 +418,8 @@ impl StateService {
         mode: PutMode,
         author: Author,
         prior: &Prior,
-    ) -> StoreResult<ObjectMeta> {
+        before_swap: impl Future<Output = Result<(), StateError>>,
+    ) -> Result<ObjectMeta, StateError> {
         let written = history::write_state(
             &self.store,
             &self.pruner,
@@ -397,6 +429,7 @@ impl StateService {
             PutOptions::json(mode),
             author,
             prior,
+            before_swap,
         )
         .await?;
         self.locks.state_written(key, &incoming.bytes).await;
@@ -565,7 +598,9 @@ fn check_expected(
 mod tests {
     use super::*;
     use statelock_core::Timestamp;
-    use statelock_store::{FaultyStore, MemoryStore, Op};
+    use std::time::Duration;
+
+    use statelock_store::{Fault, FaultyStore, Hook, MemoryStore, Op};
 
     fn service(guard: bool) -> (Arc<dyn ObjectStore>, StateService) {
         let store: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
@@ -674,6 +709,67 @@ mod tests {
         calls.retain(|(_, n)| *n > 0);
         calls.sort_by_key(|(op, _)| format!("{op:?}"));
         calls
+    }
+
+    /// Found by the fault run (RELIABILITY.md): a write that passed the fence, then was slow
+    /// (its history put, a paused process), landed after its lock had been taken over. With
+    /// a TTL set, a write whose fence read is older than `fence_fresh_for` is fenced again
+    /// right before its swap: here the lock changes hands during a slow history put.
+    #[tokio::test]
+    async fn a_write_slower_than_the_fence_allows_is_fenced_again_before_its_swap() {
+        let store = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())));
+        let inner: Arc<dyn ObjectStore> = store.clone();
+        let mut rules = StateRules {
+            history_retention: 0,
+            ..StateRules::default()
+        };
+        rules.locking.ttl = Some(Duration::from_millis(400));
+        let svc = StateService::new(
+            store.clone(),
+            LockClient::new(inner.clone(), "bucket"),
+            rules,
+        );
+        let k = key();
+        LockClient::new(inner.clone(), "bucket")
+            .acquire(&k, record("alice"))
+            .await
+            .unwrap();
+        svc.write(&k, state(1, 1), Fence::LockId(Some("alice")), None)
+            .await
+            .unwrap();
+        let lock_key = k.lock_key();
+        store.inject_for_key(
+            Op::Put,
+            history::HISTORY_PREFIX,
+            Fault::Before(Hook::new(move |inner: Arc<dyn ObjectStore>| {
+                let lock_key = lock_key.clone();
+                async move {
+                    // Bob takes the lock over while Alice's version is being stored...
+                    inner
+                        .put(
+                            &lock_key,
+                            Bytes::from(record("bob").encode()),
+                            PutOptions::json(PutMode::Overwrite),
+                        )
+                        .await?;
+                    // ...and the put takes longer than the fence read stays fresh.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Ok(())
+                }
+            })),
+        );
+        let refused = svc
+            .write(&k, state(2, 2), Fence::LockId(Some("alice")), None)
+            .await
+            .unwrap_err();
+        let StateError::Fenced(FenceError::OtherHolder { holder, .. }) = &refused else {
+            panic!("{refused}");
+        };
+        assert_eq!(holder.id, "bob");
+        assert_eq!(svc.read(&k).await.unwrap(), Some(state(1, 1)), "unchanged");
+        let versions = history::list(&*inner, &k).await.unwrap();
+        assert_eq!(versions.len(), 1, "the refused write's version is removed");
+        assert_eq!(store.pending_faults(), 0);
     }
 
     #[tokio::test]

@@ -276,6 +276,8 @@ impl StateService {
                 options,
                 author,
                 &prior,
+                // The rollback checked its own lock's version already, which is stricter.
+                async { Ok::<(), StoreError>(()) },
             )
             .await
         } else {
