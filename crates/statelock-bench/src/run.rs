@@ -579,8 +579,8 @@ impl Outcomes {
         if let [ours @ .., (base, wb, fb)] = self.terraform.as_slice() {
             for (a, wa, fa) in ours {
                 lines.push(format!(
-                    "Terraform 1.0.3, concurrent applies: {a} took {} ({fa} failed); {base} \
-                     took {} ({fb} failed), {} as long.",
+                    "Terraform 1.0.3, concurrent applies: {a} took {} ({fa} failed attempt(s), rerun); {base} \
+                     took {} ({fb} failed attempt(s), rerun), {} as long.",
                     fmt_duration(*wa),
                     fmt_duration(*wb),
                     ratio(*wb, *wa)
@@ -612,8 +612,8 @@ impl Outcomes {
             lines.push(format!(
                 "Terraform 1.15.5 `backend \"s3\"` + `use_lockfile` through the S3 front: one \
                  apply takes {} (median) against {} directly on moto ({}); concurrent applies \
-                 finish in {} through the front's queue ({cff} failed) against {} directly with \
-                 `-lock-timeout=5m` ({cdf} failed), {} as long.",
+                 finish in {} through the front's queue ({cff} failed attempt(s), rerun) against {} directly with \
+                 `-lock-timeout=5m` ({cdf} failed attempt(s), rerun), {} as long.",
                 fmt_duration(f),
                 fmt_duration(d),
                 fine_ratio(f, d),
