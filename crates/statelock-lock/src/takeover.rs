@@ -239,7 +239,7 @@ mod tests {
 
     use statelock_core::Timestamp;
     use statelock_store::{
-        Fault, FaultyStore, Hook, MemoryStore, ObjectStore, Op, PutMode, PutOptions,
+        Fault, FaultyStore, Hook, MemoryStore, ObjectStore, Op, PutMode, PutOptions, StoreResult,
     };
 
     use super::*;
@@ -283,45 +283,55 @@ mod tests {
         assert!(matches!(got, Acquisition::TookOver { .. }), "{got:?}");
     }
 
-    /// Found by the fault run: the holder's state write landed between the idleness check
-    /// and the swap, and the takeover stood 89 ms after that accepted write.
-    #[tokio::test]
-    async fn a_state_write_landing_during_the_takeover_hands_the_lock_back() {
-        let (store, locks, key) = held_by_alice().await;
+    /// Alice's state write, as her server makes it under her lock.
+    async fn alice_writes(inner: Arc<dyn ObjectStore>, key: StateKey) -> StoreResult<()> {
+        inner
+            .put(
+                key.as_str(),
+                Bytes::from_static(b"{\"serial\":2}"),
+                PutOptions::json(PutMode::Overwrite),
+            )
+            .await
+            .map(drop)
+    }
+
+    /// Bob's attempt to create the lock fails as usual and `around_swap` is scripted on his
+    /// swap; his takeover must answer that Alice holds the lock, and the lock be hers again.
+    async fn bob_takes_over(
+        store: &FaultyStore,
+        locks: &LockClient,
+        key: &StateKey,
+        ttl: Duration,
+        around_swap: Fault,
+    ) {
         let lock_key = key.lock_key();
-        // Bob's create fails as usual; right before his swap, Alice's write lands.
         store.inject_for_exact_key(Op::Put, &lock_key, Fault::Delay(Duration::ZERO));
-        let state_key = key.as_str().to_owned();
-        store.inject_for_exact_key(
-            Op::Put,
-            &lock_key,
-            Fault::Before(Hook::new(move |inner: Arc<dyn ObjectStore>| {
-                let state_key = state_key.clone();
-                async move {
-                    inner
-                        .put(
-                            &state_key,
-                            Bytes::from_static(b"{\"serial\":2}"),
-                            PutOptions::json(PutMode::Overwrite),
-                        )
-                        .await
-                        .map(drop)
-                }
-            })),
-        );
+        store.inject_for_exact_key(Op::Put, &lock_key, around_swap);
         let err = locks
-            .acquire_or_take_over(&key, record("bob"), Duration::ZERO, true)
+            .acquire_or_take_over(key, record("bob"), ttl, true)
             .await
             .unwrap_err();
         let LockError::Held { holder, .. } = &err else {
             panic!("{err}");
         };
-        assert_eq!(holder.id, "alice");
-        let Some(LockState::Held(now)) = locks.inspect(&key).await.unwrap() else {
+        assert_eq!(holder.id, "alice", "the takeover was handed back");
+        let Some(LockState::Held(now)) = locks.inspect(key).await.unwrap() else {
             panic!("no lock");
         };
         assert_eq!(now.info.id, "alice", "the lock is Alice's again");
         assert_eq!(store.pending_faults(), 0, "both scripted puts happened");
+    }
+
+    /// Found by the fault run: the holder's state write landed between the idleness check
+    /// and the swap, and the takeover stood 89 ms after that accepted write.
+    #[tokio::test]
+    async fn a_state_write_landing_during_the_takeover_hands_the_lock_back() {
+        let (store, locks, key) = held_by_alice().await;
+        let state_key = key.clone();
+        let before_swap = Fault::Before(Hook::new(move |inner| {
+            alice_writes(inner, state_key.clone())
+        }));
+        bob_takes_over(&store, &locks, &key, Duration::ZERO, before_swap).await;
     }
 
     /// The rest of that race: the holder's write passed the fence before the swap and lands
@@ -331,37 +341,17 @@ mod tests {
         let (store, locks, key) = held_by_alice().await;
         let ttl = Duration::from_millis(400);
         tokio::time::sleep(ttl + Duration::from_millis(50)).await;
-        let lock_key = key.lock_key();
-        store.inject_for_exact_key(Op::Put, &lock_key, Fault::Delay(Duration::ZERO));
-        let state_key = key.as_str().to_owned();
+        let state_key = key.clone();
         // Bob's swap lands; Alice's write lands 20 ms later, well within the 100 ms settle.
-        store.inject_for_exact_key(
-            Op::Put,
-            &lock_key,
-            Fault::After(Hook::new(move |inner: Arc<dyn ObjectStore>| {
-                let state_key = state_key.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    inner
-                        .put(
-                            &state_key,
-                            Bytes::from_static(b"{\"serial\":2}"),
-                            PutOptions::json(PutMode::Overwrite),
-                        )
-                        .await
-                        .unwrap();
-                });
-                async { Ok(()) }
-            })),
-        );
-        let err = locks
-            .acquire_or_take_over(&key, record("bob"), ttl, true)
-            .await
-            .unwrap_err();
-        let LockError::Held { holder, .. } = &err else {
-            panic!("{err}");
-        };
-        assert_eq!(holder.id, "alice", "the takeover was handed back");
+        let after_swap = Fault::After(Hook::new(move |inner| {
+            let state_key = state_key.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                alice_writes(inner, state_key).await.unwrap();
+            });
+            async { Ok(()) }
+        }));
+        bob_takes_over(&store, &locks, &key, ttl, after_swap).await;
         assert_eq!(takeover_settle(ttl), Duration::from_millis(100));
         assert_eq!(fence_fresh_for(ttl), Duration::from_millis(50));
         assert_eq!(
