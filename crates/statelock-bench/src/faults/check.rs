@@ -459,9 +459,13 @@ fn two_holders_by_time(
                 .iter()
                 .any(|(old, new)| *old == op.lock_id && *new == g.lock_id)
         };
+        // A takeover counts against L's grant only if it came after that grant: a LOCK whose
+        // first create landed with its reply lost, was taken over and released, and was then
+        // granted by a retry under the same ID holds the lock afresh (the fault run saw a
+        // direct client do this under lost replies).
         if let Some(later) = grants.iter().find(|g| {
             g.lock_id != op.lock_id
-                && (g.invoked_ms > mine || took_over_mine(g))
+                && (g.invoked_ms > mine || (took_over_mine(g) && g.done_ms > mine))
                 && g.done_ms < op.invoked_ms
         }) {
             let fenced = if op.kind.fenced() {
@@ -831,6 +835,39 @@ mod tests {
         seen.remove(0);
         h.ops[2].invoked_ms = 0;
         assert!(check(&h.ops, &h.observed(seen, "b#1"), TTL).passed());
+    }
+
+    /// Seen in a fault run under lost replies: a's LOCK created its lock, the reply was lost,
+    /// b took the idle lock over, wrote and released it, and a's retry then created the lock
+    /// afresh under the same ID. a's write after that grant is no second holder.
+    #[test]
+    fn a_lock_granted_again_after_the_takeover_that_replaced_it_holds_afresh() {
+        let mut h = H::new();
+        // a's LOCK is sent at 10 s; b takes the lock over after the TTL (8 s), at 20 s.
+        h.t = 20_000;
+        h.lock("b", "lb");
+        h.write("b", "lb", 2, doc::SEED_TAG, Outcome::Ok, "b#1");
+        h.unlock("b", "lb");
+        h.lock("a", "la");
+        h.ops[4].invoked_ms = 10_000;
+        h.write("a", "la", 3, "b#1", Outcome::Ok, "a#1");
+        let mut seen = h.history(&["b#1", "a#1"]);
+        seen.insert(
+            0,
+            Seen {
+                time_ms: None,
+                id: "takeover".into(),
+                source: Source::ServerHistory {
+                    kind: "lock-takeover".into(),
+                    md5: None,
+                    lock_id: Some("lb".into()),
+                    who: "b (took over lock la of a)".into(),
+                },
+                body: Ok(Vec::new()),
+            },
+        );
+        let v = check(&h.ops, &h.observed(seen, "a#1"), TTL);
+        assert!(v.passed(), "{:?}", v.violations);
     }
 
     #[test]
