@@ -714,6 +714,21 @@ mod tests {
         }
     }
 
+    /// The history's record of b's lock `lb` taking over a's lock `la`, at `time_ms` if known.
+    fn b_took_over_a(time_ms: Option<u64>) -> Seen {
+        Seen {
+            time_ms,
+            id: "takeover".into(),
+            source: Source::ServerHistory {
+                kind: "lock-takeover".into(),
+                md5: None,
+                lock_id: Some("lb".into()),
+                who: "b (took over lock la of a)".into(),
+            },
+            body: Ok(Vec::new()),
+        }
+    }
+
     fn properties(v: &Verdict) -> Vec<&'static str> {
         let mut p: Vec<_> = v.violations.iter().map(|v| v.property).collect();
         p.dedup();
@@ -814,20 +829,7 @@ mod tests {
         h.write("a", "la", 2, doc::SEED_TAG, Outcome::Ok, "a#1");
         h.write("b", "lb", 3, "a#1", Outcome::Ok, "b#1");
         let mut seen = h.history(&["a#1", "b#1"]);
-        seen.insert(
-            0,
-            Seen {
-                time_ms: None,
-                id: "takeover".into(),
-                source: Source::ServerHistory {
-                    kind: "lock-takeover".into(),
-                    md5: None,
-                    lock_id: Some("lb".into()),
-                    who: "b (took over lock la of a)".into(),
-                },
-                body: Ok(Vec::new()),
-            },
-        );
+        seen.insert(0, b_took_over_a(None));
         let v = check(&h.ops, &h.observed(seen.clone(), "b#1"), TTL);
         assert_eq!(properties(&v), ["two holders"], "{:?}", v.violations);
         assert_eq!(v.takeovers_in_history, 1);
@@ -852,20 +854,7 @@ mod tests {
         h.ops[4].invoked_ms = 10_000;
         h.write("a", "la", 3, "b#1", Outcome::Ok, "a#1");
         let mut seen = h.history(&["b#1", "a#1"]);
-        seen.insert(
-            0,
-            Seen {
-                time_ms: None,
-                id: "takeover".into(),
-                source: Source::ServerHistory {
-                    kind: "lock-takeover".into(),
-                    md5: None,
-                    lock_id: Some("lb".into()),
-                    who: "b (took over lock la of a)".into(),
-                },
-                body: Ok(Vec::new()),
-            },
-        );
+        seen.insert(0, b_took_over_a(None));
         let v = check(&h.ops, &h.observed(seen, "a#1"), TTL);
         assert!(v.passed(), "{:?}", v.violations);
     }
@@ -912,20 +901,7 @@ mod tests {
         h.lock("b", "lb");
         h.write("b", "lb", 2, doc::SEED_TAG, Outcome::Ok, "b#1");
         let mut seen = h.history(&["b#1"]);
-        seen.insert(
-            0,
-            Seen {
-                time_ms: None,
-                id: "takeover".into(),
-                source: Source::ServerHistory {
-                    kind: "lock-takeover".into(),
-                    md5: None,
-                    lock_id: Some("lb".into()),
-                    who: "b (took over lock la of a)".into(),
-                },
-                body: Ok(Vec::new()),
-            },
-        );
+        seen.insert(0, b_took_over_a(None));
         let v = check(&h.ops, &h.observed(seen.clone(), "b#1"), TTL);
         assert_eq!(properties(&v), ["two holders"], "{:?}", v.violations);
         assert!(
@@ -962,17 +938,7 @@ mod tests {
             }
         };
         let mut seen = h.history(&["a#1", "b#1"]);
-        seen.push(Seen {
-            time_ms: Some(taken),
-            id: "takeover".into(),
-            source: Source::ServerHistory {
-                kind: "lock-takeover".into(),
-                md5: None,
-                lock_id: Some("lb".into()),
-                who: "b (took over lock la of a)".into(),
-            },
-            body: Ok(Vec::new()),
-        });
+        seen.push(b_took_over_a(Some(taken)));
         let mut late = seen.clone();
         late.push(object(&h, "a#1", taken + 1_000));
         late.push(object(&h, "b#1", taken + 2_000));
