@@ -217,8 +217,9 @@ fn fault_run(args: &[&str]) -> (bool, String) {
 }
 
 /// The short setting: outages of at most 1.5 s, faults every 0.5–2 s (and a lock TTL of 5 s,
-/// unless a test sets its own). Stalls stay clear of the TTL boundary, where a takeover can
-/// still race a write in flight (RELIABILITY.md, "Bugs": open).
+/// unless a test sets its own). Stalls stay clear of the TTL boundary, where a state put
+/// slowed on the wire past the takeover's settle time can still race it (RELIABILITY.md,
+/// "Limits"); the long run samples that boundary.
 const SHORT: [&str; 11] = [
     "--stalls-past-ttl",
     "--max-outage",
