@@ -66,24 +66,8 @@ pub async fn page(app: &AppState, parts: &Parts) -> UiResult {
                         age > LONG_HELD,
                     )
                 }
-                Some(LockEntry::Unreadable(r)) => (
-                    format!(
-                        r#"<span class="badge bad">not a lock record</span> <span class="hint">{}</span>"#,
-                        esc(r)
-                    ),
-                    String::new(),
-                    "?".to_owned(),
-                    true,
-                ),
-                Some(LockEntry::Failed(r)) => (
-                    format!(
-                        r#"<span class="badge bad">cannot be read</span> <span class="hint">{}</span>"#,
-                        esc(r)
-                    ),
-                    String::new(),
-                    "?".to_owned(),
-                    false,
-                ),
+                Some(LockEntry::Unreadable(r)) => unknown_lock("not a lock record", r, true),
+                Some(LockEntry::Failed(r)) => unknown_lock("cannot be read", r, false),
                 None => continue,
             };
             let ttl_cell = match (ttl, &e.lock) {
@@ -137,6 +121,20 @@ pub async fn page(app: &AppState, parts: &Parts) -> UiResult {
         true,
         &main,
     )))
+}
+
+/// The holder, ID, age and stand-out cells of a lock object that cannot be shown as a lock:
+/// `label` says why, `reason` is the detail.
+fn unknown_lock(label: &str, reason: &str, stands_out: bool) -> (String, String, String, bool) {
+    (
+        format!(
+            r#"<span class="badge bad">{label}</span> <span class="hint">{}</span>"#,
+            esc(reason)
+        ),
+        String::new(),
+        "?".to_owned(),
+        stands_out,
+    )
 }
 
 /// How long until the lock may be taken over: the TTL less its idle time, judged as the

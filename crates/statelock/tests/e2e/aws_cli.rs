@@ -64,19 +64,7 @@ impl Cli {
 
     /// The S3 error code of a call that must fail, from the CLI's "An error occurred (Code)".
     fn refused(&self, args: &[&str]) -> (String, String) {
-        let out = self.run(args);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(
-            !out.status.success(),
-            "aws {args:?} succeeded:\n{}",
-            text(&out)
-        );
-        let code = stderr
-            .split_once("An error occurred (")
-            .and_then(|(_, rest)| rest.split_once(')'))
-            .map(|(code, _)| code.to_owned())
-            .unwrap_or_else(|| panic!("no error code in:\n{stderr}"));
-        (code, stderr)
+        failure(self.run(args))
     }
 
     /// `s3api put-object` of file `body` at `key`, with `extra` flags.

@@ -25,8 +25,13 @@ fn ui(server: &Server, page: &str) -> String {
 /// The lock holder's `Who` from the JSON API's listing, if `key` is locked.
 fn lock_holder(server: &Server, key: &str) -> Option<String> {
     let (status, body) = server.request_path("GET", "/v1/api/states", "");
+    holder_in_listing(status, &body, key)
+}
+
+/// The `Who` of `key`'s lock in a `GET /v1/api/states` answer, which must be a 200.
+fn holder_in_listing(status: u16, body: &str, key: &str) -> Option<String> {
     assert_eq!(status, 200, "{body}");
-    let listing: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let listing: serde_json::Value = serde_json::from_str(body).unwrap();
     listing["states"]
         .as_array()
         .unwrap()
@@ -320,14 +325,7 @@ fn with_principals_a_session_is_needed_and_only_admins_may_force_unlock() {
 
 fn lock_holder_as(server: &Server, auth: &str, key: &str) -> Option<String> {
     let (status, _, body) = request_as(&server.addr, Some(auth), "GET", "/v1/api/states", "");
-    assert_eq!(status, 200, "{body}");
-    let listing: serde_json::Value = serde_json::from_str(&body).unwrap();
-    listing["states"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["key"] == key)
-        .and_then(|s| s["lock"]["who"].as_str().map(str::to_owned))
+    holder_in_listing(status, &body, key)
 }
 
 /// The status of a GET of `path` that carries only `cookie`.
